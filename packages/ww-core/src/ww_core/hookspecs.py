@@ -1,0 +1,45 @@
+"""The pluggy hooks an adapter implements (project and entry-point group ``ww``).
+
+A third-party adapter is a module with functions decorated by ``ww_core.hookimpl`` and
+an entry point ``[project.entry-points.ww] name = "module"``. Only ``ww_layers`` is
+required; the others are optional.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import pluggy
+
+from ww_core.protocol import LayerMatrix
+
+PROJECT = "ww"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec(firstresult=True)
+def ww_layers(source: Any, options: dict[str, Any]) -> Iterable[LayerMatrix] | None:
+    """Return the layers of ``source`` in architecture order, or None if it is not yours.
+
+    Recognize cheaply: check the object's type module (or ``sys.modules``) or the file
+    suffix before importing your framework. ``options`` carries adapter options such as
+    ``fused_qkv`` (bool) and ``trust_pickle`` (bool); ignore the keys you do not know.
+    Loading must be lazy: put the tensor read inside each ``LayerMatrix.load``.
+    """
+
+
+@hookspec
+def ww_adapter_info() -> dict[str, str]:
+    """Describe this adapter for ``ww plugins``: keys ``name``, ``package``, ``handles``."""
+
+
+@hookspec(firstresult=True)
+def ww_eigenvalues(layer: LayerMatrix, matrices: Sequence[Any], options: dict[str, Any]) -> list[np.ndarray] | None:
+    """Optionally compute each matrix's eigenvalues of WᵀW on the framework's own device.
+
+    ``matrices`` are the (already sliced and scaled) 2-D numpy arrays; return one float64
+    numpy array of squared singular values per matrix (ascending), or None to let core
+    compute them. Never downcast below float32.
+    """

@@ -1,0 +1,67 @@
+"""The layer-matrix protocol: what an adapter hands to ww-core for each weight matrix.
+
+An adapter never computes anything; it only says which weights a layer has, in which
+canonical layout (DESIGN.md §3), and how to load them when core asks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Literal
+
+import numpy as np
+
+LayerKind = Literal["dense", "conv1d", "conv2d", "conv3d", "embedding"]
+
+#: Every kind core understands, with the number of array dimensions of its canonical layout.
+KIND_NDIM: dict[str, int] = {"dense": 2, "embedding": 2, "conv1d": 3, "conv2d": 4, "conv3d": 5}
+
+
+class LayerLoadError(ValueError):
+    """Raised when a layer's weights cannot be loaded or are not in the promised layout."""
+
+
+@dataclass(frozen=True)
+class LayerMatrix:
+    """One analyzable weight tensor, described without loading it.
+
+    ``shape`` is the canonical shape: (out, in) for dense, (vocab, dim) for embedding,
+    (out, in, *kernel) for convs. ``load`` returns the canonical array (any float dtype;
+    core widens to float32/float64). ``origin`` names the file or object it came from,
+    for error messages; ``framework_type`` is the framework's own class name.
+    """
+
+    name: str
+    index: int
+    kind: LayerKind
+    shape: tuple[int, ...]
+    load: Callable[[], np.ndarray] = field(repr=False, compare=False)
+    origin: str = ""
+    framework_type: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in KIND_NDIM:
+            raise ValueError(f"layer {self.name!r}: unknown kind {self.kind!r}; expected one of {sorted(KIND_NDIM)}")
+        if len(self.shape) != KIND_NDIM[self.kind]:
+            raise ValueError(
+                f"layer {self.name!r}: kind {self.kind!r} needs a {KIND_NDIM[self.kind]}-D canonical shape, got {self.shape}"
+            )
+
+    def weights(self) -> np.ndarray:
+        """Load the canonical weights, widened to float32/float64 and checked against ``shape``."""
+        where = f" in {self.origin}" if self.origin else ""
+        try:
+            array = np.asarray(self.load())
+        except LayerLoadError:
+            raise
+        except Exception as exc:  # an adapter's loader failed: name the layer, keep the cause
+            raise LayerLoadError(f"layer {self.name!r}{where}: cannot load weights: {exc}") from exc
+        if tuple(array.shape) != tuple(self.shape):
+            raise LayerLoadError(
+                f"layer {self.name!r}{where}: loaded shape {tuple(array.shape)} differs from declared {self.shape}"
+            )
+        if array.dtype.kind not in "fiu" and array.dtype.name not in ("bfloat16",):
+            raise LayerLoadError(f"layer {self.name!r}{where}: weights have non-numeric dtype {array.dtype}")
+        if array.dtype != np.float64 and array.dtype != np.float32:
+            array = array.astype(np.float32 if array.dtype.itemsize <= 4 else np.float64)
+        return array
