@@ -28,7 +28,9 @@ class LayerMatrix:
     ``shape`` is the canonical shape: (out, in) for dense, (vocab, dim) for embedding,
     (out, in, *kernel) for convs. ``load`` returns the canonical array (any float dtype;
     core widens to float32/float64). ``origin`` names the file or object it came from,
-    for error messages; ``framework_type`` is the framework's own class name.
+    for error messages; ``framework_type`` is the framework's own class name; ``device``
+    is where the tensor lives (e.g. "cuda:0"), so an adapter's ``ww_eigenvalues`` hook
+    can compute the spectrum there.
     """
 
     name: str
@@ -38,6 +40,7 @@ class LayerMatrix:
     load: Callable[[], np.ndarray] = field(repr=False, compare=False)
     origin: str = ""
     framework_type: str = ""
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
         if self.kind not in KIND_NDIM:
