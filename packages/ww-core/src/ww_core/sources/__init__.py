@@ -1,0 +1,1 @@
+"""Sources core reads without any framework: numpy mappings, ``.npz`` and ``.safetensors``."""

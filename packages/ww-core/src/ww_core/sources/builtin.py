@@ -1,0 +1,72 @@
+"""Core's built-in adapter: numpy mappings, ``.npz`` and ``.safetensors``, no framework needed."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+from ww_core.hookspecs import hookimpl
+from ww_core.protocol import LayerMatrix
+from ww_core.sources import safetensors_file
+from ww_core.sources.named_arrays import layers_from_named
+
+
+@hookimpl
+def ww_adapter_info() -> dict[str, str]:
+    """Describe the built-in sources for ``ww plugins``."""
+    return {"name": "ww-core", "package": "ww-core", "handles": "dict of numpy arrays, .npz, .safetensors (file or shard folder)"}
+
+
+@hookimpl(trylast=True)
+def ww_layers(source: Any, options: dict[str, Any]) -> Iterable[LayerMatrix] | None:
+    """Claim numpy mappings, ``.npz`` files and safetensors files/folders."""
+    if isinstance(source, Mapping) and source and all(isinstance(v, np.ndarray) for v in source.values()):
+        return _mapping_layers(source)
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if safetensors_file.is_safetensors(path):
+            return layers_from_named(safetensors_file.iter_tensors(path), str(path), "safetensors")
+        if path.suffix == ".npz" and path.is_file():
+            return _npz_layers(path)
+    return None
+
+
+def _constant(array: np.ndarray) -> Callable[[], np.ndarray]:
+    return lambda: array
+
+
+def _mapping_layers(arrays: Mapping[str, np.ndarray]) -> Iterable[LayerMatrix]:
+    entries = [(str(name), tuple(a.shape), _constant(a)) for name, a in arrays.items()]
+    return layers_from_named(entries, "dict of numpy arrays", "numpy.ndarray")
+
+
+def _npz_layers(path: Path) -> Iterable[LayerMatrix]:
+    try:
+        archive = np.load(path, allow_pickle=False)
+        shapes = {name: _npz_member_shape(archive, name) for name in archive.files}
+    except Exception as exc:
+        raise ValueError(f"{path}: not a readable .npz archive ({exc})") from exc
+
+    def member(name: str) -> Callable[[], np.ndarray]:
+        def load() -> np.ndarray:
+            with np.load(path, allow_pickle=False) as fresh:
+                return np.asarray(fresh[name])
+
+        return load
+
+    entries = [(name, shape, member(name)) for name, shape in shapes.items()]
+    archive.close()
+    return layers_from_named(entries, str(path), "npz")
+
+
+def _npz_member_shape(archive: Any, name: str) -> tuple[int, ...]:
+    """A member's shape from its .npy header, without reading its data."""
+    with archive.zip.open(name + ".npy") as handle:
+        major, _ = np.lib.format.read_magic(handle)
+        read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+        shape, _, _ = read_header(handle)
+    return tuple(shape)

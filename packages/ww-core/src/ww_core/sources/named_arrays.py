@@ -1,0 +1,42 @@
+"""Turn (name, shape, loader) triples into layers: kind from rank and name, natural order."""
+
+from __future__ import annotations
+
+import re
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+
+from ww_core.protocol import LayerKind, LayerMatrix
+
+_EMBEDDING_NAME = re.compile(r"(embed|wte|wpe|tok_emb|word_emb|lookup)", re.IGNORECASE)
+_KIND_BY_NDIM: dict[int, LayerKind] = {3: "conv1d", 4: "conv2d", 5: "conv3d"}
+
+
+def infer_kind(name: str, shape: tuple[int, ...]) -> LayerKind | None:
+    """The layer kind of a canonical-layout tensor, or None for what is no weight matrix (biases, norms)."""
+    if len(shape) == 2:
+        return "embedding" if _EMBEDDING_NAME.search(name) else "dense"
+    return _KIND_BY_NDIM.get(len(shape))
+
+
+def natural_key(name: str) -> list[object]:
+    """Sort key that puts ``layer.10`` after ``layer.9`` (architecture order for numbered blocks)."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+def layers_from_named(
+    entries: Iterable[tuple[str, tuple[int, ...], Callable[[], np.ndarray]]],
+    origin: str,
+    framework_type: str,
+) -> Iterator[LayerMatrix]:
+    """Yield a LayerMatrix for every entry whose rank makes it a weight matrix, indexed from 0."""
+    index = 0
+    for name, shape, load in entries:
+        kind = infer_kind(name, shape)
+        if kind is None or 0 in shape:
+            continue
+        yield LayerMatrix(
+            name=name, index=index, kind=kind, shape=tuple(shape), load=load, origin=origin, framework_type=framework_type
+        )
+        index += 1

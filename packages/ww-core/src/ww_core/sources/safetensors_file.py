@@ -1,0 +1,131 @@
+"""Read ``.safetensors`` files with numpy alone: parse the header, memory-map each tensor."""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from math import prod
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from ww_core.sources.named_arrays import natural_key
+
+MAX_HEADER_BYTES = 100 * 1024 * 1024
+
+_DTYPES: dict[str, np.dtype[Any]] = {
+    "F64": np.dtype("<f8"),
+    "F32": np.dtype("<f4"),
+    "F16": np.dtype("<f2"),
+    "BF16": np.dtype("<u2"),
+    "I64": np.dtype("<i8"),
+    "I32": np.dtype("<i4"),
+    "I16": np.dtype("<i2"),
+    "I8": np.dtype("i1"),
+    "U8": np.dtype("u1"),
+    "BOOL": np.dtype("?"),
+}
+_FLOAT_DTYPES = {"F64", "F32", "F16", "BF16"}
+
+
+class SafetensorsError(ValueError):
+    """A safetensors file whose header is malformed or lies about its data."""
+
+
+def bf16_to_float32(raw: np.ndarray) -> np.ndarray:
+    """Widen bfloat16 bit patterns (uint16) to float32 exactly."""
+    return (raw.astype(np.uint32) << 16).view(np.float32)
+
+
+def read_header(path: Path) -> tuple[dict[str, Any], int]:
+    """The tensor table of ``path`` and the byte offset where tensor data starts, fully validated."""
+    file_size = path.stat().st_size
+    with path.open("rb") as handle:
+        prefix = handle.read(8)
+        if len(prefix) < 8:
+            raise SafetensorsError(f"{path}: not a safetensors file (shorter than its 8-byte header length)")
+        (header_size,) = struct.unpack("<Q", prefix)
+        if header_size > min(MAX_HEADER_BYTES, file_size - 8):
+            raise SafetensorsError(f"{path}: header claims {header_size} bytes but the file has {file_size}")
+        try:
+            table = json.loads(handle.read(header_size))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise SafetensorsError(f"{path}: header is not valid JSON ({exc})") from exc
+    if not isinstance(table, dict):
+        raise SafetensorsError(f"{path}: header is not a JSON object")
+    table.pop("__metadata__", None)
+    data_start = 8 + header_size
+    for name, entry in table.items():
+        _validate_entry(path, name, entry, file_size - data_start)
+    return table, data_start
+
+
+def _validate_entry(path: Path, name: str, entry: Any, data_size: int) -> None:
+    if not isinstance(entry, dict) or not {"dtype", "shape", "data_offsets"} <= entry.keys():
+        raise SafetensorsError(f"{path}: tensor {name!r} has a malformed header entry")
+    dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
+    if dtype not in _DTYPES:
+        raise SafetensorsError(f"{path}: tensor {name!r} has unsupported dtype {dtype!r}")
+    if not (isinstance(shape, list) and all(isinstance(d, int) and d >= 0 for d in shape)):
+        raise SafetensorsError(f"{path}: tensor {name!r} has an invalid shape {shape!r}")
+    if not (isinstance(offsets, list) and len(offsets) == 2 and all(isinstance(o, int) for o in offsets)):
+        raise SafetensorsError(f"{path}: tensor {name!r} has invalid data_offsets {offsets!r}")
+    start, end = offsets
+    expected = prod(shape) * _DTYPES[dtype].itemsize
+    if not 0 <= start <= end <= data_size:
+        raise SafetensorsError(f"{path}: tensor {name!r} data_offsets {offsets} lie outside the file's {data_size} data bytes")
+    if end - start != expected:
+        raise SafetensorsError(f"{path}: tensor {name!r} spans {end - start} bytes but shape {shape} {dtype} needs {expected}")
+
+
+def tensor_loader(path: Path, entry: dict[str, Any], data_start: int) -> Callable[[], np.ndarray]:
+    """A function that memory-maps one tensor and widens it to float32/float64 when called."""
+
+    def load() -> np.ndarray:
+        dtype = _DTYPES[entry["dtype"]]
+        shape = tuple(entry["shape"])
+        start = data_start + entry["data_offsets"][0]
+        raw = np.memmap(path, dtype=dtype, mode="r", offset=start, shape=shape) if prod(shape) else np.zeros(shape, dtype)
+        if entry["dtype"] == "BF16":
+            return bf16_to_float32(np.asarray(raw))
+        if entry["dtype"] in ("F16",) or entry["dtype"] not in _FLOAT_DTYPES:
+            return np.asarray(raw, dtype=np.float32)
+        return raw
+
+    return load
+
+
+def shard_files(path: Path) -> list[Path]:
+    """The safetensors files of a file or directory, in index-file order when there is one."""
+    if path.is_file():
+        return [path]
+    index_files = sorted(path.glob("*.safetensors.index.json"))
+    if index_files:
+        weight_map = json.loads(index_files[0].read_text()).get("weight_map", {})
+        ordered = list(dict.fromkeys(sorted(weight_map.values(), key=natural_key)))
+        missing = [name for name in ordered if not (path / name).is_file()]
+        if missing:
+            raise FileNotFoundError(f"{index_files[0]}: shard(s) {missing} listed in the index are missing")
+        return [path / name for name in ordered]
+    return sorted(path.glob("*.safetensors"), key=lambda p: natural_key(p.name))
+
+
+def iter_tensors(path: Path) -> Iterator[tuple[str, tuple[int, ...], Callable[[], np.ndarray]]]:
+    """(name, shape, loader) of every tensor across all shards, in natural name order."""
+    entries = []
+    for shard in shard_files(path):
+        table, data_start = read_header(shard)
+        for name, entry in table.items():
+            entries.append((name, tuple(entry["shape"]), tensor_loader(shard, entry, data_start)))
+    entries.sort(key=lambda item: natural_key(item[0]))
+    return iter(entries)
+
+
+def is_safetensors(path: str | os.PathLike[str]) -> bool:
+    """True for a ``.safetensors`` file or a directory holding some."""
+    candidate = Path(path)
+    if candidate.is_dir():
+        return any(candidate.glob("*.safetensors"))
+    return candidate.suffix == ".safetensors"
