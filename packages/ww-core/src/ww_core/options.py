@@ -19,6 +19,9 @@ class AnalysisOptions:
 
     ``layers`` selects by layer index (int), kind ("dense", "conv2d", ...) or name
     substring (str); negative ints exclude. ``seed`` makes ``randomize`` reproducible.
+    ``fused_qkv`` reports fused attention projections as one row; ``trust_pickle`` lets
+    adapters unpickle code from files (never by default); ``exact`` uses full SVD;
+    ``extra`` carries adapter-specific options through to ``ww_layers``.
     """
 
     layers: Sequence[int | str] = ()
@@ -43,6 +46,7 @@ class AnalysisOptions:
     intra: bool = False
     peft: bool = False
     fused_qkv: bool = False
+    trust_pickle: bool = False
     exact: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -79,4 +83,4 @@ class AnalysisOptions:
 
     def adapter_options(self) -> dict[str, Any]:
         """The subset adapters see in ``ww_layers``."""
-        return {"fused_qkv": self.fused_qkv, **self.extra}
+        return {"fused_qkv": self.fused_qkv, "trust_pickle": self.trust_pickle, **self.extra}

@@ -1,0 +1,46 @@
+"""ww-core: judge a trained network from its weights alone (HT-SR spectral diagnostics).
+
+One call: ``ww_core.analyze(source, **options) -> Results``. Sources are numpy mappings,
+``.npz`` and ``.safetensors`` out of the box, and whatever installed adapters recognize.
+The protocol (``LayerMatrix``, ``hookimpl``) imports instantly; the pipeline loads on first use.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
+
+from ww_core.hookspecs import hookimpl
+from ww_core.options import AnalysisOptions
+from ww_core.protocol import LayerKind, LayerLoadError, LayerMatrix
+
+if TYPE_CHECKING:
+    from ww_core.analysis import analyze, describe, get_esd
+    from ww_core.compat import WeightWatcher
+    from ww_core.plugins import UnknownSourceError, list_adapters
+    from ww_core.results import Results
+
+try:
+    __version__ = version("ww-core")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0+unknown"
+
+#: Public names served lazily, with the module that defines them.
+_LAZY = {
+    "analyze": "ww_core.analysis",
+    "describe": "ww_core.analysis",
+    "get_esd": "ww_core.analysis",
+    "Results": "ww_core.results",
+    "WeightWatcher": "ww_core.compat",
+    "list_adapters": "ww_core.plugins",
+    "UnknownSourceError": "ww_core.plugins",
+}
+
+__all__ = ["AnalysisOptions", "LayerKind", "LayerLoadError", "LayerMatrix", "__version__", "hookimpl", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'ww_core' has no attribute {name!r}")

@@ -1,0 +1,238 @@
+"""The pipeline: source → layers → selection → spectra and fits (serial or parallel) → Results."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from ww_core import spectrum
+from ww_core.cache import ResultsCache
+from ww_core.layer_analysis import analyze_layer, layer_esd
+from ww_core.options import AnalysisOptions
+from ww_core.plugins import iter_layers, plugin_manager
+from ww_core.progress import ProgressBar
+from ww_core.protocol import LayerMatrix
+from ww_core.results import Results
+from ww_core.selection import matches_filters, skip_reason
+from ww_core.shapes import matrix_dims
+
+log = logging.getLogger("ww_core")
+
+LayerOutcome = tuple[list[dict[str, Any]], list[np.ndarray]]
+
+
+def source_label(source: Any) -> str:
+    """A short human name for a source: its path, or its type."""
+    if isinstance(source, (str, os.PathLike)):
+        return os.fspath(source)
+    return f"{type(source).__module__}.{type(source).__qualname__}"
+
+
+def base_row(layer: LayerMatrix, options: AnalysisOptions) -> dict[str, Any]:
+    """The columns every row has, known from the layer's shape alone."""
+    dims = matrix_dims(layer.shape)
+    return {
+        "layer_id": layer.index,
+        "name": layer.name,
+        "layer_type": layer.kind,
+        "N": dims.N,
+        "M": dims.M,
+        "Q": dims.Q,
+        "rf": dims.rf,
+        "num_evals": dims.num_evals(options.pool),
+    }
+
+
+def failed_row(layer: LayerMatrix, options: AnalysisOptions, reason: str) -> dict[str, Any]:
+    """A row for a layer whose loading or analysis failed; its metrics are NaN."""
+    return {**base_row(layer, options), "alpha": math.nan, "status": "failed", "error": reason}
+
+
+def _unloadable() -> np.ndarray:
+    raise RuntimeError("layer weights travel with the task; the loader is not sent to workers")
+
+
+def _eigenvalues(layer: LayerMatrix, matrices: list[np.ndarray], options: AnalysisOptions) -> list[np.ndarray]:
+    """An adapter's accelerated spectra when one offers them, else core's."""
+    hook = plugin_manager().hook.ww_eigenvalues
+    if hook.get_hookimpls():
+        found = hook(layer=layer, matrices=matrices, options=options.adapter_options())
+        if found is not None:
+            return [np.asarray(evals, dtype=np.float64) for evals in found]
+    return spectrum.eigenvalues(matrices, exact=options.exact)
+
+
+def run_layer(layer: LayerMatrix, weights: np.ndarray, base_weights: np.ndarray | None, options: AnalysisOptions) -> LayerOutcome:
+    """Analyze one loaded layer; returns its rows and the eigenvalues of its own matrices.
+
+    Module-level and free of closures over the source so any Executor (threads, processes,
+    Dask, Ray) can run it. Never raises: an error becomes a failed row naming the layer.
+    """
+    recorded: list[np.ndarray] = []
+
+    def eigen(matrices: list[np.ndarray]) -> list[np.ndarray]:
+        evals = _eigenvalues(layer, matrices, options)
+        if not recorded:
+            recorded.extend(evals)
+        return evals
+
+    try:
+        rows = analyze_layer(layer, weights, options, eigenvalue_fn=eigen, base_weights=base_weights)
+    except Exception as exc:  # one bad layer must not lose the others' results
+        log.warning("layer %r failed: %s", layer.name, exc)
+        rows = [failed_row(layer, options, f"analysis failed: {type(exc).__name__}: {exc}")]
+    return rows, recorded
+
+
+def _esd_names(rows: list[dict[str, Any]], evals: list[np.ndarray], pool: bool) -> dict[str, np.ndarray]:
+    if not evals:
+        return {}
+    if pool or len(rows) == 1:
+        return {str(rows[0]["name"]): np.sort(np.concatenate(evals))}
+    return {str(row["name"]): np.sort(e) for row, e in zip(rows, evals)}
+
+
+class _Runner:
+    """Feeds loaded layers to an executor with a bounded number in flight (bounded memory)."""
+
+    def __init__(self, executor: Executor | None, in_flight: int, options: AnalysisOptions) -> None:
+        self.executor = executor
+        self.in_flight = max(in_flight, 1)
+        self.options = options
+        self.pending: list[tuple[LayerMatrix, Future[LayerOutcome]]] = []
+
+    def submit(self, layer: LayerMatrix, weights: np.ndarray, base: np.ndarray | None, options: AnalysisOptions) -> Iterator[tuple[LayerMatrix, LayerOutcome]]:
+        """Run now (serial) or queue; yields whatever finished to make room."""
+        if self.executor is None:
+            yield layer, run_layer(layer, weights, base, options)
+            return
+        shipped = replace(layer, load=_unloadable)
+        self.pending.append((layer, self.executor.submit(run_layer, shipped, weights, base, options)))
+        while len(self.pending) >= self.in_flight:
+            yield self._pop()
+
+    def drain(self) -> Iterator[tuple[LayerMatrix, LayerOutcome]]:
+        """Yield every queued result."""
+        while self.pending:
+            yield self._pop()
+
+    def _pop(self) -> tuple[LayerMatrix, LayerOutcome]:
+        layer, future = self.pending.pop(0)
+        try:
+            return layer, future.result()
+        except Exception as exc:  # the worker itself died (e.g. a remote executor lost a node)
+            return layer, ([failed_row(layer, self.options, f"worker failed: {type(exc).__name__}: {exc}")], [])
+
+
+def _base_layers(base_model: Any, options: AnalysisOptions) -> dict[str, LayerMatrix]:
+    return {layer.name: layer for layer in iter_layers(base_model, options.adapter_options())}
+
+
+def _load_pair(layer: LayerMatrix, base: dict[str, LayerMatrix] | None) -> tuple[np.ndarray, np.ndarray | None]:
+    weights = layer.weights()
+    if base is None:
+        return weights, None
+    partner = base.get(layer.name)
+    if partner is None or partner.shape != layer.shape:
+        raise ValueError(f"layer {layer.name!r}: base model has no layer of that name and shape {layer.shape}")
+    return weights, partner.weights()
+
+
+def analyze(
+    source: Any,
+    *,
+    base_model: Any = None,
+    workers: int = 1,
+    executor: Executor | None = None,
+    cache: str | Path | None = None,
+    progress: bool | None = None,
+    **options: Any,
+) -> Results:
+    """Analyze every weight matrix of ``source`` (model object, file or folder) without data.
+
+    ``options`` are the reference tool's ``analyze()`` keywords (see AnalysisOptions).
+    ``workers > 1`` runs layers on a thread pool; ``executor`` takes any
+    ``concurrent.futures.Executor`` (process pool, Dask, Ray) instead, with at most
+    2·workers layers loaded at once. ``cache`` names a
+    JSON-lines file that makes an interrupted run resume. ``base_model`` analyzes W − W_base.
+    """
+    opts = AnalysisOptions.from_kwargs(**options)
+    layers = list(iter_layers(source, opts.adapter_options()))
+    base = _base_layers(base_model, opts) if base_model is not None else None
+    store = ResultsCache(cache, opts) if cache is not None else None
+    own_pool = ThreadPoolExecutor(max_workers=workers) if executor is None and workers > 1 else None
+    pool = executor or own_pool
+    runner = _Runner(pool, in_flight=2 * max(workers, 1), options=opts)
+    bar = ProgressBar(len(layers), enabled=progress)
+    by_index: dict[int, list[dict[str, Any]]] = {}
+    esds: dict[str, np.ndarray] = {}
+
+    def collect(layer: LayerMatrix, outcome: LayerOutcome) -> None:
+        rows, evals = outcome
+        by_index[layer.index] = rows
+        esds.update(_esd_names(rows, evals, opts.pool))
+        if store is not None and all(row.get("status") == "success" for row in rows):
+            store.put(layer, rows)
+        bar.advance(layer.name)
+
+    started = time.monotonic()
+    try:
+        for layer in layers:
+            if not matches_filters(layer, opts.layers):
+                by_index[layer.index] = [{**base_row(layer, opts), "status": "skipped", "error": "excluded by layers filter"}]
+                bar.advance(layer.name)
+                continue
+            reason = skip_reason(layer, opts)
+            if reason:
+                by_index[layer.index] = [{**base_row(layer, opts), "status": "skipped", "error": reason}]
+                bar.advance(layer.name)
+                continue
+            cached = store.get(layer) if store is not None else None
+            if cached is not None:
+                by_index[layer.index] = cached
+                bar.advance(layer.name)
+                continue
+            try:
+                weights, base_weights = _load_pair(layer, base)
+            except Exception as exc:
+                collect(layer, ([failed_row(layer, opts, str(exc))], []))
+                continue
+            for done in runner.submit(layer, weights, base_weights, opts):
+                collect(*done)
+            del weights, base_weights
+        for done in runner.drain():
+            collect(*done)
+    finally:
+        bar.close()
+        if own_pool is not None:
+            own_pool.shutdown(wait=True, cancel_futures=True)
+    log.info("analyzed %d layers of %s in %.2fs", len(layers), source_label(source), time.monotonic() - started)
+    details = [row for index in sorted(by_index) for row in by_index[index]]
+    return Results(source=source_label(source), options=opts, details=details, esds=esds)
+
+
+def describe(source: Any, **options: Any) -> Results:
+    """List the layers and their matrix sizes without loading weights or computing spectra."""
+    opts = AnalysisOptions.from_kwargs(**options)
+    rows = []
+    for layer in iter_layers(source, opts.adapter_options()):
+        reason = "excluded by layers filter" if not matches_filters(layer, opts.layers) else skip_reason(layer, opts)
+        rows.append({**base_row(layer, opts), "status": "skipped" if reason else "selected", "error": reason})
+    return Results(source=source_label(source), options=opts, details=rows)
+
+
+def get_esd(source: Any, layer: int | str, **options: Any) -> np.ndarray:
+    """Sorted eigenvalues of one layer's (pooled) ESD, the layer given by index or name."""
+    opts = AnalysisOptions.from_kwargs(**options)
+    for candidate in iter_layers(source, opts.adapter_options()):
+        if candidate.index == layer or candidate.name == layer:
+            return layer_esd(candidate, candidate.weights(), opts)
+    raise KeyError(f"{source_label(source)}: no layer {layer!r}")

@@ -1,0 +1,36 @@
+"""A dependency-free progress bar on stderr, shown only when stderr is a terminal."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+
+class ProgressBar:
+    """``[#####.....] 12/40 name  3.1s`` redrawn in place; silent when disabled."""
+
+    def __init__(self, total: int, enabled: bool | None = None, stream: TextIO | None = None, width: int = 30) -> None:
+        self.stream = stream or sys.stderr
+        self.enabled = self.stream.isatty() if enabled is None else enabled
+        self.total = max(total, 1)
+        self.width = width
+        self.done = 0
+        self.started = time.monotonic()
+
+    def advance(self, label: str) -> None:
+        """Count one finished item and redraw."""
+        self.done += 1
+        if not self.enabled:
+            return
+        filled = int(self.width * self.done / self.total)
+        elapsed = time.monotonic() - self.started
+        bar = "#" * filled + "." * (self.width - filled)
+        self.stream.write(f"\r[{bar}] {self.done}/{self.total} {label[:40]:<40} {elapsed:6.1f}s")
+        self.stream.flush()
+
+    def close(self) -> None:
+        """End the bar's line."""
+        if self.enabled and self.done:
+            self.stream.write("\n")
+            self.stream.flush()

@@ -1,0 +1,104 @@
+"""The outcome of one analysis: per-layer rows, the summary, and the ways to export them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ww_core import export
+from ww_core.options import AnalysisOptions
+from ww_core.summary import summarize
+
+#: Columns shown by ``str(results)`` and the CLI table, when present.
+TABLE_COLUMNS = ("layer_id", "name", "layer_type", "N", "M", "num_evals", "alpha", "D", "log_norm",
+                 "log_spectral_norm", "alpha_weighted", "stable_rank", "warning", "status")
+
+
+@dataclass
+class Results:
+    """Rows for every layer seen (analyzed, failed, or skipped with its reason) and the model summary.
+
+    ``details`` holds every row; ``analyzed`` only rows whose spectrum was computed.
+    ``esds`` maps a row's name to its sorted eigenvalues, for plots and ``get_ESD``.
+    """
+
+    source: str
+    options: AnalysisOptions
+    details: list[dict[str, Any]]
+    esds: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    @property
+    def analyzed(self) -> list[dict[str, Any]]:
+        """Rows whose spectrum was computed (status success or failed)."""
+        return [row for row in self.details if row.get("status") in ("success", "failed")]
+
+    @property
+    def skipped(self) -> list[dict[str, Any]]:
+        """Rows left out by the filters or size limits, each with its ``error`` reason."""
+        return [row for row in self.details if row.get("status") == "skipped"]
+
+    @property
+    def failed(self) -> list[dict[str, Any]]:
+        """Rows whose loading or fit failed, each with its ``error`` reason."""
+        return [row for row in self.details if row.get("status") == "failed"]
+
+    @property
+    def summary(self) -> dict[str, float]:
+        """Means of the summary metrics over successful rows."""
+        return summarize(self.details)
+
+    def row(self, name: str) -> dict[str, Any]:
+        """The row of the layer called ``name``; KeyError listing the names otherwise."""
+        for candidate in self.details:
+            if candidate.get("name") == name:
+                return candidate
+        raise KeyError(f"no layer named {name!r}; layers: {[r.get('name') for r in self.details]}")
+
+    def to_pandas(self, include_skipped: bool = False) -> Any:
+        """A pandas DataFrame of the analyzed rows (all rows with ``include_skipped``)."""
+        return export.to_dataframe(self.details if include_skipped else self.analyzed)
+
+    def to_csv(self, path: str | Path | None = None, include_skipped: bool = True) -> str:
+        """CSV text of the rows, written to ``path`` when given."""
+        text = export.rows_to_csv(self.details if include_skipped else self.analyzed)
+        if path is not None:
+            Path(path).write_text(text)
+        return text
+
+    def to_json(self, path: str | Path | None = None) -> str:
+        """JSON text with meta, summary and details, written to ``path`` when given."""
+        from ww_core import __version__
+
+        meta = {"source": self.source, "ww_core_version": __version__}
+        text = export.to_json_text(self.details, self.summary, meta)
+        if path is not None:
+            Path(path).write_text(text)
+        return text
+
+    def table(self, columns: tuple[str, ...] = TABLE_COLUMNS) -> str:
+        """A plain-text table of the rows, for terminals."""
+        return format_table(self.details, columns)
+
+    def __str__(self) -> str:
+        lines = [self.table(), "", "summary:"]
+        lines += [f"  {key:>18} = {value:.4f}" for key, value in self.summary.items()]
+        return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, (float, np.floating)):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def format_table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> str:
+    """Left-aligned text table of the given columns that any row has."""
+    shown = [c for c in columns if any(c in row for row in rows)]
+    cells = [[_cell(row.get(c, "")) for c in shown] for row in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(shown)]
+    header = "  ".join(c.ljust(w) for c, w in zip(shown, widths))
+    body = ["  ".join(v.ljust(w) for v, w in zip(r, widths)) for r in cells]
+    return "\n".join([header, *body])

@@ -1,0 +1,42 @@
+"""Which layers get analyzed: user filters first, then the size limits, from shapes alone."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from ww_core.options import AnalysisOptions
+from ww_core.protocol import KIND_NDIM, LayerMatrix
+from ww_core.shapes import matrix_dims
+
+
+def matches_filters(layer: LayerMatrix, filters: Sequence[int | str]) -> bool:
+    """Apply ``layers=``: ints select by index (negative ints exclude ``-index``), strings by kind or name substring."""
+    if not filters:
+        return True
+    includes = [f for f in filters if not (isinstance(f, int) and f < 0)]
+    excludes = {-f for f in filters if isinstance(f, int) and f < 0}
+    if layer.index in excludes:
+        return False
+    if not includes:
+        return True
+    for item in includes:
+        if isinstance(item, int) and item == layer.index:
+            return True
+        if isinstance(item, str) and (item == layer.kind if item in KIND_NDIM else item in layer.name):
+            return True
+    return False
+
+
+def skip_reason(layer: LayerMatrix, options: AnalysisOptions) -> str:
+    """Why the size limits exclude this layer, or "" when it is analyzed."""
+    dims = matrix_dims(layer.shape)
+    num_evals = dims.num_evals(options.pool)
+    if dims.M == 0:
+        return "empty weight matrix"
+    if num_evals < options.min_evals:
+        return f"num_evals={num_evals} < min_evals={options.min_evals}"
+    if num_evals > options.max_evals:
+        return f"num_evals={num_evals} > max_evals={options.max_evals}"
+    if dims.N > options.max_N:
+        return f"N={dims.N} > max_N={options.max_N}"
+    return ""
