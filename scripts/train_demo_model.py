@@ -26,11 +26,16 @@ EPOCHS = 60
 def build_model() -> nn.Sequential:
     """conv(1→32) → conv(32→64) → pool → dense(1024→256) → dense(256→128) → dense(128→10)."""
     return nn.Sequential(
-        nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(1, 32, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(32, 64, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
         nn.Flatten(),
-        nn.Linear(64 * 4 * 4, 256), nn.ReLU(),
-        nn.Linear(256, 128), nn.ReLU(),
+        nn.Linear(64 * 4 * 4, 256),
+        nn.ReLU(),
+        nn.Linear(256, 128),
+        nn.ReLU(),
         nn.Linear(128, 10),
     )
 
@@ -47,7 +52,7 @@ def main() -> None:
     for _ in range(EPOCHS):
         order = torch.randperm(len(x_train))
         for start in range(0, len(order), 32):
-            batch = order[start:start + 32]
+            batch = order[start : start + 32]
             optimizer.zero_grad()
             loss_fn(model(x_train[batch]), y_train[batch]).backward()
             optimizer.step()
@@ -59,9 +64,11 @@ def main() -> None:
     save_file(tensors, str(OUT_DIR / "digits_cnn.safetensors"))
     recipe = {
         "data": "sklearn.datasets.load_digits (1797 8x8 images), 75/25 stratified split, seed 0",
-        "optimizer": "SGD lr=0.05 momentum=0.9, batch 32", "epochs": EPOCHS,
+        "optimizer": "SGD lr=0.05 momentum=0.9, batch 32",
+        "epochs": EPOCHS,
         "architecture": "conv1 3x3 1->32, conv2 3x3 32->64, maxpool 2, fc1 1024->256, fc2 256->128, fc3 128->10, ReLU",
-        "test_accuracy": round(accuracy, 4), "torch": torch.__version__,
+        "test_accuracy": round(accuracy, 4),
+        "torch": torch.__version__,
     }
     (OUT_DIR / "digits_cnn.json").write_text(json.dumps(recipe, indent=2) + "\n")
     print(json.dumps(recipe, indent=2))

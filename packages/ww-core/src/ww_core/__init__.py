@@ -37,7 +37,21 @@ _LAZY = {
     "UnknownSourceError": "ww_core.plugins",
 }
 
-__all__ = ["AnalysisOptions", "LayerKind", "LayerLoadError", "LayerMatrix", "__version__", "hookimpl", *_LAZY]
+__all__ = [
+    "AnalysisOptions",
+    "LayerKind",
+    "LayerLoadError",
+    "LayerMatrix",
+    "Results",
+    "UnknownSourceError",
+    "WeightWatcher",
+    "__version__",
+    "analyze",
+    "describe",
+    "get_esd",
+    "hookimpl",
+    "list_adapters",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -97,7 +97,7 @@ def _esd_names(rows: list[dict[str, Any]], evals: list[np.ndarray], pool: bool) 
         return {}
     if pool or len(rows) == 1:
         return {str(rows[0]["name"]): np.sort(np.concatenate(evals))}
-    return {str(row["name"]): np.sort(e) for row, e in zip(rows, evals)}
+    return {str(row["name"]): np.sort(e) for row, e in zip(rows, evals, strict=False)}
 
 
 class _Runner:
@@ -109,7 +109,9 @@ class _Runner:
         self.options = options
         self.pending: list[tuple[LayerMatrix, Future[LayerOutcome]]] = []
 
-    def submit(self, layer: LayerMatrix, weights: np.ndarray, base: np.ndarray | None, options: AnalysisOptions) -> Iterator[tuple[LayerMatrix, LayerOutcome]]:
+    def submit(
+        self, layer: LayerMatrix, weights: np.ndarray, base: np.ndarray | None, options: AnalysisOptions
+    ) -> Iterator[tuple[LayerMatrix, LayerOutcome]]:
         """Run now (serial) or queue; yields whatever finished to make room."""
         if self.executor is None:
             yield layer, run_layer(layer, weights, base, options)

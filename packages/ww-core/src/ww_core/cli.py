@@ -14,7 +14,15 @@ from ww_core.plugins import list_adapters
 from ww_core.protocol import LayerLoadError
 
 #: Exceptions that are the user's input, reported as one line instead of a traceback.
-USER_ERRORS: tuple[type[BaseException], ...] = (FileNotFoundError, IsADirectoryError, PermissionError, ValueError, TypeError, KeyError, LayerLoadError)
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    FileNotFoundError,
+    IsADirectoryError,
+    PermissionError,
+    ValueError,
+    TypeError,
+    KeyError,
+    LayerLoadError,
+)
 
 
 def _layer_filter(text: str) -> int | str:
@@ -24,7 +32,9 @@ def _layer_filter(text: str) -> int | str:
 def add_analysis_options(parser: argparse.ArgumentParser) -> None:
     """The reference's analysis options as flags."""
     group = parser.add_argument_group("analysis options")
-    group.add_argument("--layers", nargs="+", type=_layer_filter, default=[], help="layer ids, kinds (dense, conv2d, ...) or name substrings; -ID excludes")
+    group.add_argument(
+        "--layers", nargs="+", type=_layer_filter, default=[], help="layer ids, kinds (dense, conv2d, ...) or name substrings; -ID excludes"
+    )
     group.add_argument("--min-evals", type=int, help="skip layers with fewer eigenvalues (default 8)")
     group.add_argument("--max-evals", type=int, help="skip layers with more eigenvalues (default 15000)")
     group.add_argument("--max-N", type=int, dest="max_N", help="skip layers with N above this (default 50000)")
@@ -36,14 +46,30 @@ def add_analysis_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--fit", choices=["PL", "TPL", "E_TPL"], help="power law (default) or truncated power law")
     group.add_argument("--exact", action="store_true", default=None, help="full SVD instead of Gram + eigh")
     group.add_argument("--fused-qkv", action="store_true", default=None, help="fused attention projections as one row")
-    group.add_argument("--trust-pickle", action="store_true", default=None, help="allow unpickling code from model files (only for files you trust)")
+    group.add_argument(
+        "--trust-pickle", action="store_true", default=None, help="allow unpickling code from model files (only for files you trust)"
+    )
     parser.add_argument("--workers", type=int, default=1, help="layers analyzed in parallel (threads)")
     parser.add_argument("--cache", help="JSON-lines results cache; an interrupted run resumes from it")
 
 
 def analysis_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """Analysis options the user actually set."""
-    names = ("layers", "min_evals", "max_evals", "max_N", "pool", "mp_fit", "randomize", "seed", "fix_fingers", "fit", "exact", "fused_qkv", "trust_pickle")
+    names = (
+        "layers",
+        "min_evals",
+        "max_evals",
+        "max_N",
+        "pool",
+        "mp_fit",
+        "randomize",
+        "seed",
+        "fix_fingers",
+        "fit",
+        "exact",
+        "fused_qkv",
+        "trust_pickle",
+    )
     return {name: getattr(args, name) for name in names if getattr(args, name, None) not in (None, [])}
 
 
@@ -95,7 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=handler)
         return sub
 
-    for name, help_text in (("analyze", "analyze a model file, folder or checkpoint (default: the bundled demo)"), ("demo", "analyze the bundled demo model")):
+    for name, help_text in (
+        ("analyze", "analyze a model file, folder or checkpoint (default: the bundled demo)"),
+        ("demo", "analyze the bundled demo model"),
+    ):
         sub = command(name, cmd_analyze, help_text)
         if name == "analyze":
             sub.add_argument("path", nargs="?", help="model file or folder")

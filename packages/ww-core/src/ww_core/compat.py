@@ -11,7 +11,22 @@ from ww_core.analysis import analyze, describe, get_esd
 from ww_core.results import Results
 
 #: Reference keywords that change nothing here (its internal SVD choices, plotting paths).
-IGNORED_KEYWORDS = frozenset({"glorot_fix", "sparsify", "svd_method", "stacked", "channels", "tolerance", "savedir", "smooth", "start_ids", "min_size", "max_size", "mp_norm"})
+IGNORED_KEYWORDS = frozenset(
+    {
+        "glorot_fix",
+        "sparsify",
+        "svd_method",
+        "stacked",
+        "channels",
+        "tolerance",
+        "savedir",
+        "smooth",
+        "start_ids",
+        "min_size",
+        "max_size",
+        "mp_norm",
+    }
+)
 
 
 class WeightWatcher:

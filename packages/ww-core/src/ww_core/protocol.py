@@ -46,9 +46,7 @@ class LayerMatrix:
         if self.kind not in KIND_NDIM:
             raise ValueError(f"layer {self.name!r}: unknown kind {self.kind!r}; expected one of {sorted(KIND_NDIM)}")
         if len(self.shape) != KIND_NDIM[self.kind]:
-            raise ValueError(
-                f"layer {self.name!r}: kind {self.kind!r} needs a {KIND_NDIM[self.kind]}-D canonical shape, got {self.shape}"
-            )
+            raise ValueError(f"layer {self.name!r}: kind {self.kind!r} needs a {KIND_NDIM[self.kind]}-D canonical shape, got {self.shape}")
 
     def weights(self) -> np.ndarray:
         """Load the canonical weights, widened to float32/float64 and checked against ``shape``."""
@@ -60,9 +58,7 @@ class LayerMatrix:
         except Exception as exc:  # an adapter's loader failed: name the layer, keep the cause
             raise LayerLoadError(f"layer {self.name!r}{where}: cannot load weights: {exc}") from exc
         if tuple(array.shape) != tuple(self.shape):
-            raise LayerLoadError(
-                f"layer {self.name!r}{where}: loaded shape {tuple(array.shape)} differs from declared {self.shape}"
-            )
+            raise LayerLoadError(f"layer {self.name!r}{where}: loaded shape {tuple(array.shape)} differs from declared {self.shape}")
         if array.dtype.kind not in "fiu" and array.dtype.name not in ("bfloat16",):
             raise LayerLoadError(f"layer {self.name!r}{where}: weights have non-numeric dtype {array.dtype}")
         if array.dtype != np.float64 and array.dtype != np.float32:

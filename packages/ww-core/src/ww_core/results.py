@@ -13,8 +13,22 @@ from ww_core.options import AnalysisOptions
 from ww_core.summary import summarize
 
 #: Columns shown by ``str(results)`` and the CLI table, when present.
-TABLE_COLUMNS = ("layer_id", "name", "layer_type", "N", "M", "num_evals", "alpha", "D", "log_norm",
-                 "log_spectral_norm", "alpha_weighted", "stable_rank", "warning", "status")
+TABLE_COLUMNS = (
+    "layer_id",
+    "name",
+    "layer_type",
+    "N",
+    "M",
+    "num_evals",
+    "alpha",
+    "D",
+    "log_norm",
+    "log_spectral_norm",
+    "alpha_weighted",
+    "stable_rank",
+    "warning",
+    "status",
+)
 
 
 @dataclass
