@@ -55,8 +55,9 @@ class ResultsCache:
 
     def put(self, layer: LayerMatrix, rows: list[dict[str, Any]]) -> None:
         """Record a finished layer (only fully successful or failed rows, never skips)."""
-        record = {"key": self._key(layer), "rows": [{k: json_safe(v) for k, v in row.items()} for row in rows]}
-        self._rows[record["key"]] = rows
+        key = self._key(layer)
+        record = {"key": key, "rows": [{k: json_safe(v) for k, v in row.items()} for row in rows]}
+        self._rows[key] = rows
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a") as handle:
             handle.write(json.dumps(record) + "\n")

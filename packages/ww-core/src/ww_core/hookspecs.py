@@ -31,7 +31,7 @@ def ww_layers(source: Any, options: dict[str, Any]) -> Iterable[LayerMatrix] | N
 
 
 @hookspec
-def ww_adapter_info() -> dict[str, str]:
+def ww_adapter_info() -> dict[str, str]:  # type: ignore[empty-body]
     """Describe this adapter for ``ww plugins``: keys ``name``, ``package``, ``handles``."""
 
 
