@@ -92,6 +92,20 @@ class Results:
             Path(path).write_text(text)
         return text
 
+    def plot_esd(self, name: str, ax: Any = None) -> Any:
+        """Draw layer ``name``'s ESD on log-log axes with its power-law fit; returns the Axes."""
+        from ww_core import plots
+
+        if name not in self.esds:
+            raise KeyError(f"no ESD for layer {name!r}; layers with one: {list(self.esds)}")
+        return plots.plot_esd(self.esds[name], self.row(name), ax=ax)
+
+    def plot_correlation_flow(self, ax: Any = None) -> Any:
+        """Draw alpha along depth with the 2–6 band; returns the Axes."""
+        from ww_core import plots
+
+        return plots.plot_correlation_flow(self, ax=ax)
+
     def table(self, columns: tuple[str, ...] = TABLE_COLUMNS) -> str:
         """A plain-text table of the rows, for terminals."""
         return format_table(self.details, columns)
