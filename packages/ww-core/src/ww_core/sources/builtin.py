@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import zipfile
 from collections.abc import Mapping
+from math import prod
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -45,28 +47,33 @@ def _mapping_layers(arrays: Mapping[str, np.ndarray]) -> Iterable[LayerMatrix]:
 
 
 def _npz_layers(path: Path) -> Iterable[LayerMatrix]:
+    """Members' shapes from their .npy headers; each member is read only when its layer loads."""
     try:
-        archive = np.load(path, allow_pickle=False)
-        shapes = {name: _npz_member_shape(archive, name) for name in archive.files}
-    except Exception as exc:
+        with zipfile.ZipFile(path) as archive:
+            members = [info for info in archive.infolist() if info.filename.endswith(".npy")]
+            shapes = {info.filename[: -len(".npy")]: _npz_member_shape(archive, info) for info in members}
+    except Exception as exc:  # zip and .npy parsers raise many types; all mean a corrupt file
         raise ValueError(f"{path}: not a readable .npz archive ({exc})") from exc
 
     def member(name: str) -> Callable[[], np.ndarray]:
         def load() -> np.ndarray:
-            with np.load(path, allow_pickle=False) as fresh:
-                return np.asarray(fresh[name])
+            with zipfile.ZipFile(path) as archive, archive.open(name + ".npy") as handle:
+                return np.asarray(np.lib.format.read_array(handle, allow_pickle=False))
 
         return load
 
-    entries = [(name, shape, member(name)) for name, shape in shapes.items()]
-    archive.close()
-    return layers_from_named(entries, str(path), "npz")
+    return layers_from_named([(name, shape, member(name)) for name, shape in shapes.items()], str(path), "npz")
 
 
-def _npz_member_shape(archive: Any, name: str) -> tuple[int, ...]:
-    """A member's shape from its .npy header, without reading its data."""
-    with archive.zip.open(name + ".npy") as handle:
+def _npz_member_shape(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> tuple[int, ...]:
+    """A member's shape from its .npy header, checked against the member's size, without reading its data."""
+    with archive.open(info) as handle:
         major, _ = np.lib.format.read_magic(handle)
         read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
-        shape, _, _ = read_header(handle)
+        shape, _, dtype = read_header(handle)
+        header_bytes = handle.tell()
+    claimed = prod(shape) * dtype.itemsize
+    if not dtype.hasobject and header_bytes + claimed != info.file_size:
+        held = info.file_size - header_bytes
+        raise ValueError(f"member {info.filename!r} claims shape {shape} {dtype} ({claimed} bytes) but holds {held}")
     return tuple(shape)

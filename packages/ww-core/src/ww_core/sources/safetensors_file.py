@@ -51,7 +51,7 @@ def read_header(path: Path) -> tuple[dict[str, Any], int]:
             raise SafetensorsError(f"{path}: header claims {header_size} bytes but the file has {file_size}")
         try:
             table = json.loads(handle.read(header_size))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             raise SafetensorsError(f"{path}: header is not valid JSON ({exc})") from exc
     if not isinstance(table, dict):
         raise SafetensorsError(f"{path}: header is not a JSON object")
@@ -68,9 +68,9 @@ def _validate_entry(path: Path, name: str, entry: Any, data_size: int) -> None:
     dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
     if dtype not in _DTYPES:
         raise SafetensorsError(f"{path}: tensor {name!r} has unsupported dtype {dtype!r}")
-    if not (isinstance(shape, list) and all(isinstance(d, int) and d >= 0 for d in shape)):
+    if not (isinstance(shape, list) and all(type(d) is int and d >= 0 for d in shape)):
         raise SafetensorsError(f"{path}: tensor {name!r} has an invalid shape {shape!r}")
-    if not (isinstance(offsets, list) and len(offsets) == 2 and all(isinstance(o, int) for o in offsets)):
+    if not (isinstance(offsets, list) and len(offsets) == 2 and all(type(o) is int for o in offsets)):
         raise SafetensorsError(f"{path}: tensor {name!r} has invalid data_offsets {offsets!r}")
     start, end = offsets
     expected = prod(shape) * _DTYPES[dtype].itemsize
@@ -103,13 +103,25 @@ def shard_files(path: Path) -> list[Path]:
         return [path]
     index_files = sorted(path.glob("*.safetensors.index.json"))
     if index_files:
-        weight_map = json.loads(index_files[0].read_text()).get("weight_map", {})
+        weight_map = _weight_map(index_files[0])
         ordered = list(dict.fromkeys(sorted(weight_map.values(), key=natural_key)))
         missing = [name for name in ordered if not (path / name).is_file()]
         if missing:
             raise FileNotFoundError(f"{index_files[0]}: shard(s) {missing} listed in the index are missing")
         return [path / name for name in ordered]
     return sorted(path.glob("*.safetensors"), key=lambda p: natural_key(p.name))
+
+
+def _weight_map(index_file: Path) -> dict[str, str]:
+    """The tensor → shard-file map of a Hugging Face index file, checked to be one."""
+    try:
+        document = json.loads(index_file.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise SafetensorsError(f"{index_file}: index is not valid JSON ({exc})") from exc
+    weight_map = document.get("weight_map", {}) if isinstance(document, dict) else None
+    if not isinstance(weight_map, dict) or not all(isinstance(v, str) and Path(v).name == v for v in weight_map.values()):
+        raise SafetensorsError(f"{index_file}: 'weight_map' must map tensor names to shard file names in this folder")
+    return weight_map
 
 
 def iter_tensors(path: Path) -> Iterator[tuple[str, tuple[int, ...], Callable[[], np.ndarray]]]:
