@@ -1,0 +1,211 @@
+"""Per-layer analysis: matrices → eigenvalues → fit → metrics, one row per ESD (DESIGN.md §4).
+
+Never raises for a bad matrix: NaN/Inf or all-zero weights give a failed row naming the layer.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import numpy as np
+
+from ww_core import spectrum
+from ww_core.detx import detx_columns
+from ww_core.fingers import clip_xmax, xmin_peak
+from ww_core.matrices import CONV_KINDS, layer_matrices
+from ww_core.metrics import norm_metrics, spectrum_columns, warning_for
+from ww_core.mp_fit import mp_fit
+from ww_core.options import AnalysisOptions
+from ww_core.powerlaw_fit import PowerLawFit, failed_fit, fit_power_law
+from ww_core.protocol import LayerMatrix
+from ww_core.randomize import randomize_columns
+from ww_core.shapes import matrix_dims
+from ww_core.tpl_fit import fit_truncated_power_law
+from ww_core.vectors import vector_columns
+
+EigenvalueFn = Callable[[list[np.ndarray]], list[np.ndarray]]
+
+TPL_FITS = ("TPL", "truncated_power_law", "E_TPL")
+
+
+def _describe(layer: LayerMatrix) -> str:
+    where = f" in {layer.origin}" if layer.origin else ""
+    return f"layer {layer.name!r} (id {layer.index}){where}"
+
+
+def _weights_problem(weights: np.ndarray) -> str:
+    """Why these weights cannot be analyzed, or ""."""
+    if weights.size == 0:
+        return "weights are empty"
+    bad = int(np.count_nonzero(~np.isfinite(weights)))
+    if bad:
+        return f"weights contain {bad} NaN/Inf value(s)"
+    if not np.any(weights):
+        return "weights are all zero"
+    return ""
+
+
+def _base_row(layer: LayerMatrix, options: AnalysisOptions) -> dict[str, Any]:
+    dims = matrix_dims(layer.shape)
+    return {
+        "layer_id": layer.index,
+        "name": layer.name,
+        "layer_type": layer.kind,
+        "N": dims.N,
+        "M": dims.M,
+        "Q": dims.Q,
+        "rf": dims.rf,
+        "num_evals": dims.num_evals(options.pool),
+    }
+
+
+def _failed_row(layer: LayerMatrix, options: AnalysisOptions, reason: str) -> dict[str, Any]:
+    return {**_base_row(layer, options), "alpha": math.nan, "warning": "", "status": "failed", "error": f"{_describe(layer)}: {reason}"}
+
+
+def _prepare(
+    layer: LayerMatrix, weights: np.ndarray, options: AnalysisOptions, base_weights: np.ndarray | None
+) -> tuple[list[np.ndarray], str]:
+    """The scaled matrices of the layer (of W − W_base when a base is given), or a problem."""
+    array = np.asarray(weights)
+    if base_weights is not None:
+        base = np.asarray(base_weights)
+        if base.shape != array.shape:
+            return [], f"base weights have shape {base.shape}, expected {array.shape}"
+        array = array.astype(np.float64) - base.astype(np.float64)
+    problem = _weights_problem(array)
+    if problem:
+        return [], problem
+    matrices = layer_matrices(array, layer.kind, pool=options.pool, conv2d_norm=options.conv2d_norm, conv2d_fft=options.conv2d_fft)
+    return matrices, ""
+
+
+def _groups(per_matrix: list[np.ndarray], kind: str, pool: bool) -> list[list[int]]:
+    """Indices of the matrices forming each ESD: all together when pooled, one each otherwise."""
+    if pool or kind not in CONV_KINDS:
+        return [list(range(len(per_matrix)))]
+    return [[i] for i in range(len(per_matrix))]
+
+
+def _fit(evals: np.ndarray, options: AnalysisOptions) -> tuple[PowerLawFit, dict[str, Any]]:
+    """The power-law fit the options ask for, and its option-specific columns."""
+    xmax = options.xmax
+    data = evals
+    if isinstance(xmax, int) and not isinstance(xmax, bool):
+        clip = abs(xmax)
+        if clip > len(evals) / 2:
+            return failed_fit(f"xmax={xmax} clips more than half of the {len(evals)} eigenvalues"), {}
+        data, xmax = evals[:-clip], None
+    elif xmax == "force" or xmax is None:
+        xmax = None
+    fix = "xmin_peak" if options.fit == "E_TPL" else options.fix_fingers
+    if fix == "clip_xmax":
+        fingers = clip_xmax(data, max_fingers=options.max_fingers, finger_thresh=options.finger_thresh)
+        spikes = int(np.count_nonzero(data >= fingers.fit.xmin)) if fingers.fit.ok else 0
+        fit = _with_spikes(fingers.fit, spikes)
+        return fit, {"num_fingers": fingers.num_fingers, "raw_alpha": fingers.raw.alpha}
+    if fix == "xmin_peak":
+        fit = xmin_peak(data, xmin_max=options.xmin_max)
+    else:
+        fit = fit_power_law(data, xmax=None if xmax is None else float(xmax))
+    return fit, {}
+
+
+def _with_spikes(fit: PowerLawFit, spikes: int) -> PowerLawFit:
+    if not fit.ok:
+        return fit
+    return PowerLawFit(fit.alpha, fit.xmin, fit.xmax, fit.D, fit.sigma, spikes)
+
+
+def _esd_row(
+    layer: LayerMatrix,
+    options: AnalysisOptions,
+    matrices: list[np.ndarray],
+    per_matrix: list[np.ndarray],
+    eigen: EigenvalueFn,
+) -> dict[str, Any]:
+    """Fit and metrics of one ESD (the pooled eigenvalues of ``matrices``)."""
+    dims = matrix_dims(layer.shape)
+    evals = np.sort(np.concatenate(per_matrix))
+    if options.inverse:
+        with np.errstate(divide="ignore"):
+            evals = np.sort(1.0 / evals)
+    row: dict[str, Any] = {**_base_row(layer, options), "num_evals": len(evals), **spectrum_columns(per_matrix, dims.N)}
+    if not np.all(np.isfinite(evals)) or np.max(evals) <= 0:
+        reason = f"{_describe(layer)}: eigenvalues are not finite and positive"
+        return {**row, "alpha": math.nan, "warning": "", "status": "failed", "error": reason}
+    fit, extra = _fit(evals, options)
+    row.update(alpha=fit.alpha, xmin=fit.xmin, xmax=fit.xmax, D=fit.D, sigma=fit.sigma, num_pl_spikes=fit.num_pl_spikes, **extra)
+    if options.fit in TPL_FITS:
+        row["Lambda"] = math.nan
+    if options.fit in TPL_FITS and fit.ok:
+        tpl = fit_truncated_power_law(evals, xmin=fit.xmin)
+        row.update(alpha=tpl.alpha, Lambda=tpl.Lambda)
+        if not tpl.ok:
+            fit = failed_fit(tpl.reason)
+    row.update(norm_metrics(evals, row["alpha"], dims.N))
+    if options.mp_fit:
+        row.update(mp_fit(evals, dims.N, dims.M).columns())
+    if options.vectors:
+        row.update(vector_columns(matrices, fit.xmin))
+    if options.randomize:
+        components = dims.M * (dims.rf if layer.kind in CONV_KINDS and not options.conv2d_fft else 1)
+        row.update(
+            randomize_columns(
+                matrices, evals, N=dims.N, M=dims.M, num_components=components, eigen=eigen, seed=options.seed, inverse=options.inverse
+            )
+        )
+    if options.detX:
+        row.update(detx_columns(evals, fit.num_pl_spikes if fit.ok else None))
+    ok = fit.ok and math.isfinite(row["alpha"])
+    row.update(
+        warning=warning_for(row["alpha"]) if ok else "",
+        status="success" if ok else "failed",
+        error="" if ok else f"{_describe(layer)}: power-law fit failed: {fit.reason}",
+    )
+    return row
+
+
+def analyze_layer(
+    layer: LayerMatrix,
+    weights: np.ndarray,
+    options: AnalysisOptions,
+    *,
+    eigenvalue_fn: EigenvalueFn | None = None,
+    base_weights: np.ndarray | None = None,
+) -> list[dict[str, Any]]:
+    """Rows for one layer: one when pooled (or not a conv), one per kernel slice otherwise.
+
+    ``eigenvalue_fn`` replaces ``spectrum.eigenvalues`` (e.g. an adapter's GPU hook);
+    ``base_weights`` analyzes W − W_base.
+    """
+    matrices, problem = _prepare(layer, weights, options, base_weights)
+    if problem:
+        return [_failed_row(layer, options, problem)]
+
+    def default_eigen(ms: list[np.ndarray]) -> list[np.ndarray]:
+        return spectrum.eigenvalues(ms, exact=options.exact)
+
+    eigen = eigenvalue_fn or default_eigen
+    per_matrix = eigen(matrices)
+    groups = _groups(per_matrix, layer.kind, options.pool)
+    rows = []
+    for slice_id, members in enumerate(groups):
+        row = _esd_row(layer, options, [matrices[i] for i in members], [per_matrix[i] for i in members], eigen)
+        if len(groups) > 1:
+            row["slice_id"] = slice_id
+        rows.append(row)
+    return rows
+
+
+def layer_esd(layer: LayerMatrix, weights: np.ndarray, options: AnalysisOptions) -> np.ndarray:
+    """Sorted eigenvalues of the layer's pooled ESD (for ``get_ESD``); ValueError for bad weights."""
+    matrices, problem = _prepare(layer, weights, options, None)
+    if problem:
+        raise ValueError(f"{_describe(layer)}: {problem}")
+    evals = np.sort(np.concatenate(spectrum.eigenvalues(matrices, exact=options.exact)))
+    if options.inverse:
+        with np.errstate(divide="ignore"):
+            evals = np.sort(1.0 / evals)
+    return evals

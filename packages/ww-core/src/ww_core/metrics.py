@@ -1,0 +1,76 @@
+"""Norm, rank and entropy metrics of one ESD (DESIGN.md §4), with the reference's column names."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+
+OVER_TRAINED_THRESH = 2.0
+UNDER_TRAINED_THRESH = 6.0
+#: Eigenvalues below this count towards ``weak_rank_loss``.
+WEAK_RANK_TOLERANCE = 1e-6
+#: The reference's guard added to probabilities and rank in the entropy.
+ENTROPY_EPSILON = 1e-10
+
+
+def warning_for(alpha: float) -> str:
+    """The warning column: over-trained below alpha 2, under-trained above 6, else "" (also for a failed fit)."""
+    if alpha < OVER_TRAINED_THRESH:
+        return "over-trained"
+    if alpha > UNDER_TRAINED_THRESH:
+        return "under-trained"
+    return ""
+
+
+def matrix_rank(sv: np.ndarray, N: int) -> int:
+    """Singular values above max σ · N · eps(float64): numpy's matrix_rank rule."""
+    if len(sv) == 0:
+        return 0
+    return int(np.count_nonzero(sv > np.max(sv) * N * np.finfo(np.float64).eps))
+
+
+def matrix_entropy(evals: np.ndarray, N: int) -> float:
+    """Spectral entropy −Σ p ln p / ln(rank), p = λ/Σλ, with the reference's 1e-10 guards."""
+    rank = matrix_rank(np.sqrt(evals), N) + ENTROPY_EPSILON
+    p = evals / np.sum(evals) + ENTROPY_EPSILON
+    return float(-np.sum(p * np.log(p)) / np.log(rank))
+
+
+def spectrum_columns(per_matrix: Sequence[np.ndarray], N: int) -> dict[str, Any]:
+    """Columns from the per-matrix eigenvalues: sv_max, sv_min, rank_loss, weak_rank_loss, lambda_max.
+
+    ``sv_min`` is, as in the reference, the largest of the matrices' smallest singular values.
+    """
+    svs = [np.sqrt(e) for e in per_matrix if len(e)]
+    evals = np.concatenate(per_matrix) if per_matrix else np.zeros(0)
+    return {
+        "sv_max": float(max(np.max(s) for s in svs)),
+        "sv_min": float(max(np.min(s) for s in svs)),
+        "rank_loss": int(sum(len(s) - matrix_rank(s, N) for s in svs)),
+        "weak_rank_loss": int(np.count_nonzero(evals < WEAK_RANK_TOLERANCE)),
+        "lambda_max": float(np.max(evals)),
+    }
+
+
+def norm_metrics(evals: np.ndarray, alpha: float, N: int) -> dict[str, Any]:
+    """norm, log_norm, spectral_norm, log_spectral_norm, alpha_weighted, log_alpha_norm,
+    stable_rank, matrix_rank and entropy over all eigenvalues of one ESD (log base 10)."""
+    norm = float(np.sum(evals))
+    spectral = float(np.max(evals))
+    log_spectral = math.log10(spectral) if spectral > 0 else -math.inf
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        alpha_sum = float(np.sum(evals**alpha)) if math.isfinite(alpha) else math.nan
+        log_alpha_norm = float(np.log10(alpha_sum)) if math.isfinite(alpha_sum) else math.nan
+    return {
+        "norm": norm,
+        "log_norm": math.log10(norm) if norm > 0 else -math.inf,
+        "spectral_norm": spectral,
+        "log_spectral_norm": log_spectral,
+        "alpha_weighted": alpha * log_spectral,
+        "log_alpha_norm": log_alpha_norm,
+        "stable_rank": norm / spectral if spectral > 0 else math.nan,
+        "matrix_rank": matrix_rank(np.sqrt(evals), N),
+        "entropy": matrix_entropy(evals, N),
+    }

@@ -1,0 +1,52 @@
+"""Eigenvalues of WᵀW (squared singular values of W, not divided by N), in float64."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Sequence
+
+import numpy as np
+import scipy.linalg
+
+#: Same-shape matrices are stacked into batches of at most this many float64 Gram entries.
+BATCH_ENTRIES = 1 << 24
+
+
+def _gram_eigenvalues(stack: np.ndarray) -> np.ndarray:
+    """Ascending eigenvalues of a stack of Gram matrices, tiny negatives clipped to 0."""
+    adjoint = np.swapaxes(stack.conj(), -1, -2)
+    grams = np.matmul(adjoint, stack) if stack.shape[-2] >= stack.shape[-1] else np.matmul(stack, adjoint)
+    evals = np.linalg.eigvalsh(grams)
+    return np.clip(evals, 0.0, None)
+
+
+def svd_eigenvalues(matrix: np.ndarray) -> np.ndarray:
+    """Ascending squared singular values from a full float64 SVD (the slow, exact path)."""
+    wide = np.asarray(matrix)
+    wide = wide.astype(np.complex128 if np.iscomplexobj(wide) else np.float64, copy=False)
+    sv = scipy.linalg.svd(wide, compute_uv=False, check_finite=False)
+    return np.sort(sv.astype(np.float64) ** 2)
+
+
+def eigenvalues(matrices: Sequence[np.ndarray], *, exact: bool = False) -> list[np.ndarray]:
+    """One ascending float64 array of min(out, in) eigenvalues of WᵀW per matrix.
+
+    Default: float64 Gram of the smaller side and a batched eigvalsh over same-shape
+    matrices (conv slices); ``exact`` uses a full SVD per matrix instead.
+    """
+    if exact:
+        return [svd_eigenvalues(m) for m in matrices]
+    result: list[np.ndarray | None] = [None] * len(matrices)
+    groups: dict[tuple[tuple[int, ...], bool], list[int]] = defaultdict(list)
+    for i, m in enumerate(matrices):
+        groups[(tuple(m.shape), bool(np.iscomplexobj(m)))].append(i)
+    for (shape, is_complex), members in groups.items():
+        side = min(shape)
+        per_batch = max(1, BATCH_ENTRIES // max(1, side * side))
+        dtype = np.complex128 if is_complex else np.float64
+        for start in range(0, len(members), per_batch):
+            chunk = members[start : start + per_batch]
+            stack = np.stack([np.asarray(matrices[i], dtype=dtype) for i in chunk])
+            for i, evals in zip(chunk, _gram_eigenvalues(stack)):
+                result[i] = evals
+    return [r for r in result if r is not None]
