@@ -1,0 +1,45 @@
+"""ww-torch: PyTorch modules, state dicts, ``.pt``/``.pth``/``.bin`` files and shard folders for ww.
+
+Registered under the ``ww`` entry-point group. Importing this module does not import torch:
+sources are recognized by ``sys.modules``, type and file suffix first.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+from ww_core import LayerMatrix, hookimpl
+
+from ww_torch.recognize import source_kind, wants_torch_spectra
+
+
+@hookimpl
+def ww_adapter_info() -> dict[str, str]:
+    """Describe this adapter for ``ww plugins``."""
+    return {
+        "name": "torch",
+        "package": "ww-torch",
+        "handles": "torch.nn.Module, state dict of tensors, .pt/.pth/.bin files, folders of .bin/.pt shards",
+    }
+
+
+@hookimpl
+def ww_layers(source: Any, options: dict[str, Any]) -> Iterable[LayerMatrix] | None:
+    """The layers of a torch source in architecture order, or None when ``source`` is not one."""
+    kind = source_kind(source)
+    if kind is None:
+        return None
+    from ww_torch import sources
+
+    return sources.layers(source, kind, options)
+
+
+@hookimpl
+def ww_eigenvalues(layer: LayerMatrix, matrices: Sequence[Any], options: dict[str, Any]) -> list[np.ndarray] | None:
+    """Spectra with torch on the layer's device when it is a GPU or ``torch_spectra`` is set; else None (core computes)."""
+    if not wants_torch_spectra(layer.device, options):
+        return None
+    from ww_torch import spectra
+
+    return spectra.eigenvalues(matrices, layer.device, spectra.precision(options))

@@ -1,0 +1,56 @@
+"""Weight references (a tensor plus how to lay it out) and their numbering into LayerMatrix records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+
+import torch
+from ww_core import LayerKind, LayerMatrix
+
+from ww_torch.tensors import canonical_shape, device_name, loader
+
+QKV = ("q", "k", "v")
+GATES = {4: ("i", "f", "g", "o"), 3: ("r", "z", "n")}
+_CONV_KINDS: dict[int, LayerKind] = {3: "conv1d", 4: "conv2d", 5: "conv3d"}
+
+
+@dataclass(frozen=True)
+class WeightRef:
+    """One tensor to report: ``rows`` picks a slice of axis 0, ``transpose`` swaps the first two axes."""
+
+    name: str
+    kind: LayerKind
+    tensor: torch.Tensor
+    framework_type: str
+    transpose: bool = False
+    rows: slice | None = None
+
+
+def conv_kind(ndim: int) -> LayerKind | None:
+    """conv1d/2d/3d for a 3-/4-/5-D (out, in, *kernel) weight, else None."""
+    return _CONV_KINDS.get(ndim)
+
+
+def split_rows(ref: WeightRef, labels: tuple[str, ...]) -> list[WeightRef]:
+    """Cut a fused weight (e.g. q/k/v or LSTM gates stacked along axis 0) into equal row blocks."""
+    size = ref.tensor.shape[0] // len(labels)
+    return [
+        WeightRef(f"{ref.name}.{label}", ref.kind, ref.tensor, ref.framework_type, ref.transpose, slice(i * size, (i + 1) * size))
+        for i, label in enumerate(labels)
+    ]
+
+
+def to_layers(refs: Iterable[WeightRef], origin: str) -> Iterator[LayerMatrix]:
+    """Number the references 0, 1, ... in the order given and wrap them as lazy LayerMatrix records."""
+    for index, ref in enumerate(refs):
+        yield LayerMatrix(
+            name=ref.name,
+            index=index,
+            kind=ref.kind,
+            shape=canonical_shape(ref.tensor, ref.transpose, ref.rows),
+            load=loader(ref.tensor, ref.transpose, ref.rows),
+            origin=origin,
+            framework_type=ref.framework_type,
+            device=device_name(ref.tensor),
+        )

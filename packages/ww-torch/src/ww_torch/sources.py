@@ -1,0 +1,42 @@
+"""Turn a recognized torch source into its LayerMatrix stream (imports torch; only called for torch sources)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping
+
+import torch
+from ww_core import LayerMatrix
+
+from ww_torch.files import find_tensors, iter_shards, load_file
+from ww_torch.modules import module_refs
+from ww_torch.recognize import SourceKind
+from ww_torch.records import WeightRef, to_layers
+from ww_torch.state_dict import state_dict_refs
+
+
+def layers(source: Any, kind: SourceKind, options: dict[str, Any]) -> Iterator[LayerMatrix]:
+    """The layers of a module, state dict, torch file or shard folder, in architecture order."""
+    trust_pickle = bool(options.get("trust_pickle"))
+    if kind == "module":
+        return to_layers(module_refs(source, options), origin=type(source).__name__)
+    if kind == "state_dict":
+        return to_layers(state_dict_refs(source, options), origin="state dict")
+    path = Path(source)
+    if kind == "file":
+        return to_layers(_refs(find_tensors(load_file(path, trust_pickle), path), options), origin=str(path))
+    shards = list(iter_shards(path, trust_pickle))
+    if not shards:
+        raise ValueError(f"{path}: folder holds no torch weight files")
+    return to_layers(_shard_refs(shards, options), origin=str(path))
+
+
+def _refs(tensors: Mapping[str, torch.Tensor] | torch.nn.Module, options: dict[str, Any]) -> Iterable[WeightRef]:
+    if isinstance(tensors, torch.nn.Module):
+        return module_refs(tensors, options)
+    return state_dict_refs(tensors, options)
+
+
+def _shard_refs(shards: list[tuple[Path, Mapping[str, torch.Tensor] | torch.nn.Module]], options: dict[str, Any]) -> Iterator[WeightRef]:
+    for _, tensors in shards:
+        yield from _refs(tensors, options)

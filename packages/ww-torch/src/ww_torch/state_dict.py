@@ -1,0 +1,37 @@
+"""Name → tensor mappings (state dicts): kind from rank and name, layout as stored, names as module paths."""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, Mapping
+
+import torch
+from ww_core.sources.named_arrays import infer_kind
+
+from ww_torch.records import QKV, WeightRef, split_rows
+
+_WEIGHT_SUFFIXES = (".weight", "_weight")
+
+
+def module_path(key: str) -> str:
+    """``encoder.0.weight`` → ``encoder.0``; ``attn.in_proj_weight`` → ``attn.in_proj`` (the names a module walk gives)."""
+    for suffix in _WEIGHT_SUFFIXES:
+        if key.endswith(suffix):
+            return key[: -len(suffix)]
+    return key
+
+
+def state_dict_refs(tensors: Mapping[str, torch.Tensor], options: dict[str, Any]) -> Iterator[WeightRef]:
+    """Every floating-point tensor of rank 2 to 5, in mapping order; biases, norms and buffers left out.
+
+    A state dict cannot tell a ConvTranspose or GPT-2 ``Conv1D`` weight from a plain one, so
+    layouts stay as stored (the spectrum is the same either way; only out/in are swapped).
+    """
+    for key, tensor in tensors.items():
+        if not tensor.is_floating_point() or tensor.ndim < 2 or 0 in tensor.shape:
+            continue
+        kind = infer_kind(key, tuple(tensor.shape))
+        if kind is None:
+            continue
+        ref = WeightRef(module_path(key), kind, tensor, "Tensor")
+        is_fused_qkv = key.endswith("in_proj_weight") and tensor.ndim == 2 and tensor.shape[0] == 3 * tensor.shape[1]
+        yield from split_rows(ref, QKV) if is_fused_qkv and not options.get("fused_qkv") else [ref]
