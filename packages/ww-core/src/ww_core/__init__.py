@@ -17,8 +17,10 @@ from ww_core.protocol import LayerKind, LayerLoadError, LayerMatrix
 
 if TYPE_CHECKING:
     from ww_core.analysis import analyze, describe, get_esd
+    from ww_core.compare import Comparison, compare
     from ww_core.compat import WeightWatcher
-    from ww_core.plugins import UnknownSourceError, list_adapters
+    from ww_core.distances import Distances, distances
+    from ww_core.plugins import EmptyModelError, UnknownSourceError, list_adapters
     from ww_core.results import Results
 
 try:
@@ -33,12 +35,20 @@ _LAZY = {
     "get_esd": "ww_core.analysis",
     "Results": "ww_core.results",
     "WeightWatcher": "ww_core.compat",
+    "compare": "ww_core.compare",
+    "Comparison": "ww_core.compare",
+    "distances": "ww_core.distances",
+    "Distances": "ww_core.distances",
     "list_adapters": "ww_core.plugins",
     "UnknownSourceError": "ww_core.plugins",
+    "EmptyModelError": "ww_core.plugins",
 }
 
 __all__ = [
     "AnalysisOptions",
+    "Comparison",
+    "Distances",
+    "EmptyModelError",
     "LayerKind",
     "LayerLoadError",
     "LayerMatrix",
@@ -47,7 +57,9 @@ __all__ = [
     "WeightWatcher",
     "__version__",
     "analyze",
+    "compare",
     "describe",
+    "distances",
     "get_esd",
     "hookimpl",
     "list_adapters",

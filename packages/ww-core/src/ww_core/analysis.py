@@ -17,7 +17,7 @@ from ww_core import spectrum
 from ww_core.cache import ResultsCache
 from ww_core.layer_analysis import analyze_layer, layer_esd
 from ww_core.options import AnalysisOptions
-from ww_core.plugins import iter_layers, plugin_manager
+from ww_core.plugins import collect_layers, iter_layers, plugin_manager
 from ww_core.progress import ProgressBar
 from ww_core.protocol import LayerMatrix
 from ww_core.results import Results
@@ -167,7 +167,7 @@ def analyze(
     JSON-lines file that makes an interrupted run resume. ``base_model`` analyzes W − W_base.
     """
     opts = AnalysisOptions.from_kwargs(**options)
-    layers = list(iter_layers(source, opts.adapter_options()))
+    layers = collect_layers(source, opts.adapter_options())
     base = _base_layers(base_model, opts) if base_model is not None else None
     store = ResultsCache(cache, opts) if cache is not None else None
     own_pool = ThreadPoolExecutor(max_workers=workers) if executor is None and workers > 1 else None
@@ -225,7 +225,7 @@ def describe(source: Any, **options: Any) -> Results:
     """List the layers and their matrix sizes without loading weights or computing spectra."""
     opts = AnalysisOptions.from_kwargs(**options)
     rows = []
-    for layer in iter_layers(source, opts.adapter_options()):
+    for layer in collect_layers(source, opts.adapter_options()):
         reason = "excluded by layers filter" if not matches_filters(layer, opts.layers) else skip_reason(layer, opts)
         rows.append({**base_row(layer, opts), "status": "skipped" if reason else "selected", "error": reason})
     return Results(source=source_label(source), options=opts, details=rows)

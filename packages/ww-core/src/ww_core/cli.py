@@ -98,6 +98,23 @@ def cmd_describe(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Analyze several models with the same options and rank them (lower alpha_weighted is better)."""
+    from ww_core.compare import compare
+
+    comparison = compare(*args.paths, names=args.names, workers=args.workers, **analysis_kwargs(args))
+    for render, target in ((comparison.to_csv, args.csv), (comparison.to_json, args.json)):
+        if target == "-":
+            print(render().rstrip("\n"))
+        elif target:
+            render(target)
+    if args.plot:
+        comparison.plot(args.plot)
+    if "-" not in (args.csv, args.json):
+        print(comparison)
+    return 0
+
+
 def cmd_plugins(args: argparse.Namespace) -> int:
     """List the installed adapters."""
     adapters = list_adapters()
@@ -137,6 +154,13 @@ def build_parser() -> argparse.ArgumentParser:
         add_analysis_options(sub)
     sub = command("describe", cmd_describe, "list layers and sizes without computing spectra")
     sub.add_argument("path", nargs="?", help="model file or folder")
+    add_analysis_options(sub)
+    sub = command("compare", cmd_compare, "rank models of a series (e.g. checkpoints) by mean alpha_weighted, log_norm and alpha")
+    sub.add_argument("paths", nargs="+", metavar="path", help="model files or folders, in series order")
+    sub.add_argument("--names", nargs="+", help="a label per model (default: file names)")
+    sub.add_argument("--csv", nargs="?", const="-", help="the model table as CSV, to this file or stdout")
+    sub.add_argument("--json", nargs="?", const="-", help="ranking, model table and per-layer alpha deltas as JSON, to this file or stdout")
+    sub.add_argument("--plot", metavar="DIR", help="write comparison.png and flows.png here (needs matplotlib)")
     add_analysis_options(sub)
     sub = command("plugins", cmd_plugins, "list installed adapters")
     sub.add_argument("--json", action="store_true", help="as JSON")

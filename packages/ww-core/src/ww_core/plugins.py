@@ -16,6 +16,10 @@ class UnknownSourceError(TypeError):
     """No installed adapter recognizes the source."""
 
 
+class EmptyModelError(ValueError):
+    """The source was recognized but holds no weight matrix (e.g. an empty dict, a file of biases only)."""
+
+
 #: Where a source that no installed adapter claims most likely belongs.
 _PACKAGE_BY_MODULE = {
     "torch": "ww-torch",
@@ -97,6 +101,14 @@ def unknown_source_error(source: Any) -> UnknownSourceError:
     hint = _suggested_package(source)
     advice = f" Install it with: pip install {hint}" if hint else " No known adapter package handles it."
     return UnknownSourceError(f"no installed adapter recognizes {_describe(source)}. Installed adapters: {installed}.{advice}")
+
+
+def collect_layers(source: Any, adapter_options: dict[str, Any] | None = None) -> list[LayerMatrix]:
+    """All layers of ``source``; EmptyModelError when it has none, so no one mistakes it for a model."""
+    layers = list(iter_layers(source, adapter_options))
+    if not layers:
+        raise EmptyModelError(f"{_describe(source)} holds no weight matrix (no tensor of 2 or more dimensions)")
+    return layers
 
 
 def iter_layers(source: Any, adapter_options: dict[str, Any] | None = None) -> Iterable[LayerMatrix]:

@@ -25,8 +25,8 @@ def ww_adapter_info() -> dict[str, str]:
 
 @hookimpl(trylast=True)
 def ww_layers(source: Any, options: dict[str, Any]) -> Iterable[LayerMatrix] | None:
-    """Claim numpy mappings, ``.npz`` files and safetensors files/folders."""
-    if isinstance(source, Mapping) and source and all(isinstance(v, np.ndarray) for v in source.values()):
+    """Claim numpy mappings (an empty one too, so it is reported as empty), ``.npz`` files and safetensors files/folders."""
+    if isinstance(source, Mapping) and all(isinstance(v, np.ndarray) for v in source.values()):
         return _mapping_layers(source)
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
