@@ -1,0 +1,107 @@
+"""Keras 3 ``.keras`` archives: architecture from ``config.json``, weights read lazily from ``model.weights.h5``.
+
+Nothing is deserialized, so no code stored in the file can run (stricter than ``safe_mode``).
+The weights file names variables by position (``vars/0``); their meaning comes from the
+owning layer's class, per ``VARIABLES``. Layers of classes not listed are not read.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from ww_keras.config import Architecture, architecture
+from ww_keras.layouts import ATTENTION_CLASSES, CONV_CLASSES, CONV_TRANSPOSE_CLASSES, KerasWeight
+
+WEIGHTS_MEMBER = "model.weights.h5"
+_RECURRENT = ("kernel", "recurrent_kernel", "bias")
+#: Variable names by position in ``vars/`` for each owning class.
+VARIABLES: dict[str, tuple[str, ...]] = {
+    **{name: ("kernel", "bias") for name in ("Dense", "EinsumDense", *CONV_CLASSES, *CONV_TRANSPOSE_CLASSES)},
+    "Embedding": ("embeddings",),
+    "DepthwiseConv1D": ("depthwise_kernel", "bias"),
+    "DepthwiseConv2D": ("depthwise_kernel", "bias"),
+    "SeparableConv1D": ("depthwise_kernel", "pointwise_kernel", "bias"),
+    "SeparableConv2D": ("depthwise_kernel", "pointwise_kernel", "bias"),
+    **{name: _RECURRENT for name in ("LSTM", "GRU", "SimpleRNN", "LSTMCell", "GRUCell", "SimpleRNNCell")},
+}
+
+
+def _reader(path: Path, dataset: str) -> Callable[[], np.ndarray]:
+    def read() -> np.ndarray:
+        import h5py
+
+        with zipfile.ZipFile(path) as archive, archive.open(WEIGHTS_MEMBER) as member, h5py.File(member, "r") as handle:
+            return np.asarray(handle[dataset][()])
+
+    return read
+
+
+def _variable_names(arch: Architecture, layer_path: str) -> tuple[str, ...]:
+    found, class_name = arch.owner(layer_path)
+    if class_name in ATTENTION_CLASSES and found != layer_path:
+        return ("kernel", "bias")
+    return VARIABLES.get(class_name, ())
+
+
+def _collect(path: Path, group: Any, prefix: str, arch: Architecture, out: list[tuple[int, KerasWeight]]) -> None:
+    """Depth-first over sub-objects; a group with a named ``vars`` child is a layer."""
+    for key in group:
+        child = group[key]
+        if key == "vars" or not hasattr(child, "keys"):
+            continue
+        layer_prefix = prefix
+        if "vars" in child:
+            name = child["vars"].attrs.get("name")
+            if name is None:
+                raise ValueError(
+                    f"{path}: weights group {child.name!r} has no layer name (written by an older Keras 3); "
+                    "load the model with keras.saving.load_model(path, safe_mode=True) and pass the model"
+                )
+            layer_path = prefix + (name.decode() if isinstance(name, bytes) else str(name))
+            names = _variable_names(arch, layer_path)
+            for position in sorted(child["vars"], key=int):
+                if int(position) >= len(names):
+                    continue
+                dataset = child["vars"][position]
+                shape = tuple(int(d) for d in dataset.shape)
+                weight = KerasWeight(
+                    layer_path,
+                    names[int(position)],
+                    arch.owner(layer_path)[1],
+                    shape,
+                    _reader(path, dataset.name),
+                    arch.in_axes(layer_path, len(shape)),
+                )
+                out.append((int(position), weight))
+            layer_prefix = layer_path + "/"
+        _collect(path, child, layer_prefix, arch, out)
+
+
+_SUBLAYER_RANK = {"query": 0, "key": 1, "value": 2, "attention_output": 3}
+
+
+def _order(arch: Architecture, item: tuple[int, KerasWeight]) -> tuple[int, int, str, int]:
+    position, weight = item
+    last = weight.layer_path.rsplit("/", 1)[-1]
+    return arch.position(weight.layer_path), _SUBLAYER_RANK.get(last, len(_SUBLAYER_RANK)), weight.layer_path, position
+
+
+def keras_file_weights(path: Path) -> list[KerasWeight]:
+    """Every weight of a ``.keras`` archive in architecture order, without reading tensor data."""
+    import h5py
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            config = json.loads(archive.read("config.json"))
+            with archive.open(WEIGHTS_MEMBER) as member, h5py.File(member, "r") as handle:
+                arch = architecture(config)
+                found: list[tuple[int, KerasWeight]] = []
+                _collect(path, handle, "", arch, found)
+    except (zipfile.BadZipFile, KeyError) as exc:
+        raise ValueError(f"{path}: not a Keras 3 .keras archive with config.json and {WEIGHTS_MEMBER} ({exc})") from exc
+    return [weight for _, weight in sorted(found, key=lambda item: _order(arch, item))]

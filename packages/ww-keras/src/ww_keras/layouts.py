@@ -1,0 +1,130 @@
+"""Keras kernel layouts → ww's canonical layouts (DESIGN.md §3); pure numpy, no Keras import.
+
+Every reader (live model, ``.keras``, legacy ``.h5``) describes a weight as a
+``KerasWeight``; ``to_layer`` decides its kind and canonical shape from the owning layer's
+class and the variable's name and shape alone, and puts the conversion inside ``load``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import prod
+from typing import Callable
+
+import numpy as np
+from ww_core.protocol import LayerKind, LayerMatrix
+
+#: Owner classes whose ``kernel`` is (*k, in, out).
+CONV_CLASSES = frozenset({"Conv1D", "Conv2D", "Conv3D", "Convolution1D", "Convolution2D", "Convolution3D"})
+#: Owner classes whose ``kernel`` is (*k, out, in).
+CONV_TRANSPOSE_CLASSES = frozenset({"Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose", "Convolution2DTranspose"})
+#: Attention layers whose projections are EinsumDense sublayers.
+ATTENTION_CLASSES = frozenset({"MultiHeadAttention", "GroupedQueryAttention"})
+#: Variables that hold a weight matrix; biases, norms and states are not analyzed.
+MATRIX_VARIABLES = frozenset({"kernel", "recurrent_kernel", "embeddings", "depthwise_kernel", "pointwise_kernel"})
+
+_CONV_KIND: dict[int, LayerKind] = {3: "conv1d", 4: "conv2d", 5: "conv3d"}
+
+
+@dataclass(frozen=True)
+class KerasWeight:
+    """One Keras variable: owning layer path and class, variable name, stored shape and reader.
+
+    ``in_axes`` lists the kernel axes an EinsumDense contracts with its input (None for
+    other layers).
+    """
+
+    layer_path: str
+    variable: str
+    owner_class: str
+    shape: tuple[int, ...]
+    read: Callable[[], np.ndarray]
+    in_axes: tuple[int, ...] | None = None
+
+
+Transform = Callable[[np.ndarray], np.ndarray]
+
+
+def einsum_in_axes(equation: str) -> tuple[int, ...]:
+    """Kernel axes of an EinsumDense equation (``"abc,cde->abde"``) that are summed with the input."""
+    inputs, output = equation.replace("...", "").split("->")
+    input_spec, kernel_spec = inputs.split(",")
+    return tuple(i for i, label in enumerate(kernel_spec) if label in input_spec and label not in output)
+
+
+def attention_in_axes(sublayer: str, ndim: int) -> tuple[int, ...]:
+    """Input axes of a MultiHeadAttention projection: q/k/v are (in, heads, dim), the output (heads, dim, *out)."""
+    return (0, 1) if sublayer in ("attention_output", "output_dense") and ndim >= 3 else (0,)
+
+
+def _einsum(shape: tuple[int, ...], in_axes: tuple[int, ...]) -> tuple[tuple[int, ...], Transform]:
+    out_axes = tuple(i for i in range(len(shape)) if i not in in_axes)
+    canonical = (prod(shape[i] for i in out_axes), prod(shape[i] for i in in_axes))
+    return canonical, lambda a: np.transpose(a, out_axes + in_axes).reshape(canonical)
+
+
+def _conv(shape: tuple[int, ...], out_axis: int, in_axis: int) -> tuple[tuple[int, ...], Transform]:
+    order = (out_axis, in_axis, *range(len(shape) - 2))
+    return tuple(shape[i] for i in order), lambda a: np.transpose(a, order)
+
+
+def _depthwise(shape: tuple[int, ...]) -> tuple[tuple[int, ...], Transform]:
+    """(*k, in, mult) → (in·mult, 1, *k): torch's grouped-conv layout, channel c·mult + m."""
+    *kernel, channels, mult = shape
+    canonical = (channels * mult, 1, *kernel)
+    nk = len(kernel)
+    return canonical, lambda a: np.moveaxis(a.reshape(*kernel, channels * mult), nk, 0)[:, None]
+
+
+def layout(weight: KerasWeight) -> tuple[LayerKind, tuple[int, ...], Transform] | None:
+    """Kind, canonical shape and conversion of a weight, or None when it is no analyzable matrix."""
+    shape, var, owner = weight.shape, weight.variable, weight.owner_class
+    if var not in MATRIX_VARIABLES or len(shape) < 2:
+        return None
+    if var == "embeddings":
+        return ("embedding", shape, np.asarray) if len(shape) == 2 else None
+    if var == "depthwise_kernel" and len(shape) in _CONV_KIND:
+        return (_CONV_KIND[len(shape)], *_depthwise(shape))
+    if weight.in_axes is not None:
+        return ("dense", *_einsum(shape, weight.in_axes))
+    if len(shape) == 2:
+        return "dense", (shape[1], shape[0]), np.transpose
+    if len(shape) not in _CONV_KIND:
+        return None
+    nd = len(shape)
+    if owner in CONV_TRANSPOSE_CLASSES:
+        return (_CONV_KIND[nd], *_conv(shape, out_axis=nd - 2, in_axis=nd - 1))
+    if owner in CONV_CLASSES or var == "pointwise_kernel":
+        return (_CONV_KIND[nd], *_conv(shape, out_axis=nd - 1, in_axis=nd - 2))
+    return None
+
+
+def layer_name(weight: KerasWeight) -> str:
+    """The layer path; variables other than the main kernel get their own suffix (``lstm/lstm_cell/recurrent_kernel``)."""
+    return weight.layer_path if weight.variable in ("kernel", "embeddings") else f"{weight.layer_path}/{weight.variable}"
+
+
+def to_layers(weights: list[KerasWeight], origin: str, framework_type: str | None = None) -> list[LayerMatrix]:
+    """LayerMatrix records for the analyzable weights, indexed in the given (architecture) order."""
+    layers: list[LayerMatrix] = []
+    for weight in weights:
+        found = layout(weight)
+        if found is None:
+            continue
+        kind, canonical, transform = found
+        layers.append(
+            LayerMatrix(
+                name=layer_name(weight),
+                index=len(layers),
+                kind=kind,
+                shape=tuple(int(d) for d in canonical),
+                load=_converted(weight.read, transform),
+                origin=origin,
+                framework_type=framework_type or weight.owner_class,
+            )
+        )
+    return layers
+
+
+def _converted(read: Callable[[], np.ndarray], transform: Transform) -> Callable[[], np.ndarray]:
+    return lambda: np.ascontiguousarray(transform(np.asarray(read())))

@@ -1,0 +1,58 @@
+"""Legacy HDF5 model files (``model.save("x.h5")``, Keras 2 and 3): weights read lazily with h5py."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from ww_keras.config import architecture
+from ww_keras.layouts import KerasWeight
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def _reader(path: Path, dataset: str) -> Callable[[], np.ndarray]:
+    def read() -> np.ndarray:
+        import h5py
+
+        with h5py.File(path, "r") as handle:
+            return np.asarray(handle[dataset][()])
+
+    return read
+
+
+def legacy_weights(path: Path) -> list[KerasWeight]:
+    """Every weight of a legacy ``.h5`` model, in the file's layer order, without reading tensor data."""
+    import h5py
+
+    with h5py.File(path, "r") as handle:
+        if "model_config" not in handle.attrs or "model_weights" not in handle:
+            raise ValueError(
+                f"{path}: HDF5 file is not a saved Keras model (no model_config/model_weights); "
+                "weights-only files carry no architecture: save the whole model (model.save) instead"
+            )
+        arch = architecture(json.loads(_text(handle.attrs["model_config"])))
+        group = handle["model_weights"]
+        weights = []
+        for layer_name in (_text(n) for n in group.attrs.get("layer_names", [])):
+            layer_group = group[layer_name]
+            for weight_name in (_text(n) for n in layer_group.attrs.get("weight_names", [])):
+                dataset = layer_group[weight_name]
+                layer_path, _, variable = weight_name.removesuffix(":0").rpartition("/")
+                shape = tuple(int(d) for d in dataset.shape)
+                weights.append(
+                    KerasWeight(
+                        layer_path=layer_path,
+                        variable=variable,
+                        owner_class=arch.owner(layer_path)[1],
+                        shape=shape,
+                        read=_reader(path, dataset.name),
+                        in_axes=arch.in_axes(layer_path, len(shape)),
+                    )
+                )
+    return weights

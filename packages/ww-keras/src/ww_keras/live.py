@@ -1,0 +1,65 @@
+"""Weights of a live Keras 3 model or layer, in ``model.weights`` (architecture) order."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from ww_keras.layouts import KerasWeight, einsum_in_axes
+
+
+def _owners(source: Any) -> dict[int, tuple[str, Any]]:
+    """Each variable's owning layer and that layer's path of names below ``source`` (``inner/d1``).
+
+    Paths are built from layer names, not ``variable.path``, which depends on the scope the
+    model was built in (a reloaded model names its variables differently).
+    """
+    found: dict[int, tuple[str, Any]] = {}
+
+    def visit(layer: Any, path: str) -> None:
+        for variable in [*layer._trainable_variables, *layer._non_trainable_variables]:
+            found.setdefault(id(variable), (path, layer))
+        for child in layer._flatten_layers(include_self=False, recursive=False):
+            visit(child, f"{path}/{child.name}" if path else child.name)
+
+    visit(source, "")
+    return found
+
+
+def _reader(variable: Any) -> Callable[[], np.ndarray]:
+    def read() -> np.ndarray:
+        import keras
+
+        return np.asarray(keras.ops.convert_to_numpy(variable))
+
+    return read
+
+
+def _in_axes(owner: Any) -> tuple[int, ...] | None:
+    """Contracted kernel axes of an EinsumDense (attention projections included), else None."""
+    equation = getattr(owner, "equation", None)
+    return einsum_in_axes(equation) if isinstance(equation, str) and "->" in equation else None
+
+
+def keras_weights(source: Any) -> list[KerasWeight]:
+    """Describe every variable of ``source`` (a built ``keras.Layer``/``keras.Model``)."""
+    variables = list(source.weights)
+    if not variables:
+        name = getattr(source, "name", type(source).__name__)
+        raise ValueError(f"Keras model {name!r} has no weights yet; build it first (call it on data or model.build(input_shape))")
+    owners = _owners(source)
+    described = []
+    for variable in variables:
+        layer_path, owner = owners.get(id(variable), ("", None))
+        described.append(
+            KerasWeight(
+                layer_path=layer_path or source.name,
+                variable=variable.name,
+                owner_class=type(owner).__name__ if owner is not None else "",
+                shape=tuple(int(d) for d in variable.shape),
+                read=_reader(variable),
+                in_axes=_in_axes(owner),
+            )
+        )
+    return described
