@@ -52,8 +52,9 @@ def base_row(layer: LayerMatrix, options: AnalysisOptions) -> dict[str, Any]:
 
 
 def failed_row(layer: LayerMatrix, options: AnalysisOptions, reason: str) -> dict[str, Any]:
-    """A row for a layer whose loading or analysis failed; its metrics are NaN."""
-    return {**base_row(layer, options), "alpha": math.nan, "status": "failed", "error": reason}
+    """A row for a layer whose loading or analysis failed; its metrics are NaN and ``error`` names the layer."""
+    named = reason if repr(layer.name) in reason else f"layer {layer.name!r} (id {layer.index}): {reason}"
+    return {**base_row(layer, options), "alpha": math.nan, "warning": "", "status": "failed", "error": named}
 
 
 def _unloadable() -> np.ndarray:
