@@ -23,8 +23,8 @@ _RECURRENT = ("kernel", "recurrent_kernel", "bias")
 VARIABLES: dict[str, tuple[str, ...]] = {
     **{name: ("kernel", "bias") for name in ("Dense", "EinsumDense", *CONV_CLASSES, *CONV_TRANSPOSE_CLASSES)},
     "Embedding": ("embeddings",),
-    "DepthwiseConv1D": ("depthwise_kernel", "bias"),
-    "DepthwiseConv2D": ("depthwise_kernel", "bias"),
+    "DepthwiseConv1D": ("kernel", "bias"),
+    "DepthwiseConv2D": ("kernel", "bias"),
     "SeparableConv1D": ("depthwise_kernel", "pointwise_kernel", "bias"),
     "SeparableConv2D": ("depthwise_kernel", "pointwise_kernel", "bias"),
     **{name: _RECURRENT for name in ("LSTM", "GRU", "SimpleRNN", "LSTMCell", "GRUCell", "SimpleRNNCell")},

@@ -18,6 +18,8 @@ from ww_core.protocol import LayerKind, LayerMatrix
 CONV_CLASSES = frozenset({"Conv1D", "Conv2D", "Conv3D", "Convolution1D", "Convolution2D", "Convolution3D"})
 #: Owner classes whose ``kernel`` is (*k, out, in).
 CONV_TRANSPOSE_CLASSES = frozenset({"Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose", "Convolution2DTranspose"})
+#: Owner classes whose ``kernel`` (Keras 3) or ``depthwise_kernel`` (Keras 2) is (*k, in, multiplier).
+DEPTHWISE_CLASSES = frozenset({"DepthwiseConv1D", "DepthwiseConv2D"})
 #: Attention layers whose projections are EinsumDense sublayers.
 ATTENTION_CLASSES = frozenset({"MultiHeadAttention", "GroupedQueryAttention"})
 #: Variables that hold a weight matrix; biases, norms and states are not analyzed.
@@ -83,7 +85,8 @@ def layout(weight: KerasWeight) -> tuple[LayerKind, tuple[int, ...], Transform] 
         return None
     if var == "embeddings":
         return ("embedding", shape, np.asarray) if len(shape) == 2 else None
-    if var == "depthwise_kernel" and len(shape) in _CONV_KIND:
+    depthwise = var == "depthwise_kernel" or (var == "kernel" and owner in DEPTHWISE_CLASSES)
+    if depthwise and len(shape) in _CONV_KIND:
         return (_CONV_KIND[len(shape)], *_depthwise(shape))
     if weight.in_axes is not None:
         return ("dense", *_einsum(shape, weight.in_axes))
