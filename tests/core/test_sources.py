@@ -97,7 +97,7 @@ def test_sharded_folder_follows_index(tmp_path: Path) -> None:
 def test_missing_shard_is_named(tmp_path: Path) -> None:
     save_file({"a": np.ones((4, 4), np.float32)}, str(tmp_path / "one.safetensors"))
     (tmp_path / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {"a": "one.safetensors", "b": "two.safetensors"}}))
-    with pytest.raises(FileNotFoundError, match="two.safetensors"):
+    with pytest.raises(FileNotFoundError, match=r"two\.safetensors"):
         list(iter_layers(tmp_path))
 
 
@@ -136,5 +136,5 @@ def test_unknown_source_names_installed_adapters_and_package(tmp_path: Path) -> 
 
 
 def test_missing_path_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="nope.safetensors"):
+    with pytest.raises(FileNotFoundError, match=r"nope\.safetensors"):
         iter_layers(tmp_path / "nope.safetensors")
