@@ -25,8 +25,11 @@ def is_torchscript(path: Path) -> bool:
     """True for a TorchScript archive (``torch.jit.save``): a zip holding compiled code."""
     if not zipfile.is_zipfile(path):
         return False
-    with zipfile.ZipFile(path) as archive:
-        return any(name.endswith("/constants.pkl") or "/code/" in name for name in archive.namelist())
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any(name.endswith("/constants.pkl") or "/code/" in name for name in archive.namelist())
+    except (zipfile.BadZipFile, ValueError):  # corrupt (bad names decode as ValueError): torch.load reports it
+        return False
 
 
 def load_file(path: Path, trust_pickle: bool) -> Any:
@@ -48,8 +51,8 @@ def load_file(path: Path, trust_pickle: bool) -> Any:
             f"{path}: loading it needs code unpickled, refused by default ({reason}); "
             "pass trust_pickle=True (options key) only if you trust this file"
         ) from exc
-    except (RuntimeError, EOFError, OSError) as exc:
-        raise ValueError(f"{path}: not a readable torch file ({exc})") from exc
+    except Exception as exc:  # corruption surfaces as many types (zipfile, pickle, unicode, index errors)
+        raise ValueError(f"{path}: not a readable torch file ({type(exc).__name__}: {exc})") from exc
 
 
 def find_tensors(obj: Any, path: Path) -> Mapping[str, torch.Tensor] | torch.nn.Module:
