@@ -1,0 +1,93 @@
+"""Canonical layouts per op: one WeightUse → its LayerMatrix records (no data read).
+
+Recurrent weights (LSTM/GRU/RNN ``W`` and ``R``, (directions, gates·hidden, in)) give one
+(gates·hidden, in) row per direction by default, or one (hidden, in) row per gate with
+``split_gates``; a torch-style 2-D weight re-stacked on its way to the node is one row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import onnx
+
+from ww_core import LayerKind, LayerMatrix
+from ww_onnx.graph import WeightUse, weight_uses
+from ww_onnx.tensors import loader
+
+CONV_KINDS: dict[int, LayerKind] = {3: "conv1d", 4: "conv2d", 5: "conv3d"}
+GATES = {"LSTM": ("i", "o", "f", "c"), "GRU": ("z", "r", "h"), "RNN": ("",)}
+DIRECTIONS = {1: ("",), 2: (".forward", ".reverse")}
+
+
+@dataclass(frozen=True)
+class Row:
+    """One layer cut from a weight tensor: ``index`` picks from it, ``transpose`` swaps its first two axes."""
+
+    name: str
+    kind: LayerKind
+    shape: tuple[int, ...]
+    transpose: bool = False
+    index: tuple[int | slice, ...] = ()
+
+
+def _int_attribute(node: onnx.NodeProto, name: str, default: int) -> int:
+    for attribute in node.attribute:
+        if attribute.name == name:
+            return int(attribute.i)
+    return default
+
+
+def _swapped(dims: tuple[int, ...]) -> tuple[int, ...]:
+    return (dims[1], dims[0], *dims[2:])
+
+
+def rows(use: WeightUse, options: dict[str, Any]) -> list[Row]:
+    """The rows one weight use gives, with canonical shapes; none when the tensor's rank does not fit the op."""
+    name, op, dims = use.name, use.node.op_type, tuple(use.tensor.dims)
+    if op in ("Gemm", "MatMul") and len(dims) == 2:
+        # Gemm/MatMul compute A·B: a weight B is (in, out) unless transB; a weight A is (out, in) unless transA.
+        trans = _int_attribute(use.node, "transB" if use.input_index == 1 else "transA", 0) if op == "Gemm" else 0
+        transpose = (use.input_index == 1) != bool(trans)
+        return [Row(name, "dense", _swapped(dims) if transpose else dims, transpose)]
+    if op == "Conv" and len(dims) in CONV_KINDS:
+        return [Row(name, CONV_KINDS[len(dims)], dims)]
+    if op == "ConvTranspose" and len(dims) in CONV_KINDS:
+        return [Row(name, CONV_KINDS[len(dims)], _swapped(dims), transpose=True)]
+    if op == "Gather" and len(dims) == 2 and _int_attribute(use.node, "axis", 0) == 0:
+        return [Row(name, "embedding", dims)]
+    if op in GATES and len(dims) == 2 and use.restacked:
+        return [Row(name, "dense", dims)]
+    if op in GATES and len(dims) == 3 and dims[0] in DIRECTIONS:
+        return _recurrent_rows(name, op, dims, bool(options.get("split_gates")))
+    return []
+
+
+def _recurrent_rows(name: str, op: str, dims: tuple[int, ...], split_gates: bool) -> list[Row]:
+    directions, stacked, width = dims
+    gates = GATES[op] if split_gates else ("",)
+    size = stacked // len(gates)
+    return [
+        Row(f"{name}{suffix}{'.' + gate if gate else ''}", "dense", (size, width), index=(d, slice(g * size, (g + 1) * size)))
+        for d, suffix in enumerate(DIRECTIONS[directions])
+        for g, gate in enumerate(gates)
+    ]
+
+
+def model_layers(model: onnx.ModelProto, base_dir: Path | None, origin: str, options: dict[str, Any]) -> Iterator[LayerMatrix]:
+    """Every weight matrix of ``model`` in graph node order, indexed from 0, loaded lazily."""
+    index = 0
+    for use in weight_uses(model.graph):
+        for row in rows(use, options):
+            yield LayerMatrix(
+                name=row.name,
+                index=index,
+                kind=row.kind,
+                shape=row.shape,
+                load=loader(use.tensor, base_dir, row.transpose, row.index),
+                origin=origin,
+                framework_type=use.node.op_type,
+            )
+            index += 1

@@ -1,0 +1,16 @@
+"""Open an ``.onnx`` file without pulling its external data into memory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnx
+from google.protobuf.message import DecodeError
+
+
+def load_model(path: Path) -> onnx.ModelProto:
+    """The model graph of ``path``; external tensors stay on disk (read lazily per layer)."""
+    try:
+        return onnx.load(str(path), load_external_data=False)
+    except (DecodeError, RuntimeError, ValueError) as exc:
+        raise ValueError(f"{path}: not a readable ONNX model (corrupted or truncated protobuf: {exc})") from exc
