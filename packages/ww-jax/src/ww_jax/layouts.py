@@ -1,0 +1,107 @@
+"""Flax kernel layouts → ww's canonical layouts (DESIGN.md §3); pure numpy, no JAX import.
+
+Flax stores Dense kernels as (in, out), DenseGeneral as (*in, *out), convolutions (and
+transposed convolutions) as (*kernel, in, out), embeddings as (vocab, dim).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import prod
+from typing import Callable, Literal
+
+import numpy as np
+
+from ww_core.protocol import LayerKind, LayerMatrix
+
+Role = Literal["dense", "general", "conv", "embedding"]
+Transform = Callable[[np.ndarray], np.ndarray]
+
+#: Submodule names of Flax attention projections; ``out`` maps (heads, head_dim, out) back to features.
+ATTENTION_INPUTS = frozenset({"query", "key", "value", "qkv", "kv"})
+ATTENTION_OUTPUT = "out"
+#: Leaf names that are never weight matrices even when 2-D (DenseGeneral biases are (heads, dim)).
+NON_MATRIX_LEAVES = frozenset({"bias", "scale", "mean", "var"})
+_CONV_KIND: dict[int, LayerKind] = {3: "conv1d", 4: "conv2d", 5: "conv3d"}
+
+
+@dataclass(frozen=True)
+class JaxWeight:
+    """One parameter leaf: its pytree path, the role its module gives it, stored shape and reader.
+
+    ``n_in`` is the number of leading input axes of a ``general`` (DenseGeneral) kernel.
+    """
+
+    path: tuple[str, ...]
+    role: Role
+    shape: tuple[int, ...]
+    read: Callable[[], np.ndarray]
+    n_in: int = 1
+    framework_type: str = ""
+
+
+def role_from_names(path: tuple[str, ...], ndim: int) -> tuple[Role, int] | None:
+    """Guess a leaf's role from its path alone (Linen dicts, plain pytrees, msgpack checkpoints).
+
+    Biases, scales and norm statistics are skipped; ``embedding`` leaves are embeddings; 2-D leaves are (in, out) kernels; higher-rank
+    kernels under ``query``/``key``/``value`` (in, heads, dim), ``out`` (heads, dim, out) or a
+    module named ``*General*`` are DenseGeneral; other 3-5-D leaves are (*k, in, out) convs.
+    """
+    leaf = path[-1] if path else ""
+    parent = path[-2] if len(path) > 1 else ""
+    if ndim < 2 or leaf in NON_MATRIX_LEAVES:
+        return None
+    if "embed" in leaf.lower():
+        return ("embedding", 1) if ndim == 2 else None
+    if ndim == 2:
+        return "dense", 1
+    if parent in ATTENTION_INPUTS or "general" in parent.lower():
+        return "general", 1
+    if parent == ATTENTION_OUTPUT:
+        return "general", ndim - 1
+    return ("conv", 1) if ndim in _CONV_KIND else None
+
+
+def layout(weight: JaxWeight) -> tuple[LayerKind, tuple[int, ...], Transform]:
+    """Kind, canonical shape and conversion of a parameter leaf."""
+    shape = weight.shape
+    if weight.role == "embedding":
+        return "embedding", shape, np.asarray
+    if weight.role == "dense":
+        return "dense", (shape[1], shape[0]), np.transpose
+    if weight.role == "general":
+        n_in = weight.n_in
+        canonical = (prod(shape[n_in:]), prod(shape[:n_in]))
+        return "dense", canonical, lambda a: a.reshape(canonical[1], canonical[0]).T
+    nd = len(shape)
+    order = (nd - 1, nd - 2, *range(nd - 2))
+    return _CONV_KIND[nd], tuple(shape[i] for i in order), lambda a: np.transpose(a, order)
+
+
+def to_layers(weights: list[JaxWeight], origin: str) -> list[LayerMatrix]:
+    """LayerMatrix records named by '/'-joined pytree path, indexed in module order."""
+    layers: list[LayerMatrix] = []
+    for weight in weights:
+        kind, canonical, transform = layout(weight)
+        layers.append(
+            LayerMatrix(
+                name="/".join(weight.path),
+                index=len(layers),
+                kind=kind,
+                shape=tuple(int(d) for d in canonical),
+                load=_converted(weight.read, transform),
+                origin=origin,
+                framework_type=weight.framework_type,
+            )
+        )
+    return layers
+
+
+def as_float_array(value: object) -> np.ndarray:
+    """A numpy float array of a leaf; bfloat16 and float16 widen to float32."""
+    array = np.asarray(value)
+    return array if array.dtype in (np.float32, np.float64) else array.astype(np.float32)
+
+
+def _converted(read: Callable[[], np.ndarray], transform: Transform) -> Callable[[], np.ndarray]:
+    return lambda: np.ascontiguousarray(transform(as_float_array(read())))
