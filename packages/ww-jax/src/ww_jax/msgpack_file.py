@@ -1,7 +1,8 @@
-"""Flax msgpack checkpoints (``flax.serialization.to_bytes``): structure scanned once, each leaf decoded on load.
+"""Flax msgpack checkpoints (``flax.serialization.to_bytes``): structure scanned, each leaf decoded on load.
 
-The scan records every leaf's byte range in a memory map; ``load`` decodes only that range
-with ``flax.serialization.msgpack_restore``, so memory stays bounded by the largest layer.
+The scan records every leaf's byte range; ``load`` decodes only that range with
+``flax.serialization.msgpack_restore``, so memory stays bounded by the largest layer. A
+file rewritten after listing is scanned again before a leaf is read.
 """
 
 from __future__ import annotations
@@ -18,57 +19,81 @@ from ww_jax.pytrees import is_float_matrix
 _CHUNKED = "__msgpack_chunked_array__"
 _MAP_TYPES = frozenset(range(0x80, 0x90)) | {0xDE, 0xDF}
 
-Leaf = tuple[tuple[str, ...], int, int]
+LeafPath = tuple[str, ...]
 
 
-def _scan(unpacker: Any, data: mmap.mmap, path: tuple[str, ...], out: list[Leaf]) -> None:
+def _scan(unpacker: Any, data: mmap.mmap, path: LeafPath, out: dict[LeafPath, tuple[int, int]]) -> None:
     start = unpacker.tell()
     if data[start] not in _MAP_TYPES:
         unpacker.skip()
-        out.append((path, start, unpacker.tell()))
+        out[path] = (start, unpacker.tell())
         return
-    mark = len(out)
     keys = []
     for _ in range(unpacker.read_map_header()):
         key = str(unpacker.unpack())
         keys.append(key)
         _scan(unpacker, data, (*path, key), out)
     if _CHUNKED in keys:  # one large array split into chunks: a single leaf
-        del out[mark:]
-        out.append((path, start, unpacker.tell()))
+        for key in keys:
+            out.pop((*path, key), None)
+        out[path] = (start, unpacker.tell())
 
 
-def _decode(path: Path, start: int, end: int) -> Any:
-    from flax import serialization
+class Checkpoint:
+    """Byte ranges of a checkpoint's leaves, rescanned when the file changes on disk."""
 
-    with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
-        return serialization.msgpack_restore(data[start:end])
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.stamp: tuple[int, int] = (-1, -1)
+        self.ranges: dict[LeafPath, tuple[int, int]] = {}
+        self.refresh()
 
+    def refresh(self) -> None:
+        """Scan the file's structure unless it is unchanged since the last scan."""
+        import msgpack
 
-def _reader(path: Path, start: int, end: int) -> Callable[[], np.ndarray]:
-    return lambda: np.asarray(_decode(path, start, end))
+        info = self.path.stat()
+        stamp = (info.st_size, info.st_mtime_ns)
+        if stamp == self.stamp:
+            return
+        ranges: dict[LeafPath, tuple[int, int]] = {}
+        try:
+            with self.path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                _scan(msgpack.Unpacker(handle, raw=False, max_buffer_size=len(data)), data, (), ranges)
+        except (ValueError, msgpack.UnpackException, IndexError) as exc:
+            raise ValueError(f"{self.path}: not a Flax msgpack checkpoint ({type(exc).__name__}: {exc})") from exc
+        self.stamp, self.ranges = stamp, ranges
+
+    def decode(self, leaf: LeafPath) -> Any:
+        """One leaf's value, decoded from its byte range alone."""
+        from flax import serialization
+
+        self.refresh()
+        if leaf not in self.ranges:
+            raise KeyError(f"{self.path}: checkpoint no longer has {'/'.join(leaf)!r}")
+        start, end = self.ranges[leaf]
+        with self.path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            return serialization.msgpack_restore(data[start:end])
+
+    def reader(self, leaf: LeafPath) -> Callable[[], np.ndarray]:
+        """A loader for one leaf."""
+        return lambda: np.asarray(self.decode(leaf))
 
 
 def msgpack_weights(path: Path) -> list[JaxWeight]:
     """Describe every float matrix leaf of a msgpack checkpoint (its ``params`` collection when present)."""
-    import msgpack
-
-    leaves: list[Leaf] = []
-    try:
-        with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            unpacker = msgpack.Unpacker(handle, raw=False, max_buffer_size=len(data))
-            _scan(unpacker, data, (), leaves)
-    except (ValueError, msgpack.UnpackException, IndexError) as exc:
-        raise ValueError(f"{path}: not a Flax msgpack checkpoint ({type(exc).__name__}: {exc})") from exc
-    if any(leaf_path[:1] == ("params",) for leaf_path, _, _ in leaves):
-        leaves = [(leaf_path[1:], start, end) for leaf_path, start, end in leaves if leaf_path[:1] == ("params",)]
+    checkpoint = Checkpoint(path)
+    leaves = list(checkpoint.ranges)
+    prefix_len = 1 if any(leaf[:1] == ("params",) for leaf in leaves) else 0
     weights = []
-    for leaf_path, start, end in leaves:
-        value = _decode(path, start, end)
+    for leaf in leaves:
+        if prefix_len and leaf[:1] != ("params",):
+            continue
+        value = checkpoint.decode(leaf)
         if not is_float_matrix(value):
             continue
         shape = tuple(int(d) for d in value.shape)
-        found = role_from_names(leaf_path, len(shape))
+        found = role_from_names(leaf[prefix_len:], len(shape))
         if found is not None:
-            weights.append(JaxWeight(leaf_path, found[0], shape, _reader(path, start, end), found[1], "msgpack"))
+            weights.append(JaxWeight(leaf[prefix_len:], found[0], shape, checkpoint.reader(leaf), found[1], "msgpack"))
     return weights
