@@ -118,6 +118,9 @@ def plot_correlation_flow(results: Results, ax: Axes | None = None, label: str |
             ax.scatter(out_ids, out_alphas, s=40, facecolors="none", edgecolors="tab:red", zorder=3, label="alpha outside 2–6")
     if failed:
         ax.plot(failed, [0.0] * len(failed), "x", color="black", transform=ax.get_xaxis_transform(), clip_on=False, label="failed")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("layer_id")
     ax.set_ylabel("alpha")
     ax.set_title(f"correlation flow: {label or Path(results.source).name}", fontsize=10)
