@@ -1,0 +1,158 @@
+"""Conformance kit for adapters: call these from an adapter's own tests (pure numpy, no framework).
+
+Each ``check_*`` raises ``AssertionError`` with a message naming the layer and the problem,
+so it reads well under pytest. Typical use in an adapter's test suite::
+
+    from ww_core import testing
+    import my_adapter
+
+    layers = testing.check_layers(my_adapter.ww_layers(model, {}))
+    testing.check_lazy(lambda: my_adapter.ww_layers(path, {}), mutate=lambda: rewrite_weights(path))
+    testing.check_declines(my_adapter.ww_layers)
+    testing.assert_rows_close(ww_core.analyze(model).details, ww_core.analyze(reference).details)
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ww_core.protocol import KIND_NDIM, LayerMatrix
+
+LayersHook = Callable[[Any, dict[str, Any]], Iterable[LayerMatrix] | None]
+
+#: Columns that name a row rather than measure it; ignored by ``assert_rows_close`` by default.
+NAMING_COLUMNS = ("name", "framework_type", "origin", "error")
+
+
+def check_layer(layer: LayerMatrix) -> np.ndarray:
+    """Check one layer against the protocol and return its loaded canonical array."""
+    label = f"layer {layer.index} {layer.name!r}" + (f" in {layer.origin}" if layer.origin else "")
+    assert isinstance(layer, LayerMatrix), f"{label}: adapters must yield ww_core.LayerMatrix, got {type(layer).__name__}"
+    assert layer.kind in KIND_NDIM, f"{label}: unknown kind {layer.kind!r}; expected one of {sorted(KIND_NDIM)}"
+    ndim = KIND_NDIM[layer.kind]
+    assert len(layer.shape) == ndim, f"{label}: kind {layer.kind!r} needs {ndim} dims, shape is {layer.shape}"
+    assert all(isinstance(d, int) and d > 0 for d in layer.shape), f"{label}: shape {layer.shape} must be positive Python ints"
+    assert layer.name, f"{label}: empty name"
+    raw = layer.load()
+    assert isinstance(raw, np.ndarray), f"{label}: load() must return a numpy array, got {type(raw).__module__}.{type(raw).__name__}"
+    assert tuple(raw.shape) == tuple(layer.shape), f"{label}: load() gave shape {tuple(raw.shape)} but the canonical shape is {layer.shape}"
+    assert np.issubdtype(raw.dtype, np.floating), f"{label}: load() gave dtype {raw.dtype}; weights must be floating point"
+    assert np.all(np.isfinite(raw)), f"{label}: weights contain NaN or inf"
+    return raw
+
+
+def check_layers(layers: Iterable[LayerMatrix] | None, *, min_layers: int = 1) -> list[LayerMatrix]:
+    """Check an adapter's whole layer stream: protocol per layer, indices 0..n-1 in order, unique names."""
+    assert layers is not None, "the adapter returned None: it did not recognize a source it should handle"
+    listed = list(layers)
+    assert len(listed) >= min_layers, f"expected at least {min_layers} layer(s), got {len(listed)}"
+    indices = [layer.index for layer in listed]
+    assert indices == list(range(len(listed))), f"layer indices must be 0..{len(listed) - 1} in order, got {indices}"
+    seen: dict[str, int] = {}
+    for layer in listed:
+        assert layer.name not in seen, f"layer name {layer.name!r} is used by layers {seen[layer.name]} and {layer.index}"
+        seen[layer.name] = layer.index
+        check_layer(layer)
+    return listed
+
+
+def check_lazy(iterate: Callable[[], Iterable[LayerMatrix] | None], mutate: Callable[[], None]) -> None:
+    """Check that weights are read at ``load()`` time, not while the layers are listed.
+
+    ``iterate`` lists the layers of a source; ``mutate`` changes every weight of that source
+    in place (rewrite the file, assign new values to the model). Layers listed *before* the
+    change must load the *changed* weights, as freshly listed layers do.
+    """
+    before = [layer.load() for layer in _listed(iterate)]
+    listed = _listed(iterate)
+    mutate()
+    fresh = [layer.load() for layer in _listed(iterate)]
+    assert len(fresh) == len(listed), f"the source listed {len(listed)} layers before mutate() and {len(fresh)} after"
+    for layer, old, new in zip(listed, before, fresh, strict=True):
+        assert not np.array_equal(old, new), f"layer {layer.name!r}: mutate() did not change its weights, so laziness cannot be judged"
+        loaded = layer.load()
+        assert np.array_equal(loaded, new), f"layer {layer.name!r}: weights were captured while listing layers, not read in load()"
+
+
+def _listed(iterate: Callable[[], Iterable[LayerMatrix] | None]) -> list[LayerMatrix]:
+    layers = iterate()
+    assert layers is not None, "the adapter returned None for its own source"
+    return list(layers)
+
+
+def foreign_sources() -> list[Any]:
+    """Sources no framework adapter should claim: plain objects, numbers, numpy data, unrelated paths."""
+    folder = tempfile.mkdtemp(prefix="ww-foreign-")
+    text_file = os.path.join(folder, "notes.txt")
+    with open(text_file, "w", encoding="utf-8") as handle:
+        handle.write("not a model\n")
+    return [object(), 42, "no-such-model-file.xyz", text_file, folder, [1, 2, 3], np.zeros(3), {"w": np.zeros((4, 4))}]
+
+
+def check_declines(ww_layers: LayersHook, sources: Sequence[Any] | None = None) -> None:
+    """Check that the adapter's ``ww_layers`` returns None (lets others try) for sources that are not its own."""
+    for source in foreign_sources() if sources is None else sources:
+        try:
+            claimed = ww_layers(source, {})
+        except Exception as exc:  # raising blocks every other adapter
+            raise AssertionError(f"ww_layers raised {type(exc).__name__} for a foreign source {source!r}: {exc}") from exc
+        assert claimed is None, f"ww_layers claimed a foreign source {source!r}; return None for sources that are not yours"
+
+
+def check_clear_error(action: Callable[[], Any], *needles: str, error: type[BaseException] = Exception) -> BaseException:
+    """Check that ``action`` fails with ``error`` whose message mentions every needle (a file, a layer, the problem)."""
+    try:
+        action()
+    except error as exc:
+        message = str(exc)
+        missing = [needle for needle in needles if needle not in message]
+        assert not missing, f"error message {message!r} does not mention {missing}"
+        return exc
+    raise AssertionError(f"expected {error.__name__} mentioning {list(needles)}, but nothing was raised")
+
+
+def check_adapter_info(info: dict[str, str]) -> None:
+    """Check an adapter's ``ww_adapter_info()`` has the keys ``ww plugins`` shows."""
+    missing = [key for key in ("name", "package", "handles") if not info.get(key)]
+    assert not missing, f"ww_adapter_info() lacks {missing}: {info}"
+
+
+def assert_rows_close(
+    rows: Sequence[dict[str, Any]],
+    expected: Sequence[dict[str, Any]],
+    *,
+    rtol: float = 1e-10,
+    atol: float = 1e-10,
+    columns: Iterable[str] | None = None,
+    ignore: Iterable[str] = NAMING_COLUMNS,
+) -> None:
+    """Check two analyses' rows agree: same count, same non-numeric values, numbers within tolerance (NaN equals NaN).
+
+    ``columns`` restricts the comparison; by default every column of ``expected`` except ``ignore``.
+    """
+    assert len(rows) == len(expected), f"got {len(rows)} rows, expected {len(expected)}"
+    skipped = set(ignore)
+    for position, (row, want) in enumerate(zip(rows, expected, strict=True)):
+        label = f"row {position} ({row.get('name')!r} vs {want.get('name')!r})"
+        for column in columns if columns is not None else [c for c in want if c not in skipped]:
+            assert column in row, f"{label}: column {column!r} is missing"
+            got, ref = row[column], want[column]
+            if _is_number(got) and _is_number(ref):
+                if math.isnan(float(ref)) or math.isnan(float(got)):
+                    assert math.isnan(float(ref)) and math.isnan(float(got)), f"{label}: {column} = {got}, expected {ref}"
+                else:
+                    assert math.isclose(float(got), float(ref), rel_tol=rtol, abs_tol=atol), (
+                        f"{label}: {column} = {got!r}, expected {ref!r} (difference {float(got) - float(ref):.3g})"
+                    )
+            else:
+                assert got == ref, f"{label}: {column} = {got!r}, expected {ref!r}"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
