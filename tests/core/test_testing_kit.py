@@ -106,7 +106,7 @@ def test_assert_rows_close() -> None:
         testing.assert_rows_close([{**rows[0], "alpha": 2.6}], rows)
     with pytest.raises(AssertionError, match="layer_type"):
         testing.assert_rows_close([{**rows[0], "layer_type": "conv2d"}], rows)
-    with pytest.raises(AssertionError, match="D = 1.0"):
+    with pytest.raises(AssertionError, match=r"D = 1\.0"):
         testing.assert_rows_close([{**rows[0], "D": 1.0}], rows)
     with pytest.raises(AssertionError, match="2 rows"):
         testing.assert_rows_close(rows * 2, rows)
