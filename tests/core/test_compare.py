@@ -8,8 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import ww_core
 from safetensors.numpy import save_file
+
+import ww_core
 from ww_core.cli import main
 from ww_core.compare import RANK_METRICS, compare, default_names
 from ww_core.distances import distances

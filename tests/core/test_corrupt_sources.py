@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from safetensors.numpy import save_file
+
 from ww_core.plugins import iter_layers
 from ww_core.protocol import LayerLoadError
 from ww_core.sources.safetensors_file import SafetensorsError

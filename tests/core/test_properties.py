@@ -6,9 +6,10 @@ import math
 from typing import Any
 
 import numpy as np
-import ww_core
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+import ww_core
 
 SETTINGS = settings(max_examples=25, deadline=None)
 shapes = st.tuples(st.integers(24, 90), st.integers(24, 90))

@@ -11,8 +11,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-import ww_core
 from safetensors.numpy import save_file
+
+import ww_core
 from ww_core.cli import main
 from ww_core.plugins import EmptyModelError
 
