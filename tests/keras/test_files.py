@@ -12,9 +12,10 @@ import h5py
 import keras
 import numpy as np
 import pytest
+from conftest import build
+
 import ww_core
 import ww_keras
-from conftest import build
 from ww_core import testing
 
 
@@ -103,3 +104,11 @@ def test_registered_and_importing_it_imports_no_framework() -> None:
         "assert not loaded, loaded\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_sequential_file_names_drop_the_model_scope(tmp_path: Path, suffix: str) -> None:
+    model = build(keras.layers.Conv1D(6, 3, name="conv"), keras.layers.Dense(4, name="fc"), input_shape=(10, 5), name="net")
+    path = tmp_path / f"seq{suffix}"
+    model.save(path)
+    assert described(path) == described(model) == [("conv", "conv1d", (6, 5, 3)), ("fc", "dense", (4, 6))]

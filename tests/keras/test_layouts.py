@@ -5,8 +5,9 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
-import ww_keras
 from conftest import build
+
+import ww_keras
 from ww_core import testing
 
 

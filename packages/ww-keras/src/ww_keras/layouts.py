@@ -12,6 +12,7 @@ from math import prod
 from typing import Callable
 
 import numpy as np
+
 from ww_core.protocol import LayerKind, LayerMatrix
 
 #: Owner classes whose ``kernel`` is (*k, in, out).

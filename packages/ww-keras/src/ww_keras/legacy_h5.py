@@ -26,6 +26,13 @@ def _reader(path: Path, dataset: str) -> Callable[[], np.ndarray]:
     return read
 
 
+def _layer_path(layer_name: str, weight_name: str) -> tuple[str, str]:
+    """(layer path, variable) of a stored weight name, which may carry the model's scope (``net/fc1/kernel``)."""
+    *scopes, variable = weight_name.removesuffix(":0").split("/")
+    start = scopes.index(layer_name) if layer_name in scopes else 0
+    return "/".join(scopes[start:]) or layer_name, variable
+
+
 def legacy_weights(path: Path) -> list[KerasWeight]:
     """Every weight of a legacy ``.h5`` model, in the file's layer order, without reading tensor data."""
     import h5py
@@ -43,7 +50,7 @@ def legacy_weights(path: Path) -> list[KerasWeight]:
             layer_group = group[layer_name]
             for weight_name in (_text(n) for n in layer_group.attrs.get("weight_names", [])):
                 dataset = layer_group[weight_name]
-                layer_path, _, variable = weight_name.removesuffix(":0").rpartition("/")
+                layer_path, variable = _layer_path(layer_name, weight_name)
                 shape = tuple(int(d) for d in dataset.shape)
                 weights.append(
                     KerasWeight(
