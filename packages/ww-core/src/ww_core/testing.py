@@ -69,7 +69,7 @@ def check_lazy(iterate: Callable[[], Iterable[LayerMatrix] | None], mutate: Call
     in place (rewrite the file, assign new values to the model). Layers listed *before* the
     change must load the *changed* weights, as freshly listed layers do.
     """
-    before = [layer.load() for layer in _listed(iterate)]
+    before = [np.array(layer.load()) for layer in _listed(iterate)]  # copies: a memory map would follow the file
     listed = _listed(iterate)
     mutate()
     fresh = [layer.load() for layer in _listed(iterate)]
