@@ -23,6 +23,7 @@ from ww_core.protocol import LayerMatrix
 from ww_core.results import Results
 from ww_core.selection import matches_filters, skip_reason
 from ww_core.shapes import matrix_dims
+from ww_core.threads import blas_threads_per_worker, limited_blas_threads
 
 log = logging.getLogger("ww_core")
 
@@ -162,9 +163,9 @@ def analyze(
     """Analyze every weight matrix of ``source`` (model object, file or folder) without data.
 
     ``options`` are the reference tool's ``analyze()`` keywords (see AnalysisOptions).
-    ``workers > 1`` runs layers on a thread pool; ``executor`` takes any
-    ``concurrent.futures.Executor`` (process pool, Dask, Ray) instead, with at most
-    2·workers layers loaded at once. ``cache`` names a
+    ``workers > 1`` runs layers on a thread pool, each thread with cores/workers BLAS
+    threads; ``executor`` takes any ``concurrent.futures.Executor`` (process pool, Dask,
+    Ray) instead. At most 2·workers layers are loaded at once. ``cache`` names a
     JSON-lines file that makes an interrupted run resume. ``base_model`` analyzes W − W_base.
     """
     opts = AnalysisOptions.from_kwargs(**options)
@@ -173,6 +174,8 @@ def analyze(
     store = ResultsCache(cache, opts) if cache is not None else None
     own_pool = ThreadPoolExecutor(max_workers=workers) if executor is None and workers > 1 else None
     pool = executor or own_pool
+    in_threads = workers > 1 and (executor is None or isinstance(executor, ThreadPoolExecutor))
+    blas_limit = blas_threads_per_worker(workers) if in_threads else None
     runner = _Runner(pool, in_flight=2 * max(workers, 1), options=opts)
     bar = ProgressBar(len(layers), enabled=progress)
     by_index: dict[int, list[dict[str, Any]]] = {}
@@ -188,31 +191,32 @@ def analyze(
 
     started = time.monotonic()
     try:
-        for layer in layers:
-            if not matches_filters(layer, opts.layers):
-                by_index[layer.index] = [{**base_row(layer, opts), "status": "skipped", "error": "excluded by layers filter"}]
-                bar.advance(layer.name)
-                continue
-            reason = skip_reason(layer, opts)
-            if reason:
-                by_index[layer.index] = [{**base_row(layer, opts), "status": "skipped", "error": reason}]
-                bar.advance(layer.name)
-                continue
-            cached = store.get(layer) if store is not None else None
-            if cached is not None:
-                by_index[layer.index] = cached
-                bar.advance(layer.name)
-                continue
-            try:
-                weights, base_weights = _load_pair(layer, base)
-            except Exception as exc:
-                collect(layer, ([failed_row(layer, opts, str(exc))], []))
-                continue
-            for done in runner.submit(layer, weights, base_weights, opts):
+        with limited_blas_threads(blas_limit):
+            for layer in layers:
+                if not matches_filters(layer, opts.layers):
+                    by_index[layer.index] = [{**base_row(layer, opts), "status": "skipped", "error": "excluded by layers filter"}]
+                    bar.advance(layer.name)
+                    continue
+                reason = skip_reason(layer, opts)
+                if reason:
+                    by_index[layer.index] = [{**base_row(layer, opts), "status": "skipped", "error": reason}]
+                    bar.advance(layer.name)
+                    continue
+                cached = store.get(layer) if store is not None else None
+                if cached is not None:
+                    by_index[layer.index] = cached
+                    bar.advance(layer.name)
+                    continue
+                try:
+                    weights, base_weights = _load_pair(layer, base)
+                except Exception as exc:
+                    collect(layer, ([failed_row(layer, opts, str(exc))], []))
+                    continue
+                for done in runner.submit(layer, weights, base_weights, opts):
+                    collect(*done)
+                del weights, base_weights
+            for done in runner.drain():
                 collect(*done)
-            del weights, base_weights
-        for done in runner.drain():
-            collect(*done)
     finally:
         bar.close()
         if own_pool is not None:

@@ -1,0 +1,95 @@
+"""Run one analysis in a fresh process and report its wall time, peak RSS and alphas.
+
+``python benchmarks/measure.py TOOL PATH OUT.json [--workers N] [--repeat R]`` with TOOL
+``ww`` (ww-core on the file, streamed) or ``reference`` (weightwatcher 0.7.7 on a torch
+module holding the same weights). A fresh process per measurement keeps peak RSS honest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import logging
+import math
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size in MiB (Linux reports ru_maxrss in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_ww(path: Path, workers: int, repeat: int) -> tuple[list[float], dict[str, float]]:
+    """ww-core straight from the file: layers memory-mapped one at a time."""
+    import ww_core
+
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        results = ww_core.analyze(path, workers=workers)
+        times.append(time.perf_counter() - started)
+    return times, {str(row["name"]): float(row["alpha"]) for row in results.details if row["status"] == "success"}
+
+
+def run_reference(path: Path, repeat: int) -> tuple[list[float], dict[str, float]]:
+    """weightwatcher 0.7.7 with default options on a torch module built from the same weights (stdout silenced)."""
+    from checkpoint import reference_module
+
+    logging.disable(logging.WARNING)
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        import weightwatcher
+
+        model, names = reference_module(path)
+        times = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            frame = weightwatcher.WeightWatcher(model=model).analyze()
+            times.append(time.perf_counter() - started)
+    return times, {names[str(name)]: float(alpha) for name, alpha in zip(frame["name"], frame["alpha"])}
+
+
+def measure(tool: str, path: Path, workers: int = 1, repeat: int = 1) -> dict[str, Any]:
+    """Run one measurement in a subprocess and return its report."""
+    handle, name = tempfile.mkstemp(suffix=".json")
+    os.close(handle)
+    out = Path(name)
+    command = [sys.executable, __file__, tool, str(path), str(out), "--workers", str(workers), "--repeat", str(repeat)]
+    subprocess.run(command, check=True)
+    report: dict[str, Any] = json.loads(out.read_text())
+    out.unlink()
+    return report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("tool", choices=["ww", "reference"])
+    parser.add_argument("path", type=Path)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--repeat", type=int, default=1)
+    args = parser.parse_args()
+    if args.tool == "ww":
+        times, alphas = run_ww(args.path, args.workers, args.repeat)
+    else:
+        times, alphas = run_reference(args.path, args.repeat)
+    report = {
+        "seconds": min(times),
+        "peak_rss_mb": peak_rss_mb(),
+        "alphas": {k: (v if math.isfinite(v) else None) for k, v in alphas.items()},
+    }
+    args.out.write_text(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()
