@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from ww_core import LayerMatrix
 from ww_core.plugins import iter_layers
 

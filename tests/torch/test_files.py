@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
+
 from ww_core import UnknownSourceError
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
+
 from ww_core import LayerMatrix
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+
 import ww_core
 from ww_core.sources.safetensors_file import iter_tensors
 

@@ -6,8 +6,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-import ww_core
 from torch import nn
+
+import ww_core
 from ww_core import LayerMatrix
 from ww_core.spectrum import eigenvalues as numpy_eigenvalues
 from ww_torch import ww_eigenvalues

@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any, Iterable, Sequence
 
 import numpy as np
-from ww_core import LayerMatrix, hookimpl
 
+from ww_core import LayerMatrix, hookimpl
 from ww_torch.recognize import source_kind, wants_torch_spectra
 
 

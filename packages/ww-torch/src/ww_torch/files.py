@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 import torch
-from ww_core.sources.named_arrays import natural_key
 
+from ww_core.sources.named_arrays import natural_key
 from ww_torch.recognize import TORCH_SUFFIXES
 
 #: Keys under which training checkpoints usually keep the model's state dict.

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import Iterable, Iterator
 
 import torch
-from ww_core import LayerKind, LayerMatrix
 
+from ww_core import LayerKind, LayerMatrix
 from ww_torch.tensors import canonical_shape, device_name, loader
 
 QKV = ("q", "k", "v")

@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
 import torch
-from ww_core import LayerMatrix
 
+from ww_core import LayerMatrix
 from ww_torch.files import find_tensors, iter_shards, load_file
 from ww_torch.modules import module_refs
 from ww_torch.recognize import SourceKind

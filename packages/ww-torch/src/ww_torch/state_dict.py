@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any, Iterator, Mapping
 
 import torch
-from ww_core.sources.named_arrays import infer_kind
 
+from ww_core.sources.named_arrays import infer_kind
 from ww_torch.records import QKV, WeightRef, split_rows
 
 _WEIGHT_SUFFIXES = (".weight", "_weight")
