@@ -148,7 +148,7 @@ def _esd_row(
     if options.mp_fit:
         row.update(mp_fit(evals, dims.N, dims.M).columns())
     if options.vectors:
-        row.update(vector_columns(matrices, fit.xmin))
+        row.update(vector_columns(matrices, fit.num_pl_spikes if fit.ok else 0))
     if options.randomize:
         components = dims.M * (dims.rf if layer.kind in CONV_KINDS and not options.conv2d_fft else 1)
         row.update(

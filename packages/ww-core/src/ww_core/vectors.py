@@ -31,8 +31,12 @@ def vector_metrics(V: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
-def vector_columns(matrices: Sequence[np.ndarray], xmin: float) -> dict[str, Any]:
-    """bulk/tail mean and variance of each metric, eigenvectors split at the fit's xmin."""
+def vector_columns(matrices: Sequence[np.ndarray], num_tail: int) -> dict[str, Any]:
+    """bulk/tail mean and variance of each metric; the tail is the top ``num_tail`` eigenvectors.
+
+    Splitting by rank (the fit's num_pl_spikes) rather than by value keeps xmin's own
+    eigenvector in the tail regardless of rounding between two eigen-solvers.
+    """
     evals, per_metric = [], {name: [] for name in METRICS}  # type: ignore[var-annotated]
     for W in matrices:
         W = np.asarray(W, dtype=np.float64)
@@ -41,8 +45,9 @@ def vector_columns(matrices: Sequence[np.ndarray], xmin: float) -> dict[str, Any
         evals.append(values)
         for name, arr in vector_metrics(V).items():
             per_metric[name].append(arr)
-    all_evals = np.concatenate(evals)
-    tail = all_evals >= xmin
+    order = np.argsort(np.concatenate(evals), kind="stable")
+    tail = np.zeros(len(order), dtype=bool)
+    tail[order[len(order) - max(num_tail, 0) :]] = True
     columns: dict[str, Any] = {}
     with np.errstate(invalid="ignore", divide="ignore"):
         for name in METRICS:
