@@ -14,7 +14,7 @@ import time
 import weakref
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import pytest
@@ -186,14 +186,19 @@ def test_a_killed_run_resumes_from_its_cache(tmp_path: Path, monkeypatch: pytest
     assert len(cache.read_text().splitlines()) >= 12
 
 
-def test_parallel_workers_share_the_cores_as_blas_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def blas_threads_seen(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[set[int], list[set[int]]]]:
+    """BLAS thread counts outside analysis, and the ones in force at each spectrum computed inside."""
     from threadpoolctl import threadpool_info
 
-    from ww_core import spectrum, threads
+    from ww_core import spectrum
 
     def blas_threads() -> set[int]:
         return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
 
+    before = blas_threads()
+    if before == {1}:
+        pytest.skip("BLAS runs one thread here already")
     seen: list[set[int]] = []
     real = spectrum.eigenvalues
 
@@ -201,11 +206,27 @@ def test_parallel_workers_share_the_cores_as_blas_threads(monkeypatch: pytest.Mo
         seen.append(blas_threads())
         return real(*args, **kwargs)
 
-    before = blas_threads()
-    if before == {1}:
-        pytest.skip("BLAS runs one thread here already")
-    monkeypatch.setattr(threads, "available_cores", lambda: 2)
     monkeypatch.setattr(spectrum, "eigenvalues", recording)
-    ww_core.analyze({f"w{i}": np.random.default_rng(i).standard_normal((60, 30)) for i in range(4)}, workers=2)
-    assert seen and all(found == {1} for found in seen)  # 2 cores / 2 workers
+    yield before, seen
     assert blas_threads() == before
+
+
+def test_parallel_workers_share_the_cores_as_blas_threads(
+    blas_threads_seen: tuple[set[int], list[set[int]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ww_core import threads
+
+    monkeypatch.setattr(threads, "available_cores", lambda: 2)
+    ww_core.analyze({f"w{i}": np.random.default_rng(i).standard_normal((60, 30)) for i in range(4)}, workers=2)
+    assert blas_threads_seen[1] == [{1}] * 4  # 2 cores / 2 workers
+
+
+def test_serial_runs_give_small_matrices_one_blas_thread(
+    blas_threads_seen: tuple[set[int], list[set[int]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ww_core import threads
+
+    monkeypatch.setattr(threads, "SMALL_SIDE", 50)
+    ww_core.analyze({"small": np.ones((60, 30)), "large": np.random.default_rng(0).standard_normal((80, 60))})
+    before, seen = blas_threads_seen
+    assert seen == [{1}, before]

@@ -23,7 +23,7 @@ from ww_core.protocol import LayerMatrix
 from ww_core.results import Results
 from ww_core.selection import matches_filters, skip_reason
 from ww_core.shapes import matrix_dims
-from ww_core.threads import blas_threads_per_worker, limited_blas_threads
+from ww_core.threads import blas_threads_per_worker, limited_blas_threads, serial_blas_threads
 
 log = logging.getLogger("ww_core")
 
@@ -116,7 +116,9 @@ class _Runner:
     ) -> Iterator[tuple[LayerMatrix, LayerOutcome]]:
         """Run now (serial) or queue; yields whatever finished to make room."""
         if self.executor is None:
-            yield layer, run_layer(layer, weights, base, options)
+            with limited_blas_threads(serial_blas_threads(layer.shape)):
+                outcome = run_layer(layer, weights, base, options)
+            yield layer, outcome
             return
         shipped = replace(layer, load=_unloadable)
         self.pending.append((layer, self.executor.submit(run_layer, shipped, weights, base, options)))

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
-from typing import Iterator
+from functools import lru_cache
+from typing import Any, Iterator
+
+from ww_core.shapes import matrix_dims
+
+#: Gram sides below this run on one BLAS thread in a serial run: as fast on an idle machine,
+#: and many times faster on a busy one, where spinning BLAS threads wait for a core.
+SMALL_SIDE = 1024
 
 
 def available_cores() -> int:
@@ -19,6 +26,19 @@ def blas_threads_per_worker(workers: int) -> int:
     return max(1, available_cores() // max(1, workers))
 
 
+def serial_blas_threads(shape: tuple[int, ...]) -> int | None:
+    """BLAS threads for one layer analyzed in the calling thread: one for small matrices, else the default."""
+    return 1 if matrix_dims(shape).M < SMALL_SIDE else None
+
+
+@lru_cache(maxsize=1)
+def _controller() -> Any:
+    """The BLAS/OpenMP libraries loaded by now (numpy's and scipy's), found once: a scan takes milliseconds."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
 @contextmanager
 def limited_blas_threads(limit: int | None) -> Iterator[None]:
     """Within the block, BLAS/LAPACK (and OpenMP) use at most ``limit`` threads; None changes nothing.
@@ -28,9 +48,7 @@ def limited_blas_threads(limit: int | None) -> Iterator[None]:
     if limit is None:
         yield
         return
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=limit):
+    with _controller().limit(limits=limit):
         yield
 
 
