@@ -7,7 +7,7 @@ from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
-from conftest import layers_of
+from onnx_graphs import layers_of
 
 import ww_core
 

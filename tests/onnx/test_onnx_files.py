@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from conftest import layers_of, model, weight
 from onnx import helper
+from onnx_graphs import layers_of, model, weight
 
 
 def two_layer_model() -> onnx.ModelProto:
