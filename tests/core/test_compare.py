@@ -19,9 +19,9 @@ from ww_core.distances import distances
 def _model(seed: int = 0, scale: float = 1.0) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     return {
-        "fc1.weight": scale * rng.standard_t(3, (120, 60)),
-        "fc2.weight": scale * rng.standard_t(4, (80, 120)),
-        "conv.weight": scale * rng.standard_t(3, (16, 8, 3, 3)),
+        "fc1": scale * rng.standard_t(3, (120, 60)),
+        "fc2": scale * rng.standard_t(4, (80, 120)),
+        "conv": scale * rng.standard_t(3, (16, 8, 3, 3)),
     }
 
 
@@ -41,16 +41,16 @@ def test_ranking_puts_lower_alpha_weighted_and_log_norm_first() -> None:
 
 def test_layer_deltas_match_layers_by_name() -> None:
     first, second = _model(0), _model(1)
-    second["extra.weight"] = np.random.default_rng(5).standard_normal((40, 30))
-    del second["fc2.weight"]
+    second["extra"] = np.random.default_rng(5).standard_normal((40, 30))
+    del second["fc2"]
     comparison = compare(first, second, names=["a", "b"])
     deltas = {row["layer"]: row for row in comparison.layer_deltas("alpha")}
-    assert set(deltas) == {"fc1.weight", "fc2.weight", "conv.weight", "extra.weight"}
-    row = deltas["fc1.weight"]
-    a, b = comparison.results[0].row("fc1.weight")["alpha"], comparison.results[1].row("fc1.weight")["alpha"]
+    assert set(deltas) == {"fc1", "fc2", "conv", "extra"}
+    row = deltas["fc1"]
+    a, b = comparison.results[0].row("fc1")["alpha"], comparison.results[1].row("fc1")["alpha"]
     assert (row["a"], row["b"], row["delta_b"]) == (a, b, b - a)
-    assert math.isnan(deltas["fc2.weight"]["b"]) and math.isnan(deltas["fc2.weight"]["delta_b"])
-    assert math.isnan(deltas["extra.weight"]["a"]) and not math.isnan(deltas["extra.weight"]["b"])
+    assert math.isnan(deltas["fc2"]["b"]) and math.isnan(deltas["fc2"]["delta_b"])
+    assert math.isnan(deltas["extra"]["a"]) and not math.isnan(deltas["extra"]["b"])
 
 
 def test_ready_results_are_used_as_given_and_a_model_without_fits_ranks_last() -> None:
@@ -133,10 +133,10 @@ def test_base_model_analyzes_the_difference() -> None:
 
 def test_base_model_missing_or_reshaped_layers_fail_by_name() -> None:
     model = _model(0)
-    base = {"fc1.weight": _model(1)["fc1.weight"], "conv.weight": np.ones((16, 8, 1, 1))}
+    base = {"fc1": _model(1)["fc1"], "conv": np.ones((16, 8, 1, 1))}
     results = ww_core.analyze(model, base_model=base)
-    assert results.row("fc1.weight")["status"] == "success"
-    for name in ("fc2.weight", "conv.weight"):
+    assert results.row("fc1")["status"] == "success"
+    for name in ("fc2", "conv"):
         row = results.row(name)
         assert row["status"] == "failed" and name in row["error"] and "base model" in row["error"]
 

@@ -16,10 +16,10 @@ from ww_core.protocol import LayerMatrix
 def _model(seed: int = 0) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     return {
-        "fc1.weight": rng.standard_t(3, size=(120, 60)),
-        "fc2.weight": rng.standard_normal((80, 40)),
-        "conv.weight": rng.standard_t(4, size=(16, 8, 3, 3)),
-        "tiny.weight": rng.standard_normal((5, 4)),
+        "fc1": rng.standard_t(3, size=(120, 60)),
+        "fc2": rng.standard_normal((80, 40)),
+        "conv": rng.standard_t(4, size=(16, 8, 3, 3)),
+        "tiny": rng.standard_normal((5, 4)),
     }
 
 
@@ -29,29 +29,29 @@ def _comparable(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def test_every_layer_has_a_row_in_order_with_skips_explained() -> None:
     results = ww_core.analyze(_model())
-    assert [row["name"] for row in results.details] == ["fc1.weight", "fc2.weight", "conv.weight", "tiny.weight"]
-    tiny = results.row("tiny.weight")
+    assert [row["name"] for row in results.details] == ["fc1", "fc2", "conv", "tiny"]
+    tiny = results.row("tiny")
     assert tiny["status"] == "skipped" and "min_evals" in tiny["error"]
-    assert {row["name"] for row in results.analyzed} == {"fc1.weight", "fc2.weight", "conv.weight"}
-    assert results.row("conv.weight")["num_evals"] == 9 * 8
+    assert {row["name"] for row in results.analyzed} == {"fc1", "fc2", "conv"}
+    assert results.row("conv")["num_evals"] == 9 * 8
 
 
 def test_layer_filters_by_index_kind_and_name() -> None:
     by_kind = ww_core.analyze(_model(), layers=["conv2d"])
-    assert [row["name"] for row in by_kind.analyzed] == ["conv.weight"]
+    assert [row["name"] for row in by_kind.analyzed] == ["conv"]
     by_index = ww_core.analyze(_model(), layers=[1])
-    assert [row["name"] for row in by_index.analyzed] == ["fc2.weight"]
+    assert [row["name"] for row in by_index.analyzed] == ["fc2"]
     without = ww_core.analyze(_model(), layers=[-1])
-    assert "fc2.weight" not in {row["name"] for row in without.analyzed}
+    assert "fc2" not in {row["name"] for row in without.analyzed}
     by_name = ww_core.analyze(_model(), layers=["fc1"])
-    assert [row["name"] for row in by_name.analyzed] == ["fc1.weight"]
+    assert [row["name"] for row in by_name.analyzed] == ["fc1"]
 
 
 def test_size_limits() -> None:
     results = ww_core.analyze(_model(), max_evals=50, min_evals=4)
     statuses = {row["name"]: row["status"] for row in results.details}
-    assert statuses == {"fc1.weight": "skipped", "fc2.weight": "success", "conv.weight": "skipped", "tiny.weight": "success"}
-    assert ww_core.analyze(_model(), max_N=100).row("fc1.weight")["error"] == "N=120 > max_N=100"
+    assert statuses == {"fc1": "skipped", "fc2": "success", "conv": "skipped", "tiny": "success"}
+    assert ww_core.analyze(_model(), max_N=100).row("fc1")["error"] == "N=120 > max_N=100"
 
 
 def _layers_with_one_broken_loader() -> list[LayerMatrix]:
@@ -104,11 +104,11 @@ def test_bad_layers_become_failed_rows_and_others_survive() -> None:
 
 def test_nan_weights_fail_that_layer_only() -> None:
     model = _model()
-    model["fc2.weight"] = model["fc2.weight"].copy()
-    model["fc2.weight"][3, 4] = np.nan
+    model["fc2"] = model["fc2"].copy()
+    model["fc2"][3, 4] = np.nan
     results = ww_core.analyze(model)
-    assert results.row("fc2.weight")["status"] == "failed"
-    assert results.row("fc1.weight")["status"] == "success"
+    assert results.row("fc2")["status"] == "failed"
+    assert results.row("fc1")["status"] == "success"
     assert math.isfinite(results.summary["alpha"])
 
 
@@ -174,10 +174,10 @@ def test_exports(tmp_path: Any) -> None:
 def test_esd_is_kept_and_matches_get_esd() -> None:
     model = _model()
     results = ww_core.analyze(model)
-    esd = results.esds["fc1.weight"]
-    expected = np.sort(np.linalg.svd(model["fc1.weight"], compute_uv=False) ** 2)
+    esd = results.esds["fc1"]
+    expected = np.sort(np.linalg.svd(model["fc1"], compute_uv=False) ** 2)
     np.testing.assert_allclose(esd, expected, rtol=1e-9)
-    np.testing.assert_allclose(ww_core.get_esd(model, "fc1.weight"), expected, rtol=1e-9)
+    np.testing.assert_allclose(ww_core.get_esd(model, "fc1"), expected, rtol=1e-9)
 
 
 def test_unknown_option_is_named() -> None:

@@ -25,15 +25,17 @@ def _weights(seed: int = 0) -> dict[str, np.ndarray]:
     }
 
 
+def test_names_are_module_paths() -> None:
+    from ww_core.sources.named_arrays import module_path
+
+    assert module_path("encoder.0.weight") == "encoder.0"
+    assert module_path("attn.in_proj_weight") == "attn.in_proj"
+    assert module_path("dense/kernel") == "dense/kernel"
+
+
 def test_mapping_keeps_insertion_order_and_infers_kinds() -> None:
     layers = list(iter_layers(_weights()))
-    assert [layer.name for layer in layers] == [
-        "embed_tokens.weight",
-        "layers.2.fc.weight",
-        "layers.10.fc.weight",
-        "conv.weight",
-        "conv1d.weight",
-    ]
+    assert [layer.name for layer in layers] == ["embed_tokens", "layers.2.fc", "layers.10.fc", "conv", "conv1d"]
     assert [layer.kind for layer in layers] == ["embedding", "dense", "dense", "conv2d", "conv1d"]
     assert [layer.index for layer in layers] == [0, 1, 2, 3, 4]
     np.testing.assert_array_equal(layers[1].weights(), _weights()["layers.2.fc.weight"])
@@ -45,10 +47,10 @@ def test_safetensors_natural_order_and_exact_values(tmp_path: Path) -> None:
     save_file(weights, str(path))
     layers = list(iter_layers(path))
     names = [layer.name for layer in layers]
-    assert names.index("layers.2.fc.weight") < names.index("layers.10.fc.weight")
+    assert names.index("layers.2.fc") < names.index("layers.10.fc")
     assert "layers.10.fc.bias" not in names
     for layer in layers:
-        np.testing.assert_array_equal(layer.weights(), weights[layer.name])
+        np.testing.assert_array_equal(layer.weights(), weights[layer.name + ".weight"])
         assert layer.origin == str(path)
 
 
@@ -90,7 +92,7 @@ def test_sharded_folder_follows_index(tmp_path: Path) -> None:
     weight_map = {k: "model-00001-of-00002.safetensors" for k in first} | {k: "model-00002-of-00002.safetensors" for k in second}
     (tmp_path / "model.safetensors.index.json").write_text(json.dumps({"weight_map": weight_map}))
     layers = list(iter_layers(tmp_path))
-    assert {layer.name for layer in layers} == {k for k, v in weights.items() if v.ndim >= 2}
+    assert {layer.name + ".weight" for layer in layers} == {k for k, v in weights.items() if v.ndim >= 2}
     assert [layer.index for layer in layers] == list(range(len(layers)))
 
 
@@ -114,9 +116,9 @@ def test_npz_lazy_members(tmp_path: Path) -> None:
     path = tmp_path / "model.npz"
     np.savez(path, **weights)
     layers = list(iter_layers(path))
-    assert [layer.name for layer in layers] == [k for k, v in weights.items() if v.ndim >= 2]
+    assert [layer.name + ".weight" for layer in layers] == [k for k, v in weights.items() if v.ndim >= 2]
     for layer in layers:
-        np.testing.assert_array_equal(layer.weights(), weights[layer.name])
+        np.testing.assert_array_equal(layer.weights(), weights[layer.name + ".weight"])
 
 
 def test_unknown_source_names_installed_adapters_and_package(tmp_path: Path) -> None:

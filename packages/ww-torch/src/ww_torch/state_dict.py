@@ -6,18 +6,8 @@ from typing import Any, Iterator, Mapping
 
 import torch
 
-from ww_core.sources.named_arrays import infer_kind
+from ww_core.sources.named_arrays import infer_kind, module_path
 from ww_torch.records import QKV, WeightRef, split_rows
-
-_WEIGHT_SUFFIXES = (".weight", "_weight")
-
-
-def module_path(key: str) -> str:
-    """``encoder.0.weight`` → ``encoder.0``; ``attn.in_proj_weight`` → ``attn.in_proj`` (the names a module walk gives)."""
-    for suffix in _WEIGHT_SUFFIXES:
-        if key.endswith(suffix):
-            return key[: -len(suffix)]
-    return key
 
 
 def state_dict_refs(tensors: Mapping[str, torch.Tensor], options: dict[str, Any]) -> Iterator[WeightRef]:

@@ -20,6 +20,21 @@ def infer_kind(name: str, shape: tuple[int, ...]) -> LayerKind | None:
     return _KIND_BY_NDIM.get(len(shape))
 
 
+_WEIGHT_SUFFIXES = (".weight", "_weight")
+
+
+def module_path(key: str) -> str:
+    """``encoder.0.weight`` → ``encoder.0``; ``attn.in_proj_weight`` → ``attn.in_proj``: the module's name.
+
+    Every route to the same model (state dict, safetensors, module walk) then names a layer alike,
+    so models can be compared and diffed by name across formats, as the reference names them.
+    """
+    for suffix in _WEIGHT_SUFFIXES:
+        if key.endswith(suffix):
+            return key[: -len(suffix)]
+    return key
+
+
 def natural_key(name: str) -> list[object]:
     """Sort key that puts ``layer.10`` after ``layer.9`` (architecture order for numbered blocks)."""
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
@@ -36,5 +51,5 @@ def layers_from_named(
         kind = infer_kind(name, shape)
         if kind is None or 0 in shape:
             continue
-        yield LayerMatrix(name=name, index=index, kind=kind, shape=tuple(shape), load=load, origin=origin, framework_type=framework_type)
+        yield LayerMatrix(name=module_path(name), index=index, kind=kind, shape=tuple(shape), load=load, origin=origin, framework_type=framework_type)
         index += 1
