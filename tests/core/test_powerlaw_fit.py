@@ -125,3 +125,23 @@ def test_recovers_the_exponent_of_a_pure_power_law(true_alpha: float) -> None:
     data = 2.0 * (1 - rng.random(5000)) ** (-1 / (true_alpha - 1))
     fit = fit_power_law(data)
     assert abs(fit.alpha - true_alpha) < 4 * fit.sigma + 0.05
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_pruned_scan_equals_the_full_scan(seed: int) -> None:
+    """The bound-pruned search returns exactly the full O(n²) scan's first argmin, ties included."""
+    from ww_core.powerlaw_fit import _alphas, best_candidate, ks_distances
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(20, 1200))
+    W = rng.standard_normal((n, max(20, n // 2))) if seed % 3 == 0 else rng.standard_t(1.5 + seed % 4, (n, max(20, n // 2)))
+    data = np.sort(np.linalg.svd(W, compute_uv=False) ** 2)
+    if seed % 4 == 1:
+        data = np.sort(np.round(data, 1))  # ties
+        data = data[data > 0]
+    alphas = _alphas(data)
+    candidates = np.arange(len(data) - 1)
+    valid = candidates[alphas > 1.0]
+    full = ks_distances(data, alphas, valid)
+    best, D = best_candidate(data, alphas, candidates)
+    assert best == int(valid[np.argmin(full)]) and D == full.min()

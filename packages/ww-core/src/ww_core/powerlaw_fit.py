@@ -19,6 +19,8 @@ SMALL_N = 20
 SMALL_N_MIN_TAIL = 8
 #: Candidates scanned per block: bounds the scan's memory to BLOCK·n float64s.
 BLOCK = 256
+#: Candidates whose exact D is computed together, in order of their lower bounds.
+EXACT_CHUNK = 64
 
 
 @dataclass(frozen=True)
@@ -52,38 +54,63 @@ def _tail_sums(logs: np.ndarray) -> np.ndarray:
     return (suffix - counts * logs)[:-1]
 
 
-def ks_distances(data: np.ndarray, alphas: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """D_i = max_j |1 − (x_j/x_i)^(1−α_i) − j/n_i| over each tail x_i..x_{n−1}; 1 where not valid.
+def ks_distances(data: np.ndarray, alphas: np.ndarray, rows: np.ndarray, stride: int = 1) -> np.ndarray:
+    """D_i = max_j |1 − (x_j/x_i)^(1−α_i) − j/n_i| over the tail x_i.. of each candidate i in ``rows``.
 
-    Vectorized in blocks of candidates: O(n²) work, O(BLOCK·n) memory.
+    With ``stride`` > 1 only every stride-th data point (and the last) enters the max, giving a
+    cheap lower bound on D_i. Vectorized in blocks of candidates: O(BLOCK·n) memory.
     """
     n = len(data)
     logs = np.log(data)
-    out = np.ones(len(alphas))
-    for start in range(0, len(alphas), BLOCK):
-        stop = min(start + BLOCK, len(alphas))
-        rows = np.arange(start, stop)
-        cols = np.arange(start, n)
-        offset = cols[None, :] - rows[:, None]  # j, the position within the tail
-        tail_n = (n - rows)[:, None].astype(np.float64)
-        log_ratio = logs[None, start:] - logs[rows, None]
+    cols_all = np.unique(np.concatenate([np.arange(0, n, stride), [n - 1]]))
+    out = np.empty(len(rows))
+    for start in range(0, len(rows), BLOCK):
+        block = rows[start : start + BLOCK]
+        cols = cols_all[cols_all >= block.min()]
+        offset = cols[None, :] - block[:, None]  # j, the position within the tail
+        tail_n = (n - block)[:, None].astype(np.float64)
+        log_ratio = logs[None, cols] - logs[block, None]
         with np.errstate(invalid="ignore", over="ignore"):
-            theory = np.where(log_ratio == 0.0, 1.0, np.exp((1.0 - alphas[rows, None]) * log_ratio))
+            theory = np.where(log_ratio == 0.0, 1.0, np.exp((1.0 - alphas[block, None]) * log_ratio))
         gap = np.abs(1.0 - theory - offset / tail_n)
         gap[offset < 0] = 0.0
-        block_valid = valid[rows]
-        out[rows[block_valid]] = gap[block_valid].max(axis=1)
+        out[start : start + len(block)] = gap.max(axis=1)
     return out
 
 
-def _scan(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Standard CSN scan: (alphas, Ds) for every candidate xmin = data[i], i < n−1."""
+def best_candidate(data: np.ndarray, alphas: np.ndarray, candidates: np.ndarray) -> tuple[int, float]:
+    """First candidate (data index) with the smallest exact D, and that D; (−1, nan) if none is valid.
+
+    Exact D is only computed where a strided lower bound does not already exceed the best D
+    found so far (candidates taken in order of their bound), so most of the O(n²) scan is skipped
+    while the answer stays that of the full scan.
+    """
+    candidates = candidates[alphas[candidates] > 1.0]
+    if len(candidates) == 0:
+        return -1, math.nan
+    stride = max(1, math.isqrt(len(data)))
+    bounds = ks_distances(data, alphas, candidates, stride) if stride > 1 else np.zeros(len(candidates))
+    order = np.argsort(bounds, kind="stable")
+    best_i, best_D = -1, math.inf
+    for start in range(0, len(order), EXACT_CHUNK):
+        chunk = order[start : start + EXACT_CHUNK]
+        chunk = chunk[bounds[chunk] <= best_D]
+        if len(chunk) == 0:
+            break
+        rows = np.sort(candidates[chunk])
+        exact = ks_distances(data, alphas, rows)
+        k = int(np.argmin(exact))
+        if exact[k] < best_D or (exact[k] == best_D and rows[k] < best_i):
+            best_i, best_D = int(rows[k]), float(exact[k])
+    return best_i, best_D
+
+
+def _alphas(data: np.ndarray) -> np.ndarray:
+    """MLE alpha = 1 + n_i / S_i for every candidate xmin = data[i], i < n−1."""
     n = len(data)
-    sums = _tail_sums(np.log(data))
     tail_n = (n - np.arange(n - 1)).astype(np.float64)
     with np.errstate(divide="ignore"):
-        alphas = 1.0 + tail_n / sums
-    return alphas, ks_distances(data, alphas, alphas > 1.0)
+        return np.asarray(1.0 + tail_n / _tail_sums(np.log(data)))
 
 
 def _result(data: np.ndarray, i: int, alpha: float, D: float, all_evals_above: int) -> PowerLawFit:
@@ -119,11 +146,10 @@ def _small_n(data: np.ndarray) -> tuple[int, float, float]:
         if total <= 1e-12:
             return 0, math.nan, math.nan
         alpha = 1.0 + (n - 1.0) / total
-        D = ks_distances(data, np.array([alpha]), np.array([True]))[0]
+        D = ks_distances(data, np.array([alpha]), np.array([0]))[0]
         return 0, alpha, float(D)
-    Ds = ks_distances(data, alphas, usable)
-    best = int(np.argmin(Ds))
-    return best, float(alphas[best]), float(Ds[best])
+    best, D = best_candidate(data, np.where(usable, alphas, 0.0), np.arange(n - 1))
+    return best, float(alphas[best]), D
 
 
 def _nearest_index(data: np.ndarray, value: float) -> int:
@@ -164,9 +190,11 @@ def fit_power_law(
     if len(data) < SMALL_N:
         best, alpha, D = _small_n(data)
         return _result(data, best, alpha, D, len(data) - best)
-    alphas, Ds = _scan(data)
-    best = int(np.argmin(Ds))
-    return _result(data, best, float(alphas[best]), float(Ds[best]), len(data) - best)
+    alphas = _alphas(data)
+    best, D = best_candidate(data, alphas, np.arange(len(data) - 1))
+    if best < 0:
+        return failed_fit("no candidate xmin gives alpha > 1", float(data[-1]))
+    return _result(data, best, float(alphas[best]), D, len(data) - best)
 
 
 def _fixed_xmin_fit(data: np.ndarray, i: int) -> PowerLawFit:
@@ -176,15 +204,17 @@ def _fixed_xmin_fit(data: np.ndarray, i: int) -> PowerLawFit:
     tail = data[i:]
     total = float(np.sum(np.log(tail / tail[0])))
     alpha = 1.0 + len(tail) / total if total > 0 else math.inf
-    D = ks_distances(tail, np.array([alpha]), np.array([alpha > 1.0]))[0]
+    D = ks_distances(tail, np.array([alpha]), np.array([0]))[0] if alpha > 1.0 else math.nan
     return _result(data, i, alpha, float(D), len(tail))
 
 
 def _range_fit(data: np.ndarray, low: int, high: int) -> PowerLawFit:
     """CSN scan restricted to candidates low..high (never the largest point)."""
-    alphas, Ds = _scan(data)
     high = min(high, len(data) - 2)
     if high < low:
         return failed_fit("the xmin range holds only the largest eigenvalue", float(data[-1]))
-    best = low + int(np.argmin(Ds[low : high + 1]))
-    return _result(data, best, float(alphas[best]), float(Ds[best]), len(data) - best)
+    alphas = _alphas(data)
+    best, D = best_candidate(data, alphas, np.arange(low, high + 1))
+    if best < 0:
+        return failed_fit("no candidate xmin in the range gives alpha > 1", float(data[-1]))
+    return _result(data, best, float(alphas[best]), D, len(data) - best)
