@@ -51,5 +51,7 @@ def layers_from_named(
         kind = infer_kind(name, shape)
         if kind is None or 0 in shape:
             continue
-        yield LayerMatrix(name=module_path(name), index=index, kind=kind, shape=tuple(shape), load=load, origin=origin, framework_type=framework_type)
+        yield LayerMatrix(
+            name=module_path(name), index=index, kind=kind, shape=tuple(shape), load=load, origin=origin, framework_type=framework_type
+        )
         index += 1
