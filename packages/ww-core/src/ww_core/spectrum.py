@@ -14,7 +14,7 @@ BATCH_ENTRIES = 1 << 24
 
 def _gram_eigenvalues(stack: np.ndarray) -> np.ndarray:
     """Ascending eigenvalues of a stack of Gram matrices, tiny negatives clipped to 0."""
-    adjoint = np.swapaxes(stack.conj(), -1, -2)
+    adjoint = np.swapaxes(stack.conj() if np.iscomplexobj(stack) else stack, -1, -2)  # real: no copy
     grams = np.matmul(adjoint, stack) if stack.shape[-2] >= stack.shape[-1] else np.matmul(stack, adjoint)
     evals = np.linalg.eigvalsh(grams)
     return np.clip(evals, 0.0, None)
@@ -46,7 +46,10 @@ def eigenvalues(matrices: Sequence[np.ndarray], *, exact: bool = False) -> list[
         dtype = np.complex128 if is_complex else np.float64
         for start in range(0, len(members), per_batch):
             chunk = members[start : start + per_batch]
-            stack = np.stack([np.asarray(matrices[i], dtype=dtype) for i in chunk])
+            if len(chunk) == 1:  # a lone matrix (every dense layer) is viewed, not copied: memory is the layer's
+                stack = np.asarray(matrices[chunk[0]], dtype=dtype)[np.newaxis]
+            else:
+                stack = np.stack([np.asarray(matrices[i], dtype=dtype) for i in chunk])
             for i, evals in zip(chunk, _gram_eigenvalues(stack)):
                 result[i] = evals
     return [r for r in result if r is not None]
