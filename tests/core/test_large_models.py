@@ -110,8 +110,15 @@ def test_a_process_pool_gives_the_serial_rows(tmp_path: Path) -> None:
     path = tmp_path / "model.safetensors"
     _write_safetensors(path, [(120, 60), (80, 40), (64, 64), (90, 30)])
     serial = ww_core.analyze(path)
-    with ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn")) as pool:
+    from threadpoolctl import threadpool_info
+
+    from ww_core.threads import single_blas_thread
+
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=2, mp_context=spawn, initializer=single_blas_thread) as pool:
         parallel = ww_core.analyze(path, executor=pool)
+        worker_blas = [lib for lib in pool.submit(threadpool_info).result() if lib["user_api"] == "blas"]
+    assert worker_blas and all(lib["num_threads"] == 1 for lib in worker_blas)  # numpy's and scipy's (pip wheels: two)
     assert _rows(parallel) == _rows(serial)
     assert all(np.array_equal(parallel.esds[name], serial.esds[name]) for name in serial.esds)
 

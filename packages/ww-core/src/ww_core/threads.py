@@ -56,7 +56,12 @@ def single_blas_thread() -> None:
     """Executor initializer giving each worker process one BLAS thread.
 
     ``ProcessPoolExecutor(n, initializer=ww_core.threads.single_blas_thread)`` with n = cores.
+    Libraries loaded later read the environment; numpy's and scipy's are loaded now and limited.
     """
+    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[variable] = "1"
     from threadpoolctl import threadpool_limits
+
+    import ww_core.spectrum  # noqa: F401  (loads numpy's and scipy's BLAS, so both are found below)
 
     threadpool_limits(limits=1)
