@@ -193,7 +193,7 @@ def analyze_layer(
     rows = []
     for slice_id, members in enumerate(groups):
         row = _esd_row(layer, options, [matrices[i] for i in members], [per_matrix[i] for i in members], eigen)
-        if len(groups) > 1:
+        if not options.pool:  # the reference's unpooled rows all carry a slice_id (0 for non-convs)
             row["slice_id"] = slice_id
         rows.append(row)
     return rows
