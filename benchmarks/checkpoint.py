@@ -65,7 +65,7 @@ def linear_stack_checkpoint(path: Path, count: int = 4, width: int = 4096, seed:
 def reference_module(path: Path) -> tuple[Any, dict[str, str]]:
     """A torch module with one Linear/Embedding per 2-D float tensor of ``path`` (the same weights, no copies).
 
-    Returns the module and a map from its module names to the safetensors tensor names.
+    Returns the module and a map from its module names to ww-core's layer names (tensor names less ".weight").
     """
     import torch
     from safetensors import safe_open
@@ -85,5 +85,5 @@ def reference_module(path: Path) -> tuple[Any, dict[str, str]]:
             layer.weight = torch.nn.Parameter(tensor, requires_grad=False)
             module_name = f"m{len(names)}"
             model.add_module(module_name, layer)
-            names[module_name] = key
+            names[module_name] = key.removesuffix(".weight")  # ww-core names layers by module path
     return model, names
