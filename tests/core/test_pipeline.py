@@ -183,3 +183,14 @@ def test_esd_is_kept_and_matches_get_esd() -> None:
 def test_unknown_option_is_named() -> None:
     with pytest.raises(TypeError, match="'alpah'"):
         ww_core.analyze(_model(), alpah=3)
+
+
+def test_unpooled_conv_keeps_one_esd_per_slice() -> None:
+    model = _model()
+    results = ww_core.analyze({"conv.weight": model["conv"]}, pool=False, min_evals=4)
+    assert [row["slice_id"] for row in results.analyzed] == list(range(9))
+    assert sorted(results.esds) == [f"conv[{i}]" for i in range(9)]
+    scale = 9 / 2  # the reference's per-slice normalization rf/2 on eigenvalues
+    first_slice = model["conv"][:, :, 0, 0]
+    expected = np.sort(np.linalg.svd(first_slice, compute_uv=False) ** 2) * scale
+    np.testing.assert_allclose(results.esds["conv[0]"], expected, rtol=1e-9)

@@ -17,9 +17,9 @@ from ww_core.protocol import LayerKind, LayerLoadError, LayerMatrix
 
 if TYPE_CHECKING:
     from ww_core.analysis import analyze, describe, get_esd
-    from ww_core.compare import Comparison, compare
+    from ww_core.comparison import Comparison, compare
     from ww_core.compat import WeightWatcher
-    from ww_core.distances import Distances, distances
+    from ww_core.model_distances import Distances, distances
     from ww_core.plugins import EmptyModelError, UnknownSourceError, list_adapters
     from ww_core.results import Results
 
@@ -35,10 +35,10 @@ _LAZY = {
     "get_esd": "ww_core.analysis",
     "Results": "ww_core.results",
     "WeightWatcher": "ww_core.compat",
-    "compare": "ww_core.compare",
-    "Comparison": "ww_core.compare",
-    "distances": "ww_core.distances",
-    "Distances": "ww_core.distances",
+    "compare": "ww_core.comparison",
+    "Comparison": "ww_core.comparison",
+    "distances": "ww_core.model_distances",
+    "Distances": "ww_core.model_distances",
     "list_adapters": "ww_core.plugins",
     "UnknownSourceError": "ww_core.plugins",
     "EmptyModelError": "ww_core.plugins",

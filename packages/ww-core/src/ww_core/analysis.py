@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import os
 import time
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
@@ -21,8 +20,8 @@ from ww_core.plugins import collect_layers, iter_layers, plugin_manager
 from ww_core.progress import ProgressBar
 from ww_core.protocol import LayerMatrix
 from ww_core.results import Results
+from ww_core.rows import base_row, esd_key, failed_row
 from ww_core.selection import matches_filters, skip_reason
-from ww_core.shapes import matrix_dims
 from ww_core.threads import blas_threads_per_worker, limited_blas_threads, serial_blas_threads
 
 log = logging.getLogger("ww_core")
@@ -35,27 +34,6 @@ def source_label(source: Any) -> str:
     if isinstance(source, (str, os.PathLike)):
         return os.fspath(source)
     return f"{type(source).__module__}.{type(source).__qualname__}"
-
-
-def base_row(layer: LayerMatrix, options: AnalysisOptions) -> dict[str, Any]:
-    """The columns every row has, known from the layer's shape alone."""
-    dims = matrix_dims(layer.shape)
-    return {
-        "layer_id": layer.index,
-        "name": layer.name,
-        "layer_type": layer.kind,
-        "N": dims.N,
-        "M": dims.M,
-        "Q": dims.Q,
-        "rf": dims.rf,
-        "num_evals": dims.num_evals(options.pool),
-    }
-
-
-def failed_row(layer: LayerMatrix, options: AnalysisOptions, reason: str) -> dict[str, Any]:
-    """A row for a layer whose loading or analysis failed; its metrics are NaN and ``error`` names the layer."""
-    named = reason if repr(layer.name) in reason else f"layer {layer.name!r} (id {layer.index}): {reason}"
-    return {**base_row(layer, options), "alpha": math.nan, "warning": "", "status": "failed", "error": named}
 
 
 def _unloadable() -> np.ndarray:
@@ -98,8 +76,8 @@ def _esd_names(rows: list[dict[str, Any]], evals: list[np.ndarray], pool: bool) 
     if not evals:
         return {}
     if pool or len(rows) == 1:
-        return {str(rows[0]["name"]): np.sort(np.concatenate(evals))}
-    return {str(row["name"]): np.sort(e) for row, e in zip(rows, evals, strict=False)}
+        return {esd_key(rows[0]): np.sort(np.concatenate(evals))}
+    return {esd_key(row): np.sort(e) for row, e in zip(rows, evals, strict=True)}
 
 
 class _Runner:

@@ -100,7 +100,7 @@ def cmd_describe(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     """Analyze several models with the same options and rank them (lower alpha_weighted is better)."""
-    from ww_core.compare import compare
+    from ww_core.comparison import compare
 
     comparison = compare(*args.paths, names=args.names, workers=args.workers, **analysis_kwargs(args))
     for render, target in ((comparison.to_csv, args.csv), (comparison.to_json, args.json)):

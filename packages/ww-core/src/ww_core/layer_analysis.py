@@ -20,6 +20,7 @@ from ww_core.options import AnalysisOptions
 from ww_core.powerlaw_fit import PowerLawFit, failed_fit, fit_power_law
 from ww_core.protocol import LayerMatrix
 from ww_core.randomize import randomize_columns
+from ww_core.rows import base_row, describe_layer, failed_row
 from ww_core.shapes import matrix_dims
 from ww_core.tpl_fit import fit_truncated_power_law
 from ww_core.vectors import vector_columns
@@ -27,11 +28,6 @@ from ww_core.vectors import vector_columns
 EigenvalueFn = Callable[[list[np.ndarray]], list[np.ndarray]]
 
 TPL_FITS = ("TPL", "truncated_power_law", "E_TPL")
-
-
-def _describe(layer: LayerMatrix) -> str:
-    where = f" in {layer.origin}" if layer.origin else ""
-    return f"layer {layer.name!r} (id {layer.index}){where}"
 
 
 def _weights_problem(weights: np.ndarray) -> str:
@@ -44,24 +40,6 @@ def _weights_problem(weights: np.ndarray) -> str:
     if not np.any(weights):
         return "weights are all zero"
     return ""
-
-
-def _base_row(layer: LayerMatrix, options: AnalysisOptions) -> dict[str, Any]:
-    dims = matrix_dims(layer.shape)
-    return {
-        "layer_id": layer.index,
-        "name": layer.name,
-        "layer_type": layer.kind,
-        "N": dims.N,
-        "M": dims.M,
-        "Q": dims.Q,
-        "rf": dims.rf,
-        "num_evals": dims.num_evals(options.pool),
-    }
-
-
-def _failed_row(layer: LayerMatrix, options: AnalysisOptions, reason: str) -> dict[str, Any]:
-    return {**_base_row(layer, options), "alpha": math.nan, "warning": "", "status": "failed", "error": f"{_describe(layer)}: {reason}"}
 
 
 def _prepare(
@@ -131,9 +109,9 @@ def _esd_row(
     if options.inverse:
         with np.errstate(divide="ignore"):
             evals = np.sort(1.0 / evals)
-    row: dict[str, Any] = {**_base_row(layer, options), "num_evals": len(evals), **spectrum_columns(per_matrix, dims.N)}
+    row: dict[str, Any] = {**base_row(layer, options), "num_evals": len(evals), **spectrum_columns(per_matrix, dims.N, options.exact)}
     if not np.all(np.isfinite(evals)) or np.max(evals) <= 0:
-        reason = f"{_describe(layer)}: eigenvalues are not finite and positive"
+        reason = f"{describe_layer(layer)}: eigenvalues are not finite and positive"
         return {**row, "alpha": math.nan, "warning": "", "status": "failed", "error": reason}
     fit, extra = _fit(evals, options)
     row.update(alpha=fit.alpha, xmin=fit.xmin, xmax=fit.xmax, D=fit.D, sigma=fit.sigma, num_pl_spikes=fit.num_pl_spikes, **extra)
@@ -144,7 +122,7 @@ def _esd_row(
         row.update(alpha=tpl.alpha, Lambda=tpl.Lambda)
         if not tpl.ok:
             fit = failed_fit(tpl.reason)
-    row.update(norm_metrics(evals, row["alpha"], dims.N))
+    row.update(norm_metrics(evals, row["alpha"], dims.N, options.exact))
     if options.mp_fit:
         row.update(mp_fit(evals, dims.N, dims.M).columns())
     if options.vectors:
@@ -162,7 +140,7 @@ def _esd_row(
     row.update(
         warning=warning_for(row["alpha"]) if ok else "",
         status="success" if ok else "failed",
-        error="" if ok else f"{_describe(layer)}: power-law fit failed: {fit.reason}",
+        error="" if ok else f"{describe_layer(layer)}: power-law fit failed: {fit.reason}",
     )
     return row
 
@@ -182,7 +160,7 @@ def analyze_layer(
     """
     matrices, problem = _prepare(layer, weights, options, base_weights)
     if problem:
-        return [_failed_row(layer, options, problem)]
+        return [failed_row(layer, options, problem)]
 
     def default_eigen(ms: list[np.ndarray]) -> list[np.ndarray]:
         return spectrum.eigenvalues(ms, exact=options.exact)
@@ -203,7 +181,7 @@ def layer_esd(layer: LayerMatrix, weights: np.ndarray, options: AnalysisOptions)
     """Sorted eigenvalues of the layer's pooled ESD (for ``get_ESD``); ValueError for bad weights."""
     matrices, problem = _prepare(layer, weights, options, None)
     if problem:
-        raise ValueError(f"{_describe(layer)}: {problem}")
+        raise ValueError(f"{describe_layer(layer)}: {problem}")
     evals = np.sort(np.concatenate(spectrum.eigenvalues(matrices, exact=options.exact)))
     if options.inverse:
         with np.errstate(divide="ignore"):

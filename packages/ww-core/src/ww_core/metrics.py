@@ -24,21 +24,32 @@ def warning_for(alpha: float) -> str:
     return ""
 
 
-def matrix_rank(sv: np.ndarray, N: int) -> int:
-    """Singular values above max σ · N · eps(float64): numpy's matrix_rank rule."""
+def rank_tolerance(sv_max: float, N: int, exact: bool) -> float:
+    """Singular values at or below this count as zero.
+
+    A full SVD resolves σ to σmax·N·eps (numpy's matrix_rank rule, the reference's). Eigenvalues
+    of the Gram matrix carry round-off of about λmax·N·eps, i.e. σmax·sqrt(N·eps) on σ, so the
+    default path uses that floor; otherwise round-off would count as rank.
+    """
+    eps = np.finfo(np.float64).eps
+    return sv_max * N * eps if exact else sv_max * math.sqrt(N * eps)
+
+
+def matrix_rank(sv: np.ndarray, N: int, exact: bool = False) -> int:
+    """Singular values above the method's round-off floor (see ``rank_tolerance``)."""
     if len(sv) == 0:
         return 0
-    return int(np.count_nonzero(sv > np.max(sv) * N * np.finfo(np.float64).eps))
+    return int(np.count_nonzero(sv > rank_tolerance(float(np.max(sv)), N, exact)))
 
 
-def matrix_entropy(evals: np.ndarray, N: int) -> float:
+def matrix_entropy(evals: np.ndarray, N: int, exact: bool = False) -> float:
     """Spectral entropy −Σ p ln p / ln(rank), p = λ/Σλ, with the reference's 1e-10 guards."""
-    rank = matrix_rank(np.sqrt(evals), N) + ENTROPY_EPSILON
+    rank = matrix_rank(np.sqrt(evals), N, exact) + ENTROPY_EPSILON
     p = evals / np.sum(evals) + ENTROPY_EPSILON
     return float(-np.sum(p * np.log(p)) / np.log(rank))
 
 
-def spectrum_columns(per_matrix: Sequence[np.ndarray], N: int) -> dict[str, Any]:
+def spectrum_columns(per_matrix: Sequence[np.ndarray], N: int, exact: bool = False) -> dict[str, Any]:
     """Columns from the per-matrix eigenvalues: sv_max, sv_min, rank_loss, weak_rank_loss, lambda_max.
 
     ``sv_min`` is, as in the reference, the largest of the matrices' smallest singular values.
@@ -48,13 +59,13 @@ def spectrum_columns(per_matrix: Sequence[np.ndarray], N: int) -> dict[str, Any]
     return {
         "sv_max": float(max(np.max(s) for s in svs)),
         "sv_min": float(max(np.min(s) for s in svs)),
-        "rank_loss": int(sum(len(s) - matrix_rank(s, N) for s in svs)),
+        "rank_loss": int(sum(len(s) - matrix_rank(s, N, exact) for s in svs)),
         "weak_rank_loss": int(np.count_nonzero(evals < WEAK_RANK_TOLERANCE)),
         "lambda_max": float(np.max(evals)),
     }
 
 
-def norm_metrics(evals: np.ndarray, alpha: float, N: int) -> dict[str, Any]:
+def norm_metrics(evals: np.ndarray, alpha: float, N: int, exact: bool = False) -> dict[str, Any]:
     """norm, log_norm, spectral_norm, log_spectral_norm, alpha_weighted, log_alpha_norm,
     stable_rank, matrix_rank and entropy over all eigenvalues of one ESD (log base 10)."""
     norm = float(np.sum(evals))
@@ -71,6 +82,6 @@ def norm_metrics(evals: np.ndarray, alpha: float, N: int) -> dict[str, Any]:
         "alpha_weighted": alpha * log_spectral,
         "log_alpha_norm": log_alpha_norm,
         "stable_rank": norm / spectral if spectral > 0 else math.nan,
-        "matrix_rank": matrix_rank(np.sqrt(evals), N),
-        "entropy": matrix_entropy(evals, N),
+        "matrix_rank": matrix_rank(np.sqrt(evals), N, exact),
+        "entropy": matrix_entropy(evals, N, exact),
     }

@@ -39,7 +39,7 @@ class AnalysisOptions:
     max_fingers: int = 10
     finger_thresh: float = 1.0
     fit: str = "PL"
-    xmax: float | None = None
+    xmax: float | int | str | None = None
     vectors: bool = False
     detX: bool = False
     inverse: bool = False

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ww_core.rows import esd_key
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
@@ -154,7 +156,7 @@ def save_all(results: Results, directory: str | Path) -> list[Path]:
     flow = plot_correlation_flow(results).get_figure()
     written = [folder / "correlation_flow.png"]
     flow.savefig(written[0], dpi=100)  # type: ignore[union-attr]
-    rows = {str(row.get("name")): row for row in results.details}
+    rows = {esd_key(row): row for row in results.details if "name" in row}
     used: set[str] = set()
     for name, evals in results.esds.items():
         row = rows.get(name, {"name": name})

@@ -36,7 +36,7 @@ class Results:
     """Rows for every layer seen (analyzed, failed, or skipped with its reason) and the model summary.
 
     ``details`` holds every row; ``analyzed`` only rows whose spectrum was computed.
-    ``esds`` maps a row's name to its sorted eigenvalues, for plots and ``get_ESD``.
+    ``esds`` maps a row's name (``name[slice]`` for unpooled conv slices) to its sorted eigenvalues, for plots.
     """
 
     source: str
@@ -93,12 +93,14 @@ class Results:
         return text
 
     def plot_esd(self, name: str, ax: Any = None) -> Any:
-        """Draw layer ``name``'s ESD on log-log axes with its power-law fit; returns the Axes."""
+        """Draw layer ``name``'s ESD (``name[slice]`` for an unpooled conv slice) with its power-law fit; returns the Axes."""
         from ww_core import plots
+        from ww_core.rows import esd_key
 
         if name not in self.esds:
             raise KeyError(f"no ESD for layer {name!r}; layers with one: {list(self.esds)}")
-        return plots.plot_esd(self.esds[name], self.row(name), ax=ax)
+        row = next(row for row in self.details if esd_key(row) == name)
+        return plots.plot_esd(self.esds[name], row, ax=ax)
 
     def plot_correlation_flow(self, ax: Any = None) -> Any:
         """Draw alpha along depth with the 2–6 band; returns the Axes."""
