@@ -26,8 +26,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def peak_rss_mb() -> float:
-    """This process's peak resident set size in MiB (Linux reports ru_maxrss in KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's peak resident set size in MiB.
+
+    Linux: VmHWM, which starts afresh at exec; ru_maxrss would carry over the RSS of the
+    process that forked this one (here run_all.py, after its own benchmarks). Elsewhere ru_maxrss.
+    """
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB elsewhere
 
 
 def run_ww(path: Path, workers: int, repeat: int) -> tuple[list[float], dict[str, float]]:
