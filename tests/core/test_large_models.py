@@ -237,3 +237,35 @@ def test_serial_runs_give_small_matrices_one_blas_thread(
     ww_core.analyze({"small": np.ones((60, 30)), "large": np.random.default_rng(0).standard_normal((80, 60))})
     before, seen = blas_threads_seen
     assert seen == [{1}, before]
+
+
+def test_without_threadpoolctl_parallel_runs_still_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+    """threadpoolctl is an optional extra: without it the BLAS limits are skipped, results unchanged."""
+    from ww_core import threads
+
+    rng = np.random.default_rng(11)
+    model = {f"w{i}": rng.standard_t(3, size=(90, 60)) for i in range(3)}
+    expected = ww_core.analyze(model).details
+    monkeypatch.setitem(sys.modules, "threadpoolctl", None)
+    threads._controller.cache_clear()
+    try:
+        assert threads._controller() is None
+        with threads.limited_blas_threads(1):
+            pass
+        assert ww_core.analyze(model, workers=2).details == expected
+    finally:
+        threads._controller.cache_clear()
+
+
+def test_cache_is_not_reused_for_a_rewritten_checkpoint(tmp_path: Path) -> None:
+    from safetensors.numpy import save_file
+
+    path, cache = tmp_path / "m.safetensors", tmp_path / "rows.jsonl"
+    rng = np.random.default_rng(12)
+    save_file({"a.weight": rng.standard_t(3, size=(80, 40))}, str(path))
+    first = ww_core.analyze(path, cache=cache).row("a")["alpha"]
+    save_file({"a.weight": rng.standard_normal((80, 40))}, str(path))
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))
+    second = ww_core.analyze(path, cache=cache).row("a")["alpha"]
+    assert second != first
+    assert second == ww_core.analyze(path).row("a")["alpha"]

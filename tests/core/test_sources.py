@@ -140,3 +140,10 @@ def test_unknown_source_names_installed_adapters_and_package(tmp_path: Path) -> 
 def test_missing_path_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match=r"nope\.safetensors"):
         iter_layers(tmp_path / "nope.safetensors")
+
+
+def test_integer_tensors_are_not_layers(tmp_path: Path) -> None:
+    path = tmp_path / "ids.safetensors"
+    ids = np.arange(512, dtype=np.int64).reshape(1, 512)
+    save_file({"embeddings.position_ids": ids, "w.weight": np.ones((9, 9), np.float32)}, str(path))
+    assert [layer.name for layer in iter_layers(path)] == ["w"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -19,12 +20,20 @@ def _fingerprint(options: AnalysisOptions) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def _origin_stamp(origin: str) -> str:
+    """The layer's file or folder with its size and modification time, so a rewritten checkpoint is not reused."""
+    if origin and os.path.exists(origin):
+        stat = os.stat(origin)
+        return f"{origin}@{stat.st_size}:{stat.st_mtime_ns}"
+    return origin
+
+
 def _decode(value: Any) -> Any:
     return math.nan if value is None else value
 
 
 class ResultsCache:
-    """Rows of finished layers keyed by layer name, shape and the options that made them.
+    """Rows of finished layers keyed by the layer's file (path, size, mtime), name, shape and the options.
 
     Lines are appended and flushed as each layer finishes, so a killed run loses at most
     the layer in flight; a torn last line is ignored on reload.
@@ -38,7 +47,7 @@ class ResultsCache:
             self._load()
 
     def _key(self, layer: LayerMatrix) -> str:
-        return f"{self.fingerprint}|{layer.name}|{layer.shape}"
+        return f"{self.fingerprint}|{_origin_stamp(layer.origin)}|{layer.name}|{layer.shape}"
 
     def _load(self) -> None:
         for line in self.path.read_text().splitlines():

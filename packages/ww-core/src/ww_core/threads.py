@@ -1,4 +1,8 @@
-"""BLAS threads for parallel runs: workers × BLAS threads per worker never exceed the cores."""
+"""BLAS threads for parallel runs: workers × BLAS threads per worker never exceed the cores.
+
+Uses ``threadpoolctl`` when installed (``pip install 'ww-core[threads]'``, part of ``[all]``);
+without it the limits are skipped and results are unchanged, only parallel runs may oversubscribe.
+"""
 
 from __future__ import annotations
 
@@ -33,9 +37,11 @@ def serial_blas_threads(shape: tuple[int, ...]) -> int | None:
 
 @lru_cache(maxsize=1)
 def _controller() -> Any:
-    """The BLAS/OpenMP libraries loaded by now (numpy's and scipy's), found once: a scan takes milliseconds."""
-    from threadpoolctl import ThreadpoolController
-
+    """The BLAS/OpenMP libraries loaded by now (numpy's and scipy's), found once; None without threadpoolctl."""
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:
+        return None
     return ThreadpoolController()
 
 
@@ -45,10 +51,11 @@ def limited_blas_threads(limit: int | None) -> Iterator[None]:
 
     The limit is process-wide: it holds for every thread of this process while the block runs.
     """
-    if limit is None:
+    controller = _controller()
+    if limit is None or controller is None:
         yield
         return
-    with _controller().limit(limits=limit):
+    with controller.limit(limits=limit):
         yield
 
 
@@ -60,8 +67,10 @@ def single_blas_thread() -> None:
     """
     for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[variable] = "1"
-    from threadpoolctl import threadpool_limits
-
     import ww_core.spectrum  # noqa: F401  (loads numpy's and scipy's BLAS, so both are found below)
 
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # without it the environment variables above still reach later libraries
+        return
     threadpool_limits(limits=1)

@@ -125,11 +125,16 @@ def _weight_map(index_file: Path) -> dict[str, str]:
 
 
 def iter_tensors(path: Path) -> Iterator[tuple[str, tuple[int, ...], Callable[[], np.ndarray]]]:
-    """(name, shape, loader) of every tensor across all shards, in natural name order."""
+    """(name, shape, loader) of every floating-point tensor across all shards, in natural name order.
+
+    Integer and bool tensors (token ids, masks, quantization indices) are no weight matrices.
+    """
     entries = []
     for shard in shard_files(path):
         table, data_start = read_header(shard)
         for name, entry in table.items():
+            if entry["dtype"] not in _FLOAT_DTYPES:
+                continue
             entries.append((name, tuple(entry["shape"]), tensor_loader(shard, entry, data_start)))
     entries.sort(key=lambda item: natural_key(item[0]))
     return iter(entries)
