@@ -12,7 +12,6 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize
 
 BANDWIDTH = 0.1
 GRID_POINTS = 1000
@@ -102,6 +101,8 @@ def fit_sigma(evals: np.ndarray, Q: float) -> float:
     if len(yde) == 0:
         raise ValueError("density estimate is empty")
     grid = (slice(0.05 * scale, 2.0 * scale, 0.01 * scale),)
+    from scipy import optimize  # scipy's submodules load on use: they cost most of a cold start
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         best = optimize.brute(_squared_residual, grid, args=(xde, yde, Q), full_output=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any, Callable, Sequence
 
 import numpy as np
-from scipy import stats
 
 from ww_core.mp_fit import mp_fit
 
@@ -38,6 +37,8 @@ def random_esd(matrices: Sequence[np.ndarray], eigen: EigenvalueFn, rng: np.rand
 
 def jensen_shannon_distance(p: np.ndarray, q: np.ndarray) -> float:
     """JS distance between two sorted eigenvalue vectors each normalized to sum 1 (the reference's rand_distance)."""
+    from scipy import stats  # scipy's submodules load on use: they cost most of a cold start
+
     m = (p + q) / 2
     return float(np.sqrt((stats.entropy(p, m) + stats.entropy(q, m)) / 2))
 

@@ -9,7 +9,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import integrate, optimize
 
 ALPHA_MAX = 50.0
 
@@ -27,6 +26,8 @@ class TPLFit:
 
 def log_normalizer(alpha: float, rate: float, xmin: float) -> float:
     """ln ∫_xmin^∞ x^−α e^−rate·x dx, via xmin^(1−α) ∫_1^∞ t^−α e^−(rate·xmin)(t−1) dt · e^−rate·xmin."""
+    from scipy import integrate  # scipy's submodules load on use: they cost most of a cold start
+
     z = rate * xmin
     value, _ = integrate.quad(lambda t: t**-alpha * math.exp(-z * (t - 1.0)), 1.0, math.inf, limit=200)
     return (1.0 - alpha) * math.log(xmin) - z + math.log(value)
@@ -51,6 +52,8 @@ def fit_truncated_power_law(evals: np.ndarray, *, xmin: float) -> TPLFit:
     def objective(params: np.ndarray) -> float:
         alpha = 1.0 + math.exp(min(params[0], math.log(ALPHA_MAX)))
         return negative_log_likelihood(alpha, math.exp(params[1]), tail, sum_log, total)
+
+    from scipy import optimize  # scipy's submodules load on use: they cost most of a cold start
 
     with np.errstate(all="ignore"):
         result = optimize.minimize(objective, start, method="Nelder-Mead", options={"xatol": 1e-8, "fatol": 1e-10, "maxiter": 2000})
