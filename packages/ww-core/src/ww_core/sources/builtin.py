@@ -20,7 +20,14 @@ from ww_core.sources.named_arrays import layers_from_named
 @hookimpl
 def ww_adapter_info() -> dict[str, str]:
     """Describe the built-in sources for ``ww plugins``."""
-    return {"name": "ww-core", "package": "ww-core", "handles": "dict of numpy arrays, .npz, .safetensors (file or shard folder)"}
+    from ww_core import __version__
+
+    return {
+        "name": "ww-core",
+        "package": "ww-core",
+        "version": __version__,
+        "handles": "dict of numpy arrays, .npz, .safetensors (file or shard folder)",
+    }
 
 
 @hookimpl(trylast=True)
