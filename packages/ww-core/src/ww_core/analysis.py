@@ -16,6 +16,7 @@ from ww_core import spectrum
 from ww_core.cache import ResultsCache
 from ww_core.layer_analysis import analyze_layer, layer_esd
 from ww_core.options import AnalysisOptions
+from ww_core.peft import lora_products
 from ww_core.plugins import collect_layers, iter_layers, plugin_manager
 from ww_core.progress import ProgressBar
 from ww_core.protocol import LayerMatrix
@@ -116,6 +117,14 @@ class _Runner:
             return layer, ([failed_row(layer, self.options, f"worker failed: {type(exc).__name__}: {exc}")], [])
 
 
+def model_layers(source: Any, options: AnalysisOptions) -> list[LayerMatrix]:
+    """The source's layers, plus a LoRA update layer B·A per adapter pair when ``peft`` asks for them."""
+    layers = collect_layers(source, options.adapter_options())
+    if options.peft:
+        layers = layers + lora_products(layers)
+    return layers
+
+
 def _base_layers(base_model: Any, options: AnalysisOptions) -> dict[str, LayerMatrix]:
     return {layer.name: layer for layer in iter_layers(base_model, options.adapter_options())}
 
@@ -149,7 +158,7 @@ def analyze(
     JSON-lines file that makes an interrupted run resume. ``base_model`` analyzes W − W_base.
     """
     opts = AnalysisOptions.from_kwargs(**options)
-    layers = collect_layers(source, opts.adapter_options())
+    layers = model_layers(source, opts)
     base = _base_layers(base_model, opts) if base_model is not None else None
     store = ResultsCache(cache, opts) if cache is not None else None
     own_pool = ThreadPoolExecutor(max_workers=workers) if executor is None and workers > 1 else None
@@ -210,7 +219,7 @@ def describe(source: Any, **options: Any) -> Results:
     """List the layers and their matrix sizes without loading weights or computing spectra."""
     opts = AnalysisOptions.from_kwargs(**options)
     rows = []
-    for layer in collect_layers(source, opts.adapter_options()):
+    for layer in model_layers(source, opts):
         reason = "excluded by layers filter" if not matches_filters(layer, opts.layers) else skip_reason(layer, opts)
         rows.append({**base_row(layer, opts), "status": "skipped" if reason else "selected", "error": reason})
     return Results(source=source_label(source), options=opts, details=rows)

@@ -21,7 +21,8 @@ class AnalysisOptions:
     substring (str); negative ints exclude. ``seed`` makes ``randomize`` reproducible.
     ``fused_qkv`` reports fused attention projections as one row; ``trust_pickle`` lets
     adapters unpickle code from files (never by default); ``exact`` uses full SVD;
-    ``extra`` carries adapter-specific options through to ``ww_layers``.
+    ``extra`` carries adapter-specific options through to ``ww_layers``. ``peft=True`` analyzes
+    only the LoRA updates B·A; ``peft="with_base"`` analyzes them beside every other layer.
     """
 
     layers: Sequence[int | str] = ()
@@ -44,7 +45,7 @@ class AnalysisOptions:
     detX: bool = False
     inverse: bool = False
     intra: bool = False
-    peft: bool = False
+    peft: bool | str = False
     fused_qkv: bool = False
     trust_pickle: bool = False
     exact: bool = False
@@ -55,6 +56,8 @@ class AnalysisOptions:
             raise ValueError(f"fix_fingers must be one of {FIX_FINGERS}, got {self.fix_fingers!r}")
         if self.fit not in FITS:
             raise ValueError(f"fit must be one of {FITS}, got {self.fit!r}")
+        if self.peft not in (False, True, "with_base"):
+            raise ValueError(f"peft must be False, True or 'with_base', got {self.peft!r}")
         if self.min_evals < 0 or self.max_evals < self.min_evals:
             raise ValueError(f"need 0 <= min_evals <= max_evals, got {self.min_evals}, {self.max_evals}")
 

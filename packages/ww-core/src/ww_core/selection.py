@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from ww_core.options import AnalysisOptions
+from ww_core.peft import is_lora_product
 from ww_core.protocol import KIND_NDIM, LayerMatrix
 from ww_core.shapes import matrix_dims
 
@@ -28,7 +29,9 @@ def matches_filters(layer: LayerMatrix, filters: Sequence[int | str]) -> bool:
 
 
 def skip_reason(layer: LayerMatrix, options: AnalysisOptions) -> str:
-    """Why the size limits exclude this layer, or "" when it is analyzed."""
+    """Why the peft choice or the size limits exclude this layer, or "" when it is analyzed."""
+    if options.peft is True and not is_lora_product(layer):
+        return "not a LoRA update (peft=True analyzes only B·A; peft='with_base' keeps every layer)"
     dims = matrix_dims(layer.shape)
     num_evals = dims.num_evals(options.pool)
     if dims.M == 0:
