@@ -22,7 +22,7 @@ from ww_core.progress import ProgressBar
 from ww_core.protocol import LayerMatrix
 from ww_core.results import Results
 from ww_core.rows import base_row, esd_key, failed_row
-from ww_core.selection import matches_filters, skip_reason
+from ww_core.selection import skip_reason
 from ww_core.threads import blas_threads_per_worker, limited_blas_threads, serial_blas_threads
 
 log = logging.getLogger("ww_core")
@@ -182,10 +182,6 @@ def analyze(
     try:
         with limited_blas_threads(blas_limit):
             for layer in layers:
-                if not matches_filters(layer, opts.layers):
-                    by_index[layer.index] = [{**base_row(layer, opts), "status": "skipped", "error": "excluded by layers filter"}]
-                    bar.advance(layer.name)
-                    continue
                 reason = skip_reason(layer, opts)
                 if reason:
                     by_index[layer.index] = [{**base_row(layer, opts), "status": "skipped", "error": reason}]
@@ -220,7 +216,7 @@ def describe(source: Any, **options: Any) -> Results:
     opts = AnalysisOptions.from_kwargs(**options)
     rows = []
     for layer in model_layers(source, opts):
-        reason = "excluded by layers filter" if not matches_filters(layer, opts.layers) else skip_reason(layer, opts)
+        reason = skip_reason(layer, opts)
         rows.append({**base_row(layer, opts), "status": "skipped" if reason else "selected", "error": reason})
     return Results(source=source_label(source), options=opts, details=rows)
 

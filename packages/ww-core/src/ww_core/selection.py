@@ -29,7 +29,9 @@ def matches_filters(layer: LayerMatrix, filters: Sequence[int | str]) -> bool:
 
 
 def skip_reason(layer: LayerMatrix, options: AnalysisOptions) -> str:
-    """Why the peft choice or the size limits exclude this layer, or "" when it is analyzed."""
+    """Why the ``layers`` filter, the peft choice or the size limits exclude this layer, or "" when it is analyzed."""
+    if not matches_filters(layer, options.layers):
+        return "excluded by layers filter"
     if options.peft is True and not is_lora_product(layer):
         return "not a LoRA update (peft=True analyzes only B·A; peft='with_base' keeps every layer)"
     dims = matrix_dims(layer.shape)
