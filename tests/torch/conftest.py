@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 
 from ww_core import LayerMatrix
@@ -18,3 +19,19 @@ def layers_of(source: Any, **options: Any) -> list[LayerMatrix]:
 @pytest.fixture
 def layers() -> Any:
     return layers_of
+
+
+@pytest.fixture
+def tensor_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """A list that grows by one each time ww-torch turns a tensor into numpy (a weight read)."""
+    from ww_torch import tensors
+
+    reads: list[int] = []
+    real = tensors.to_numpy
+
+    def counting(tensor: Any) -> np.ndarray:
+        reads.append(1)
+        return real(tensor)
+
+    monkeypatch.setattr(tensors, "to_numpy", counting)
+    return reads

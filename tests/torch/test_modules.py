@@ -192,17 +192,8 @@ def test_float64_kept(layers: Any) -> None:
     assert layer.weights().dtype == np.float64
 
 
-def test_weights_are_read_at_load_time_not_when_listed(layers: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from ww_torch import tensors
-
-    calls: list[int] = []
-    real = tensors.to_numpy
-
-    def counting(tensor: torch.Tensor) -> np.ndarray:
-        calls.append(1)
-        return real(tensor)
-
-    monkeypatch.setattr(tensors, "to_numpy", counting)
+def test_weights_are_read_at_load_time_not_when_listed(layers: Any, tensor_reads: list[int]) -> None:
+    calls = tensor_reads
     model = nn.Sequential(nn.Linear(4, 3), nn.Linear(3, 2))
     found = layers(model)
     assert calls == []

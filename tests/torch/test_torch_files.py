@@ -161,8 +161,10 @@ def test_other_suffix_not_claimed(tmp_path: Path, layers: Any) -> None:
         layers(path)
 
 
-def test_file_tensors_are_memory_mapped_and_read_lazily(tmp_path: Path, layers: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from ww_torch import files, tensors
+def test_file_tensors_are_memory_mapped_and_read_lazily(
+    tmp_path: Path, layers: Any, monkeypatch: pytest.MonkeyPatch, tensor_reads: list[int]
+) -> None:
+    from ww_torch import files
 
     path = tmp_path / "big.pt"
     torch.save({"fc.weight": torch.randn(64, 32)}, path)
@@ -174,14 +176,7 @@ def test_file_tensors_are_memory_mapped_and_read_lazily(tmp_path: Path, layers: 
         return real_load(*args, **kwargs)
 
     monkeypatch.setattr(files.torch, "load", recording_load)
-    reads: list[int] = []
-    real = tensors.to_numpy
-
-    def counting(tensor: torch.Tensor) -> np.ndarray:
-        reads.append(1)
-        return real(tensor)
-
-    monkeypatch.setattr(tensors, "to_numpy", counting)
+    reads = tensor_reads
     [layer] = layers(path)
     assert mapped == [True] and reads == []
     assert layer.weights().shape == (64, 32) and reads == [1]
