@@ -17,6 +17,13 @@ LayerKind = Literal["dense", "conv1d", "conv2d", "conv3d", "embedding"]
 KIND_NDIM: dict[str, int] = {"dense": 2, "embedding": 2, "conv1d": 3, "conv2d": 4, "conv3d": 5}
 
 
+def widen_to_float(array: np.ndarray) -> np.ndarray:
+    """float32/float64 kept; narrower floats (f16, bf16) and integers of up to 4 bytes become float32, wider ones float64."""
+    if array.dtype == np.float64 or array.dtype == np.float32:
+        return array
+    return array.astype(np.float32 if array.dtype.itemsize <= 4 else np.float64)
+
+
 class LayerLoadError(ValueError):
     """Raised when a layer's weights cannot be loaded or are not in the promised layout."""
 
@@ -61,6 +68,4 @@ class LayerMatrix:
             raise LayerLoadError(f"layer {self.name!r}{where}: loaded shape {tuple(array.shape)} differs from declared {self.shape}")
         if array.dtype.kind not in "fiu" and array.dtype.name not in ("bfloat16",):
             raise LayerLoadError(f"layer {self.name!r}{where}: weights have non-numeric dtype {array.dtype}")
-        if array.dtype != np.float64 and array.dtype != np.float32:
-            array = array.astype(np.float32 if array.dtype.itemsize <= 4 else np.float64)
-        return array
+        return widen_to_float(array)

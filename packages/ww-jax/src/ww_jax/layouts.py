@@ -12,7 +12,7 @@ from typing import Callable, Literal
 
 import numpy as np
 
-from ww_core.protocol import LayerKind, LayerMatrix
+from ww_core.protocol import LayerKind, LayerMatrix, widen_to_float
 
 Role = Literal["dense", "general", "conv", "embedding"]
 Transform = Callable[[np.ndarray], np.ndarray]
@@ -99,8 +99,7 @@ def to_layers(weights: list[JaxWeight], origin: str) -> list[LayerMatrix]:
 
 def as_float_array(value: object) -> np.ndarray:
     """A numpy float array of a leaf; bfloat16 and float16 widen to float32."""
-    array = np.asarray(value)
-    return array if array.dtype in (np.float32, np.float64) else array.astype(np.float32)
+    return widen_to_float(np.asarray(value))
 
 
 def _converted(read: Callable[[], np.ndarray], transform: Transform) -> Callable[[], np.ndarray]:

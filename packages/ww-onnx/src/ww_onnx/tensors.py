@@ -9,16 +9,10 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
+from ww_core.protocol import widen_to_float
 from ww_core.sources.safetensors_file import bf16_to_float32
 
 Loader = Callable[[], np.ndarray]
-
-
-def widen(array: np.ndarray) -> np.ndarray:
-    """float32/float64 kept; float16, bfloat16 and integer tensors widened to float32."""
-    if array.dtype in (np.float32, np.float64):
-        return array
-    return array.astype(np.float32)
 
 
 def is_external(tensor: onnx.TensorProto) -> bool:
@@ -40,14 +34,14 @@ def _external_array(tensor: onnx.TensorProto, base_dir: Path | None) -> np.ndarr
     if "length" in info and int(info["length"]) != dtype.itemsize * int(np.prod(shape)):
         raise ValueError(f"tensor {tensor.name!r}: external length {info['length']} does not match shape {shape}")
     raw = np.memmap(location, dtype=dtype, mode="r", offset=offset, shape=shape)
-    return bf16_to_float32(np.asarray(raw)) if bf16 else widen(raw)
+    return bf16_to_float32(np.asarray(raw)) if bf16 else widen_to_float(raw)
 
 
 def loader(tensor: onnx.TensorProto, base_dir: Path | None, transpose: bool = False, index: tuple[int | slice, ...] = ()) -> Loader:
     """A function that reads ``tensor`` (then picks ``index``, then swaps the first two axes) when called."""
 
     def load() -> np.ndarray:
-        array = _external_array(tensor, base_dir) if is_external(tensor) else widen(numpy_helper.to_array(tensor))
+        array = _external_array(tensor, base_dir) if is_external(tensor) else widen_to_float(numpy_helper.to_array(tensor))
         array = array[index] if index else array
         return np.swapaxes(array, 0, 1) if transpose else array
 
