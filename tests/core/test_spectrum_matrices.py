@@ -69,11 +69,14 @@ def test_conv_normalization_matches_the_reference_scaling() -> None:
         np.testing.assert_allclose(s, 4.5 * r, rtol=1e-12)
 
 
-def test_dense_and_embedding_are_one_float64_matrix() -> None:
+def test_dense_and_embedding_are_one_matrix_kept_in_float32() -> None:
+    """No whole-layer float64 copy: spectra widen large float32 layers block by block."""
     W = np.arange(12, dtype=np.float32).reshape(3, 4)
     for kind in ("dense", "embedding"):
         (m,) = layer_matrices(W, kind, pool=True, conv2d_norm=True)
-        assert m.dtype == np.float64 and m.shape == (3, 4)
+        assert m.dtype == np.float32 and m.shape == (3, 4)
+    (m,) = layer_matrices(W.astype(np.int64), "dense", pool=True, conv2d_norm=True)
+    assert m.dtype == np.float64
     with pytest.raises(ValueError, match="needs a 4-D"):
         layer_matrices(W, "conv2d", pool=True, conv2d_norm=True)
 

@@ -6,7 +6,7 @@ from math import prod, sqrt
 
 import numpy as np
 
-from ww_core.protocol import KIND_NDIM
+from ww_core.protocol import KIND_NDIM, widen_to_float
 
 #: FFT grid size per kernel axis for ``conv2d_fft`` (the reference's choice).
 FFT_GRID = 32
@@ -37,14 +37,18 @@ def fft_matrices(weights: np.ndarray, grid: int = FFT_GRID) -> list[np.ndarray]:
 
 
 def layer_matrices(weights: np.ndarray, kind: str, *, pool: bool, conv2d_norm: bool, conv2d_fft: bool = False) -> list[np.ndarray]:
-    """The float64 matrices of one layer: [W] for dense/embedding, rf scaled slices for convs."""
+    """The matrices of one layer: [W] for dense/embedding, rf scaled float64 slices for convs.
+
+    A dense W keeps float32 when it has it: spectra widen it block by block, so a large
+    layer is never held twice.
+    """
     if kind not in KIND_NDIM:
         raise ValueError(f"unknown layer kind {kind!r}; expected one of {sorted(KIND_NDIM)}")
     if weights.ndim != KIND_NDIM[kind]:
         raise ValueError(f"kind {kind!r} needs a {KIND_NDIM[kind]}-D array, got shape {weights.shape}")
-    array = np.asarray(weights, dtype=np.float64)
     if kind not in CONV_KINDS:
-        return [array]
+        return [widen_to_float(np.asarray(weights))]
+    array = np.asarray(weights, dtype=np.float64)
     if conv2d_fft:
         return fft_matrices(array)
     slices = conv_slices(array)

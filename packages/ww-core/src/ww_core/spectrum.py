@@ -8,8 +8,14 @@ from typing import Sequence
 import numpy as np
 import scipy.linalg
 
+from ww_core.band_eigen import gram_eigenvalues
+
 #: Same-shape matrices are stacked into batches of at most this many float64 Gram entries.
 BATCH_ENTRIES = 1 << 24
+
+#: Real matrices whose smaller side is at least this use the two-stage (band) eigensolver,
+#: one at a time; below it LAPACK's one-stage solver is as fast and batches.
+BAND_MIN_SIDE = 2048
 
 
 def _gram_eigenvalues(stack: np.ndarray) -> np.ndarray:
@@ -31,14 +37,18 @@ def svd_eigenvalues(matrix: np.ndarray) -> np.ndarray:
 def eigenvalues(matrices: Sequence[np.ndarray], *, exact: bool = False) -> list[np.ndarray]:
     """One ascending float64 array of min(out, in) eigenvalues of WᵀW per matrix.
 
-    Default: float64 Gram of the smaller side and a batched eigvalsh over same-shape
-    matrices (conv slices); ``exact`` uses a full SVD per matrix instead.
+    Default: float64 Gram of the smaller side, then a batched eigvalsh over same-shape
+    matrices (conv slices), or the two-stage band solver for large real matrices (accumulated
+    from float32 blocks, never widened whole); ``exact`` uses a full SVD per matrix instead.
     """
     if exact:
         return [svd_eigenvalues(m) for m in matrices]
     result: list[np.ndarray | None] = [None] * len(matrices)
     groups: dict[tuple[tuple[int, ...], bool], list[int]] = defaultdict(list)
     for i, m in enumerate(matrices):
+        if min(m.shape) >= BAND_MIN_SIDE and not np.iscomplexobj(m):
+            result[i] = np.clip(gram_eigenvalues(m), 0.0, None)
+            continue
         groups[(tuple(m.shape), bool(np.iscomplexobj(m)))].append(i)
     for (shape, is_complex), members in groups.items():
         side = min(shape)

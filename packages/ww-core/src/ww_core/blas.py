@@ -1,0 +1,120 @@
+"""BLAS/LAPACK calls on float64 sub-matrix views, through SciPy's public Cython function table.
+
+``scipy.linalg.blas`` wrappers copy any array that is not contiguous, so a blocked in-place
+update of a trailing sub-matrix would copy it at every step. SciPy also exports the raw
+routines (``scipy.linalg.cython_blas`` / ``cython_lapack``, Fortran calling convention) for
+compiled extensions; calling them through ctypes passes a view's pointer and leading
+dimension instead. ctypes releases the GIL, so threads of a parallel run overlap.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from functools import lru_cache
+from typing import Any, Callable
+
+import numpy as np
+import scipy.linalg.cython_blas
+import scipy.linalg.cython_lapack
+
+_pointer = ctypes.c_void_p
+_capsule_pointer = ctypes.pythonapi.PyCapsule_GetPointer
+_capsule_pointer.restype = ctypes.c_void_p
+_capsule_pointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
+_capsule_name = ctypes.pythonapi.PyCapsule_GetName
+_capsule_name.restype = ctypes.c_char_p
+_capsule_name.argtypes = [ctypes.py_object]
+
+_ROUTINES: dict[str, tuple[Any, int]] = {
+    "dsyrk": (scipy.linalg.cython_blas, 10),
+    "dsymm": (scipy.linalg.cython_blas, 12),
+    "dsyr2k": (scipy.linalg.cython_blas, 12),
+    "dgemm": (scipy.linalg.cython_blas, 13),
+    "dtrmm": (scipy.linalg.cython_blas, 11),
+    "dgeqrt3": (scipy.linalg.cython_lapack, 7),
+}
+
+
+@lru_cache(maxsize=None)
+def _routine(name: str) -> Callable[..., None]:
+    """The Fortran routine ``name`` as a ctypes function taking only pointers."""
+    module, arg_count = _ROUTINES[name]
+    capsule = module.__pyx_capi__[name]
+    address = _capsule_pointer(capsule, _capsule_name(capsule))
+    return ctypes.CFUNCTYPE(None, *([_pointer] * arg_count))(address)
+
+
+def _int(value: int) -> Any:
+    return ctypes.byref(ctypes.c_int(value))
+
+
+def _float(value: float) -> Any:
+    return ctypes.byref(ctypes.c_double(value))
+
+
+def _flag(letter: str) -> ctypes.c_char_p:
+    return ctypes.c_char_p(letter.encode())
+
+
+def _operand(array: np.ndarray) -> tuple[Any, Any]:
+    """Pointer and leading dimension of a column-major float64 view (unit stride down columns)."""
+    if array.dtype != np.float64 or array.ndim != 2:
+        raise TypeError(f"BLAS operands must be 2-D float64 arrays, got {array.dtype} {array.shape}")
+    rows, cols = array.shape
+    column_stride = array.strides[1] // 8 if cols > 1 else max(rows, 1)
+    if (rows > 1 and array.strides[0] != 8) or column_stride < max(rows, 1) or array.strides[1] % 8:
+        raise ValueError(f"BLAS operand of shape {array.shape} and strides {array.strides} is not a column-major view")
+    return _pointer(array.ctypes.data), _int(column_stride)
+
+
+def syrk_lower(a: np.ndarray, c: np.ndarray, *, beta: float) -> None:
+    """Lower triangle of C ← A·Aᵀ + β·C, in place."""
+    rows, depth = a.shape
+    _routine("dsyrk")(_flag("L"), _flag("N"), _int(rows), _int(depth), _float(1.0), *_operand(a), _float(beta), *_operand(c))
+
+
+def symm_lower(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> None:
+    """C ← A·B with A symmetric, read from its lower triangle."""
+    rows, cols = b.shape
+    _routine("dsymm")(_flag("L"), _flag("L"), _int(rows), _int(cols), _float(1.0), *_operand(a), *_operand(b), _float(0.0), *_operand(c))
+
+
+def syr2k_lower(a: np.ndarray, b: np.ndarray, c: np.ndarray, *, alpha: float) -> None:
+    """Lower triangle of C ← α(A·Bᵀ + B·Aᵀ) + C, in place."""
+    rows, depth = a.shape
+    _routine("dsyr2k")(
+        _flag("L"), _flag("N"), _int(rows), _int(depth), _float(alpha), *_operand(a), *_operand(b), _float(1.0), *_operand(c),
+    )  # fmt: skip
+
+
+def gemm(a: np.ndarray, b: np.ndarray, c: np.ndarray, *, alpha: float, beta: float, transpose_a: bool = False) -> None:
+    """C ← α·op(A)·B + β·C in place, op(A) = Aᵀ when ``transpose_a``."""
+    rows, depth = (a.shape[1], a.shape[0]) if transpose_a else a.shape
+    _routine("dgemm")(
+        _flag("T" if transpose_a else "N"), _flag("N"), _int(rows), _int(b.shape[1]), _int(depth),
+        _float(alpha), *_operand(a), *_operand(b), _float(beta), *_operand(c),
+    )  # fmt: skip
+
+
+def trmm_upper(t: np.ndarray, b: np.ndarray, *, side: str, transpose: bool) -> None:
+    """B ← B·T (side "R") or op(T)·B (side "L") in place, T upper triangular, op(T) = Tᵀ when ``transpose``."""
+    rows, cols = b.shape
+    _routine("dtrmm")(
+        _flag(side), _flag("U"), _flag("T" if transpose else "N"), _flag("N"), _int(rows), _int(cols),
+        _float(1.0), *_operand(t), *_operand(b),
+    )  # fmt: skip
+
+
+def householder_qr(panel: np.ndarray, t: np.ndarray) -> None:
+    """Recursive QR of a tall ``panel`` in place (LAPACK dgeqrt3), with Q = I − V·T·Vᵀ.
+
+    R lands on and above the diagonal, the unit-lower reflectors V below it, and the
+    upper-triangular T in ``t``.
+    """
+    rows, cols = panel.shape
+    if rows < cols or t.shape != (cols, cols):
+        raise ValueError(f"householder_qr needs a tall panel and a square T, got {panel.shape} and {t.shape}")
+    info = ctypes.c_int(0)
+    _routine("dgeqrt3")(_int(rows), _int(cols), *_operand(panel), *_operand(t), ctypes.byref(info))
+    if info.value:
+        raise ArithmeticError(f"dgeqrt3 failed with info={info.value}")
