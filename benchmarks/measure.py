@@ -41,8 +41,9 @@ def peak_rss_mb() -> float:
 
 
 def run_ww(path: Path, workers: int, repeat: int) -> tuple[list[float], dict[str, float]]:
-    """ww-core straight from the file: layers memory-mapped one at a time."""
+    """ww-core straight from the file: layers memory-mapped one at a time (imports untimed, as the reference's)."""
     import ww_core
+    import ww_core.analysis  # ww_core imports it lazily; weightwatcher is imported before its timer too
 
     times = []
     for _ in range(repeat):
@@ -69,13 +70,16 @@ def run_reference(path: Path, repeat: int) -> tuple[list[float], dict[str, float
     return times, {names[str(name)]: float(alpha) for name, alpha in zip(frame["name"], frame["alpha"])}
 
 
-def measure(tool: str, path: Path, workers: int = 1, repeat: int = 1) -> dict[str, Any]:
-    """Run one measurement in a subprocess and return its report."""
+def measure(tool: str, path: Path, workers: int = 1, repeat: int = 1, blas_threads: int | None = None) -> dict[str, Any]:
+    """Run one measurement in a subprocess and return its report; ``blas_threads`` caps BLAS there."""
     handle, name = tempfile.mkstemp(suffix=".json")
     os.close(handle)
     out = Path(name)
     command = [sys.executable, __file__, tool, str(path), str(out), "--workers", str(workers), "--repeat", str(repeat)]
-    subprocess.run(command, check=True)
+    env = dict(os.environ)
+    if blas_threads is not None:
+        env.update({variable: str(blas_threads) for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")})
+    subprocess.run(command, check=True, env=env)
     report: dict[str, Any] = json.loads(out.read_text())
     out.unlink()
     return report

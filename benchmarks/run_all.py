@@ -63,9 +63,10 @@ def end_to_end(name: str, path: Path, repeat: int, with_workers: bool) -> dict[s
     runs = {"ww": measure("ww", path, workers=1, repeat=repeat)}
     if with_workers:
         runs["ww2"] = measure("ww", path, workers=2, repeat=repeat)
+        runs["ww1 1-BLAS"] = measure("ww", path, workers=1, repeat=repeat, blas_threads=1)
     runs["reference"] = measure("reference", path, repeat=repeat)
     for label, run in runs.items():
-        print(f"  {label:<10} {run['seconds']:8.2f} s   peak RSS {run['peak_rss_mb']:7.0f} MiB   {len(run['alphas'])} layers", flush=True)
+        print(f"  {label:<11} {run['seconds']:8.2f} s   peak RSS {run['peak_rss_mb']:7.0f} MiB   {len(run['alphas'])} layers", flush=True)
     gap, shared, unmatched = alpha_gap(runs["ww"]["alphas"], runs["reference"]["alphas"])
     print(f"  alpha: max |Δ|/max(1,|α|) = {gap:.2e} over {shared} layers ({unmatched} analyzed by one side only)", flush=True)
     return {"size_mb": size_mb, "gap": gap, "unmatched": unmatched, **runs}
@@ -104,11 +105,17 @@ def main() -> None:
     for name in ("MiniLM-L6", "4x Linear(4096,4096)"):
         run = results[name]
         speedup = run["reference"]["seconds"] / run["ww"]["seconds"]
-        scaling = run["ww"]["seconds"] / run["ww2"]["seconds"]
+        threaded = run["reference"]["seconds"] / run["ww2"]["seconds"]
+        scaling = run["ww1 1-BLAS"]["seconds"] / run["ww2"]["seconds"]
+        over_default = run["ww"]["seconds"] / run["ww2"]["seconds"]
         equal = run["gap"] <= ALPHA_TOLERANCE and run["unmatched"] == 0
         fast, scaled = speedup >= SPEEDUP_TARGET and equal, scaling >= WORKERS_TARGET
-        print(f"  {verdict(fast)}  {name}: {speedup:.2f}x the reference's speed, 1 process (target ≥{SPEEDUP_TARGET}x, equal alphas)")
-        print(f"  {verdict(scaled)}  {name}: workers=2 runs {scaling:.2f}x as fast as workers=1 (target ≥{WORKERS_TARGET}x)")
+        print(f"  {verdict(fast)}  {name}: {speedup:.2f}x the reference's speed, workers=1 (target ≥{SPEEDUP_TARGET}x, equal alphas)")
+        print(f"  info  {name}: {threaded:.2f}x the reference's speed with workers=2 (2 threads, same process)")
+        print(
+            f"  {verdict(scaled)}  {name}: workers=2 runs {scaling:.2f}x as fast as workers=1, one BLAS thread per worker"
+            f" (target ≥{WORKERS_TARGET}x); {over_default:.2f}x against workers=1 with BLAS on every core"
+        )
         print(f"  {verdict(equal)}  {name}: alphas equal the reference's within {ALPHA_TOLERANCE:g} (max {run['gap']:.1e})")
     if "streamed" in results:
         run = results["streamed"]

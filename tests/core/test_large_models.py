@@ -233,7 +233,7 @@ def test_serial_runs_give_small_matrices_one_blas_thread(
 ) -> None:
     from ww_core import threads
 
-    monkeypatch.setattr(threads, "SMALL_SIDE", 50)
+    monkeypatch.setattr(threads, "SMALL_WORK", 100_000)  # 60·30² below, 80·60² above
     ww_core.analyze({"small": np.ones((60, 30)), "large": np.random.default_rng(0).standard_normal((80, 60))})
     before, seen = blas_threads_seen
     assert seen == [{1}, before]

@@ -13,9 +13,11 @@ from typing import Any, Iterator
 
 from ww_core.shapes import matrix_dims
 
-#: Gram sides below this run on one BLAS thread in a serial run: as fast on an idle machine,
-#: and many times faster on a busy one, where spinning BLAS threads wait for a core.
-SMALL_SIDE = 1024
+#: Layers under this many Gram multiply-adds (N·M² per matrix, times the kernel positions) run
+#: on one BLAS thread in a serial run: as fast on an idle machine, and many times faster on a
+#: busy one, where spinning BLAS threads wait for a core. A 1024² matrix sits at the limit;
+#: a 30522×384 embedding is above it.
+SMALL_WORK = 1 << 30
 
 
 def available_cores() -> int:
@@ -31,8 +33,9 @@ def blas_threads_per_worker(workers: int) -> int:
 
 
 def serial_blas_threads(shape: tuple[int, ...]) -> int | None:
-    """BLAS threads for one layer analyzed in the calling thread: one for small matrices, else the default."""
-    return 1 if matrix_dims(shape).M < SMALL_SIDE else None
+    """BLAS threads for one layer analyzed in the calling thread: one for little work, else the default."""
+    dims = matrix_dims(shape)
+    return 1 if dims.N * dims.M * dims.M * dims.rf < SMALL_WORK else None
 
 
 @lru_cache(maxsize=1)
