@@ -1,14 +1,23 @@
 """The test matrix: one session per adapter with only its framework installed.
 
 `nox` runs every default session; `nox -s bench` runs the benchmarks by hand.
+Each session deletes its virtualenv once it passed: the whole matrix would otherwise
+hold about 12 GB of frameworks on disk. `WW_KEEP_NOX_VENVS=1` keeps and reuses them.
 """
 
 from __future__ import annotations
 
+import functools
+import os
+import shutil
+from collections.abc import Callable
+
 import nox
 
+KEEP_VENVS = os.environ.get("WW_KEEP_NOX_VENVS") == "1"
+
 nox.options.default_venv_backend = "venv"
-nox.options.reuse_existing_virtualenvs = True
+nox.options.reuse_existing_virtualenvs = KEEP_VENVS
 nox.options.sessions = ["lint", "core", "torch", "onnx", "keras", "jax", "conformance", "example", "parity"]
 
 PYTHON = "3.11"
@@ -18,12 +27,24 @@ TEST_TOOLS = ["pytest", "hypothesis"]
 CORE = ["-e", "packages/ww-core[all]"]
 
 
+def matrix_session(run: Callable[[nox.Session], None]) -> Callable[[nox.Session], None]:
+    """A nox session on PYTHON whose virtualenv is deleted after it passed, unless KEEP_VENVS."""
+
+    @functools.wraps(run)
+    def run_then_discard(session: nox.Session) -> None:
+        run(session)
+        if not KEEP_VENVS:
+            shutil.rmtree(session.virtualenv.location, ignore_errors=True)
+
+    return nox.session(python=PYTHON)(run_then_discard)
+
+
 def install_with_torch_pinned(session: nox.Session, *packages: str) -> None:
     """Install with torch pinned so that no dependency swaps in a CUDA build."""
     session.install("-c", "constraints/torch.txt", *packages)
 
 
-@nox.session(python=PYTHON)
+@matrix_session
 def lint(session: nox.Session) -> None:
     """ruff over the tree; mypy over every package (frameworks absent: their imports are untyped)."""
     session.install("ruff", "mypy", "pandas-stubs", *CORE)
@@ -31,14 +52,14 @@ def lint(session: nox.Session) -> None:
     session.run("mypy", *[f"packages/ww-{name}/src" for name in ("core", "torch", "onnx", "keras", "jax")], "examples/ww-npydir/src")
 
 
-@nox.session(python=PYTHON)
+@matrix_session
 def core(session: nox.Session) -> None:
     """ww-core alone, no framework installed; powerlaw 1.5 as the fit oracle."""
     session.install(*CORE, *TEST_TOOLS, "powerlaw==1.5", "safetensors")
     session.run("pytest", "-q", "tests/core", *session.posargs)
 
 
-@nox.session(python=PYTHON)
+@matrix_session
 def torch(session: nox.Session) -> None:
     """ww-torch with torch only."""
     install_with_torch_pinned(session, TORCH, *CORE, "-e", "packages/ww-torch", *TEST_TOOLS)
@@ -47,7 +68,7 @@ def torch(session: nox.Session) -> None:
     session.run("pytest", "-q", "tests/torch", *session.posargs)
 
 
-@nox.session(python=PYTHON)
+@matrix_session
 def onnx(session: nox.Session) -> None:
     """ww-onnx with onnx only, on real exported models shipped in packages."""
     session.install(*CORE, "-e", "packages/ww-onnx", *TEST_TOOLS)
@@ -55,21 +76,21 @@ def onnx(session: nox.Session) -> None:
     session.run("pytest", "-q", "tests/onnx", *session.posargs)
 
 
-@nox.session(python=PYTHON)
+@matrix_session
 def keras(session: nox.Session) -> None:
     """ww-keras with TensorFlow/Keras only."""
     session.install(*CORE, "-e", "packages/ww-keras", "tensorflow", "h5py", *TEST_TOOLS)
     session.run("pytest", "-q", "tests/keras", *session.posargs)
 
 
-@nox.session(python=PYTHON)
+@matrix_session
 def jax(session: nox.Session) -> None:
     """ww-jax with JAX and Flax only."""
     session.install(*CORE, "-e", "packages/ww-jax", "jax", "flax", *TEST_TOOLS)
     session.run("pytest", "-q", "tests/jax", *session.posargs)
 
 
-@nox.session(python=PYTHON)
+@matrix_session
 def conformance(session: nox.Session) -> None:
     """The same network in every framework gives identical rows through every adapter."""
     install_with_torch_pinned(
@@ -87,14 +108,14 @@ def conformance(session: nox.Session) -> None:
     session.run("pytest", "-q", "tests/conformance", *session.posargs)
 
 
-@nox.session(python=PYTHON)
+@matrix_session
 def example(session: nox.Session) -> None:
     """The third-party example adapter, installed as its own distribution."""
     session.install(*CORE, "-e", "examples/ww-npydir", *TEST_TOOLS)
     session.run("pytest", "-q", "examples/ww-npydir/tests", *session.posargs)
 
 
-@nox.session(python=PYTHON)
+@matrix_session
 def parity(session: nox.Session) -> None:
     """Rows against the reference weightwatcher 0.7.7 on real pretrained weights."""
     install_with_torch_pinned(session, TORCH, *CORE, "-e", "packages/ww-torch", "-e", "packages/ww-onnx", *ORACLES, *TEST_TOOLS)
@@ -102,7 +123,7 @@ def parity(session: nox.Session) -> None:
     session.run("pytest", "-q", "tests/parity", *session.posargs)
 
 
-@nox.session(python=PYTHON)
+@matrix_session
 def bench(session: nox.Session) -> None:
     """Speed and memory benchmarks, printed as ratios against the reference (run by hand)."""
     install_with_torch_pinned(session, TORCH, *CORE, "-e", "packages/ww-torch", *ORACLES, "safetensors")
