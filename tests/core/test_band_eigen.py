@@ -86,3 +86,33 @@ def test_blas_rejects_views_that_are_not_column_major() -> None:
         blas.syrk_lower(np.zeros((4, 6)), gram, beta=0.0)  # C order: rows are not unit-stride
     with pytest.raises(TypeError, match="float64"):
         blas.syrk_lower(np.zeros((4, 6), dtype=np.float32, order="F"), gram, beta=0.0)
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 37, 200])
+def test_lapack_symmetric_eigenvalues_read_the_lower_triangle_only(n: int) -> None:
+    """dsyevd through ctypes gives a known spectrum; the upper triangle is never read."""
+    rng = np.random.default_rng(n)
+    known = np.sort(rng.standard_normal(n) * 10.0 ** rng.integers(-3, 3, n))
+    q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    dense = (q * known) @ q.T
+    lower = np.asfortranarray(np.tril(dense) + np.triu(np.full((n, n), np.nan), 1))
+    evals = blas.symmetric_eigenvalues(lower)
+    np.testing.assert_allclose(evals, known, rtol=0, atol=1e-12 * max(1.0, float(np.abs(known).max(initial=0))))
+
+
+@pytest.mark.parametrize(("n", "width"), [(1, 0), (5, 1), (60, 7), (120, 30)])
+def test_lapack_band_eigenvalues_match_the_dense_matrix(n: int, width: int) -> None:
+    rng = np.random.default_rng(width)
+    dense = np.zeros((n, n))
+    for d in range(width + 1):
+        diagonal = rng.standard_normal(n - d)
+        dense += np.diag(diagonal, -d) + (np.diag(diagonal, d) if d else 0)
+    stored = np.asfortranarray([np.concatenate([np.diagonal(dense, -d), np.zeros(d)]) for d in range(width + 1)])
+    np.testing.assert_allclose(blas.band_eigenvalues(stored), np.linalg.eigvalsh(dense), rtol=0, atol=1e-12 * np.abs(dense).sum())
+
+
+def test_lapack_eigenvalues_reject_what_they_cannot_take() -> None:
+    with pytest.raises(ValueError, match="square"):
+        blas.symmetric_eigenvalues(np.zeros((3, 4), order="F"))
+    with pytest.raises(ValueError, match="column-major"):
+        blas.symmetric_eigenvalues(np.zeros((4, 4))[:, ::2][:2])

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import weakref
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
@@ -146,6 +147,48 @@ def test_a_remote_executor_gets_every_layer_as_a_picklable_task(tmp_path: Path) 
     results = ww_core.analyze(path, executor=executor)
     assert executor.submitted == 3  # the 4x3 layer is skipped before any task is made
     assert _rows(results) == _rows(ww_core.analyze(path))
+
+
+class _OneSlowLayerExecutor(Executor):
+    """Runs every task at once but holds the first one's result back until the last task is submitted."""
+
+    def __init__(self, tasks: int) -> None:
+        self.tasks = tasks
+        self.submitted = 0
+        self.held: tuple[Future[Any], Any] | None = None
+        self.safety = threading.Timer(10, self._release)  # a runner that waits in submission order would hang here
+
+    def _release(self) -> None:
+        if self.held is not None:
+            future, result = self.held
+            self.held = None
+            future.set_result(result)
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        self.submitted += 1
+        future: Future[Any] = Future()
+        if self.submitted == 1:
+            self.held = (future, fn(*args, **kwargs))
+            self.safety.start()
+        else:
+            future.set_result(fn(*args, **kwargs))
+        if self.submitted == self.tasks:
+            self._release()
+        return future
+
+
+def test_a_slow_layer_does_not_hold_back_the_ones_that_finished(tmp_path: Path) -> None:
+    """The runner collects whichever queued layer finished first, so one slow layer never idles the workers."""
+    path, cache = tmp_path / "model.safetensors", tmp_path / "rows.jsonl"
+    _write_safetensors(path, [(60 + i, 30) for i in range(6)])
+    executor = _OneSlowLayerExecutor(tasks=6)
+    try:
+        results = ww_core.analyze(path, executor=executor, cache=cache)
+    finally:
+        executor.safety.cancel()
+    collected = [json.loads(line)["key"] for line in cache.read_text().splitlines()]
+    assert len(collected) == 6 and "|layer.0|" not in collected[0]
+    assert _rows(results) == _rows(ww_core.analyze(path))  # rows still in layer order
 
 
 _INTERRUPTED_RUN = """

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterator
@@ -110,7 +110,10 @@ class _Runner:
             yield self._pop()
 
     def _pop(self) -> tuple[LayerMatrix, LayerOutcome]:
-        layer, future = self.pending.pop(0)
+        """The earliest queued layer that has finished (waiting for one): a slow layer does not stall the rest."""
+        finished, _ = wait([future for _, future in self.pending], return_when=FIRST_COMPLETED)
+        position = next(i for i, (_, future) in enumerate(self.pending) if future in finished)
+        layer, future = self.pending.pop(position)
         try:
             return layer, future.result()
         except Exception as exc:  # the worker itself died (e.g. a remote executor lost a node)

@@ -3,14 +3,13 @@
 LAPACK's one-stage tridiagonal reduction (inside ``eigvalsh``) does half its flops as
 memory-bound matrix-vector products. Reducing to a band of width ``BAND`` first does all
 of them as matrix-matrix products (blocked Householder, as in LAPACK's two-stage solvers),
-then ``scipy.linalg.eigvals_banded`` finishes in O(n²·BAND). Both stages are backward
+then LAPACK's band solver (dsbevd) finishes in O(n²·BAND). Both stages are backward
 stable orthogonal transforms: the eigenvalues match ``eigvalsh`` to rounding.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import scipy.linalg
 
 from ww_core import blas
 
@@ -69,7 +68,7 @@ def band_eigenvalues(lower: np.ndarray, band: int = BAND) -> np.ndarray:
         panel[:] = 0.0
         panel[:count] = upper
         _two_sided_update(lower[start:, start:], v, factor, products[:rows, :count], small[:count, :count])
-    return scipy.linalg.eigvals_banded(_lower_band(lower, band), lower=True, overwrite_a_band=True, check_finite=False)
+    return blas.band_eigenvalues(_lower_band(lower, band))
 
 
 def _two_sided_update(trailing: np.ndarray, v: np.ndarray, t: np.ndarray, x: np.ndarray, small: np.ndarray) -> None:
@@ -89,7 +88,7 @@ def _lower_band(lower: np.ndarray, band: int) -> np.ndarray:
     """LAPACK lower band storage: row d holds the d-th sub-diagonal."""
     n = lower.shape[0]
     width = min(band, n - 1)
-    stored = np.zeros((width + 1, n))
+    stored = np.zeros((width + 1, n), order="F")
     for d in range(width + 1):
         stored[d, : n - d] = np.diagonal(lower, -d)
     return stored

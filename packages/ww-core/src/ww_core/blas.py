@@ -4,7 +4,8 @@
 update of a trailing sub-matrix would copy it at every step. SciPy also exports the raw
 routines (``scipy.linalg.cython_blas`` / ``cython_lapack``, Fortran calling convention) for
 compiled extensions; calling them through ctypes passes a view's pointer and leading
-dimension instead. ctypes releases the GIL, so threads of a parallel run overlap.
+dimension instead. ctypes releases the GIL, so threads of a parallel run overlap; numpy's
+``eigvalsh`` and SciPy's f2py LAPACK wrappers hold it, which serialized parallel workers.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ _ROUTINES: dict[str, tuple[Any, int]] = {
     "dgemm": (scipy.linalg.cython_blas, 13),
     "dtrmm": (scipy.linalg.cython_blas, 11),
     "dgeqrt3": (scipy.linalg.cython_lapack, 7),
+    "dsyevd": (scipy.linalg.cython_lapack, 11),
+    "dsbevd": (scipy.linalg.cython_lapack, 14),
 }
 
 
@@ -116,5 +119,50 @@ def householder_qr(panel: np.ndarray, t: np.ndarray) -> None:
         raise ValueError(f"householder_qr needs a tall panel and a square T, got {panel.shape} and {t.shape}")
     info = ctypes.c_int(0)
     _routine("dgeqrt3")(_int(rows), _int(cols), *_operand(panel), *_operand(t), ctypes.byref(info))
+    _check(info, "dgeqrt3")
+
+
+def _vector(array: np.ndarray) -> Any:
+    return _pointer(array.ctypes.data)
+
+
+def _check(info: ctypes.c_int, routine: str) -> None:
     if info.value:
-        raise ArithmeticError(f"dgeqrt3 failed with info={info.value}")
+        raise ArithmeticError(f"{routine} failed with info={info.value}")
+
+
+def symmetric_eigenvalues(lower: np.ndarray) -> np.ndarray:
+    """Ascending eigenvalues of the symmetric matrix whose lower triangle is the column-major ``lower``
+    (LAPACK dsyevd, values only; ``lower`` is overwritten)."""
+    n = lower.shape[0]
+    if lower.shape != (n, n):
+        raise ValueError(f"symmetric_eigenvalues needs a square matrix, got {lower.shape}")
+    evals = np.empty(n)
+    if n == 0:
+        return evals
+    info, optimal, int_size = ctypes.c_int(0), np.zeros(1), np.zeros(1, dtype=np.int32)
+    routine = _routine("dsyevd")
+    arguments = (_flag("N"), _flag("L"), _int(n), *_operand(lower), _vector(evals))
+    routine(*arguments, _vector(optimal), _int(-1), _vector(int_size), _int(-1), ctypes.byref(info))  # workspace query
+    _check(info, "dsyevd")
+    work, int_work = np.empty(max(int(optimal[0]), 2 * n + 1)), np.empty(max(int(int_size[0]), 1), dtype=np.int32)
+    routine(*arguments, _vector(work), _int(len(work)), _vector(int_work), _int(len(int_work)), ctypes.byref(info))
+    _check(info, "dsyevd")
+    return evals
+
+
+def band_eigenvalues(band: np.ndarray) -> np.ndarray:
+    """Ascending eigenvalues of a symmetric band matrix in LAPACK lower band storage
+    (row d holds the d-th sub-diagonal, column-major; LAPACK dsbevd, values only; ``band`` is overwritten)."""
+    width, n = band.shape[0] - 1, band.shape[1]
+    evals = np.empty(n)
+    if n == 0:
+        return evals
+    info, unused = ctypes.c_int(0), np.zeros(1)
+    work, int_work = np.empty(2 * n), np.empty(1, dtype=np.int32)
+    _routine("dsbevd")(
+        _flag("N"), _flag("L"), _int(n), _int(width), *_operand(band), _vector(evals), _vector(unused), _int(1),
+        _vector(work), _int(len(work)), _vector(int_work), _int(1), ctypes.byref(info),
+    )  # fmt: skip
+    _check(info, "dsbevd")
+    return evals

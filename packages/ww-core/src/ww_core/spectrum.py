@@ -8,6 +8,7 @@ from typing import Sequence
 import numpy as np
 import scipy.linalg
 
+from ww_core import blas
 from ww_core.band_eigen import gram_eigenvalues
 
 #: Same-shape matrices are stacked into batches of at most this many float64 Gram entries.
@@ -19,10 +20,18 @@ BAND_MIN_SIDE = 2048
 
 
 def _gram_eigenvalues(stack: np.ndarray) -> np.ndarray:
-    """Ascending eigenvalues of a stack of Gram matrices, tiny negatives clipped to 0."""
-    adjoint = np.swapaxes(stack.conj() if np.iscomplexobj(stack) else stack, -1, -2)  # real: no copy
+    """Ascending eigenvalues of a stack of Gram matrices, tiny negatives clipped to 0.
+
+    Real Grams go to LAPACK one at a time through ``blas`` (GIL released, so parallel
+    workers overlap); complex ones (``conv2d_fft``) to numpy's batched ``eigvalsh``.
+    """
+    complex_stack = np.iscomplexobj(stack)
+    adjoint = np.swapaxes(stack.conj() if complex_stack else stack, -1, -2)  # real: no copy
     grams = np.matmul(adjoint, stack) if stack.shape[-2] >= stack.shape[-1] else np.matmul(stack, adjoint)
-    evals = np.linalg.eigvalsh(grams)
+    if complex_stack:
+        evals = np.linalg.eigvalsh(grams)
+    else:  # each C-order symmetric Gram, transposed, is the column-major matrix LAPACK reads
+        evals = np.stack([blas.symmetric_eigenvalues(gram.T) for gram in grams])
     return np.clip(evals, 0.0, None)
 
 
