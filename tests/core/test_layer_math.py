@@ -10,7 +10,7 @@ import pytest
 
 from ww_core.detx import detx_constraint
 from ww_core.fingers import clip_xmax, esd_peak, xmin_peak
-from ww_core.layer_analysis import analyze_layer, layer_esd
+from ww_core.layer_analysis import _weights_problem, analyze_layer, layer_esd
 from ww_core.metrics import norm_metrics, warning_for
 from ww_core.options import AnalysisOptions
 from ww_core.protocol import LayerMatrix
@@ -166,6 +166,29 @@ def test_bad_matrices_give_failed_rows_naming_the_layer(weights: np.ndarray, rea
     (row,) = analyze_layer(layer_of(weights, name="enc.fc1"), weights, AnalysisOptions())
     assert row["status"] == "failed" and math.isnan(row["alpha"])
     assert reason in row["error"] and "enc.fc1" in row["error"]
+
+
+def _one_bad_entry(value: float) -> np.ndarray:
+    weights = np.random.default_rng(9).standard_normal((30, 20)).astype(np.float32)
+    weights[7, 3] = value
+    return weights
+
+
+@pytest.mark.parametrize(
+    ("weights", "problem"),
+    [
+        (_one_bad_entry(np.nan), "weights contain 1 NaN/Inf value(s)"),
+        (_one_bad_entry(-np.inf), "weights contain 1 NaN/Inf value(s)"),
+        (np.array([[np.inf, -np.inf], [np.nan, 1.0]]), "weights contain 3 NaN/Inf value(s)"),
+        (np.zeros((3, 2), dtype=np.float32), "weights are all zero"),
+        (np.full((4, 3), 1e200), ""),  # finite, though the sum of squares overflows
+        (np.full((4, 3), 1e30, dtype=np.float32), ""),  # overflows float32 squares
+        (np.full((4, 3), 1e-30, dtype=np.float32), ""),  # squares underflow to 0, entries are not 0
+        (_one_bad_entry(0.5)[:, ::2], ""),  # a strided view
+    ],
+)
+def test_weight_checks_count_exactly_where_the_quick_check_cannot_decide(weights: np.ndarray, problem: str) -> None:
+    assert _weights_problem(weights) == problem
 
 
 def test_xmax_int_clips_the_top_eigenvalues() -> None:

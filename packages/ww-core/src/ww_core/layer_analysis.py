@@ -31,9 +31,18 @@ TPL_FITS = ("TPL", "truncated_power_law", "E_TPL")
 
 
 def _weights_problem(weights: np.ndarray) -> str:
-    """Why these weights cannot be analyzed, or ""."""
+    """Why these weights cannot be analyzed, or "".
+
+    One BLAS pass decides the usual case: a finite, positive sum of squares means every entry
+    is finite and one is non-zero. Otherwise (or on overflow/underflow) the entries are counted.
+    """
     if weights.size == 0:
         return "weights are empty"
+    flat = weights.reshape(-1)
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        squares = float(np.vdot(flat, flat).real)
+    if math.isfinite(squares) and squares > 0:
+        return ""
     bad = int(np.count_nonzero(~np.isfinite(weights)))
     if bad:
         return f"weights contain {bad} NaN/Inf value(s)"
