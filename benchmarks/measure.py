@@ -40,8 +40,8 @@ def peak_rss_mb() -> float:
     return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB elsewhere
 
 
-def run_ww(path: Path, workers: int, repeat: int) -> tuple[list[float], dict[str, float]]:
-    """ww-core straight from the file: layers memory-mapped one at a time (imports untimed, as the reference's)."""
+def run_ww(path: Path, workers: int | None, repeat: int) -> tuple[list[float], dict[str, float]]:
+    """ww-core straight from the file, layers memory-mapped (imports untimed, as the reference's); None: default workers."""
     import ww_core
     import ww_core.analysis  # ww_core imports it lazily; weightwatcher is imported before its timer too
 
@@ -70,12 +70,14 @@ def run_reference(path: Path, repeat: int) -> tuple[list[float], dict[str, float
     return times, {names[str(name)]: float(alpha) for name, alpha in zip(frame["name"], frame["alpha"])}
 
 
-def measure(tool: str, path: Path, workers: int = 1, repeat: int = 1, blas_threads: int | None = None) -> dict[str, Any]:
+def measure(tool: str, path: Path, workers: int | None = None, repeat: int = 1, blas_threads: int | None = None) -> dict[str, Any]:
     """Run one measurement in a subprocess and return its report; ``blas_threads`` caps BLAS there."""
     handle, name = tempfile.mkstemp(suffix=".json")
     os.close(handle)
     out = Path(name)
-    command = [sys.executable, __file__, tool, str(path), str(out), "--workers", str(workers), "--repeat", str(repeat)]
+    command = [sys.executable, __file__, tool, str(path), str(out), "--repeat", str(repeat)]
+    if workers is not None:
+        command += ["--workers", str(workers)]
     env = dict(os.environ)
     if blas_threads is not None:
         env.update({variable: str(blas_threads) for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")})
@@ -90,7 +92,7 @@ def main() -> None:
     parser.add_argument("tool", choices=["ww", "reference"])
     parser.add_argument("path", type=Path)
     parser.add_argument("out", type=Path)
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=None, help="ww's workers (default: ww's own default)")
     parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
     if args.tool == "ww":

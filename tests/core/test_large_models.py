@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 import ww_core
-from ww_core import analysis
+from ww_core import analysis, threads
 from ww_core.sources import safetensors_file
 
 
@@ -73,9 +73,35 @@ def counted_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path,
 
 def test_a_file_backed_model_is_streamed_one_layer_at_a_time(counted_file: tuple[Path, _LiveCounter]) -> None:
     path, counter = counted_file
-    results = ww_core.analyze(path)
+    results = ww_core.analyze(path, workers=1)
     assert len(results.analyzed) == 10 and counter.loads == 10
     assert counter.peak == 1
+
+
+def test_the_default_runs_one_worker_per_core_with_bounded_memory(
+    counted_file: tuple[Path, _LiveCounter], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, counter = counted_file
+    monkeypatch.setattr(threads, "available_cores", lambda: 3)
+    pools: list[int] = []
+    real_pool = analysis.ThreadPoolExecutor
+
+    def recording_pool(max_workers: int) -> Any:
+        pools.append(max_workers)
+        return real_pool(max_workers=max_workers)
+
+    monkeypatch.setattr(analysis, "ThreadPoolExecutor", recording_pool)
+    ww_core.analyze(path)
+    assert pools == [3] and counter.loads == 10 and counter.peak <= 6
+
+
+def test_default_workers_are_capped_by_cores_layers_and_the_bound_and_need_threadpoolctl(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(threads, "available_cores", lambda: 64)
+    assert threads.default_workers(100) == threads.MAX_AUTO_WORKERS
+    assert threads.default_workers(2) == 2  # a two-layer model: two workers, each with half the cores' BLAS threads
+    assert threads.default_workers(0) == 1
+    monkeypatch.setattr(threads, "_controller", lambda: None)
+    assert threads.default_workers(100) == 1  # BLAS threads cannot be shared out: workers would oversubscribe
 
 
 @pytest.mark.parametrize("workers", [2, 3])
@@ -264,8 +290,6 @@ def blas_threads_seen(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[set[int
 def test_parallel_workers_share_the_cores_as_blas_threads(
     blas_threads_seen: tuple[set[int], list[set[int]]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ww_core import threads
-
     monkeypatch.setattr(threads, "available_cores", lambda: 2)
     ww_core.analyze({f"w{i}": np.random.default_rng(i).standard_normal((60, 30)) for i in range(4)}, workers=2)
     assert blas_threads_seen[1] == [{1}] * 4  # 2 cores / 2 workers
@@ -274,18 +298,14 @@ def test_parallel_workers_share_the_cores_as_blas_threads(
 def test_serial_runs_give_small_matrices_one_blas_thread(
     blas_threads_seen: tuple[set[int], list[set[int]]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ww_core import threads
-
     monkeypatch.setattr(threads, "SMALL_WORK", 100_000)  # 60·30² below, 80·60² above
-    ww_core.analyze({"small": np.ones((60, 30)), "large": np.random.default_rng(0).standard_normal((80, 60))})
+    ww_core.analyze({"small": np.ones((60, 30)), "large": np.random.default_rng(0).standard_normal((80, 60))}, workers=1)
     before, seen = blas_threads_seen
     assert seen == [{1}, before]
 
 
 def test_without_threadpoolctl_parallel_runs_still_agree(monkeypatch: pytest.MonkeyPatch) -> None:
     """threadpoolctl is an optional extra: without it the BLAS limits are skipped, results unchanged."""
-    from ww_core import threads
-
     rng = np.random.default_rng(11)
     model = {f"w{i}": rng.standard_t(3, size=(90, 60)) for i in range(3)}
     expected = ww_core.analyze(model).details

@@ -23,7 +23,7 @@ from ww_core.protocol import LayerMatrix
 from ww_core.results import Results
 from ww_core.rows import base_row, esd_key, failed_row
 from ww_core.selection import skip_reason
-from ww_core.threads import blas_threads_per_worker, limited_blas_threads, serial_blas_threads
+from ww_core.threads import blas_threads_per_worker, default_workers, limited_blas_threads, serial_blas_threads
 
 log = logging.getLogger("ww_core")
 
@@ -146,7 +146,7 @@ def analyze(
     source: Any,
     *,
     base_model: Any = None,
-    workers: int = 1,
+    workers: int | None = None,
     executor: Executor | None = None,
     cache: str | Path | None = None,
     progress: bool | None = None,
@@ -156,12 +156,15 @@ def analyze(
 
     ``options`` are the reference tool's ``analyze()`` keywords (see AnalysisOptions).
     ``workers > 1`` runs layers on a thread pool, each thread with cores/workers BLAS
-    threads; ``executor`` takes any ``concurrent.futures.Executor`` (process pool, Dask,
-    Ray) instead. At most 2·workers layers are loaded at once. ``cache`` names a
-    JSON-lines file that makes an interrupted run resume. ``base_model`` analyzes W − W_base.
+    threads; the default picks one worker per core (``threads.default_workers``), 1 runs
+    one layer at a time on all cores. ``executor`` takes any ``concurrent.futures.Executor``
+    (process pool, Dask, Ray) instead. At most 2·workers layers are loaded at once. ``cache``
+    names a JSON-lines file that makes an interrupted run resume. ``base_model`` analyzes W − W_base.
     """
     opts = AnalysisOptions.from_kwargs(**options)
     layers = model_layers(source, opts)
+    if workers is None:
+        workers = default_workers(sum(1 for layer in layers if not skip_reason(layer, opts)))
     base = _base_layers(base_model, opts) if base_model is not None else None
     store = ResultsCache(cache, opts) if cache is not None else None
     own_pool = ThreadPoolExecutor(max_workers=workers) if executor is None and workers > 1 else None

@@ -49,7 +49,7 @@ def add_analysis_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--trust-pickle", action="store_true", default=None, help="allow unpickling code from model files (only for files you trust)"
     )
-    parser.add_argument("--workers", type=int, default=1, help="layers analyzed in parallel (threads)")
+    parser.add_argument("--workers", type=int, help="layers analyzed in parallel (threads; default: one per core, at most 4)")
     parser.add_argument("--cache", help="JSON-lines results cache; an interrupted run resumes from it")
 
 

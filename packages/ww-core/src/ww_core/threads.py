@@ -27,6 +27,20 @@ def available_cores() -> int:
     return max(1, os.cpu_count() or 1)
 
 
+#: Most workers an analysis picks by itself: at most twice this many layers are in memory at once.
+MAX_AUTO_WORKERS = 4
+
+
+def default_workers(layer_count: int) -> int:
+    """Workers when the caller names none: one per core, at most MAX_AUTO_WORKERS and one per layer.
+
+    One when BLAS threads cannot be shared out (no threadpoolctl): threads would oversubscribe.
+    """
+    if _controller() is None:
+        return 1
+    return max(1, min(available_cores(), MAX_AUTO_WORKERS, layer_count))
+
+
 def blas_threads_per_worker(workers: int) -> int:
     """BLAS threads each of ``workers`` parallel workers gets: the cores shared out, at least one."""
     return max(1, available_cores() // max(1, workers))
