@@ -116,3 +116,20 @@ def test_lapack_eigenvalues_reject_what_they_cannot_take() -> None:
         blas.symmetric_eigenvalues(np.zeros((3, 4), order="F"))
     with pytest.raises(ValueError, match="column-major"):
         blas.symmetric_eigenvalues(np.zeros((4, 4))[:, ::2][:2])
+
+
+def test_a_lone_float32_layer_below_the_band_side_is_never_widened_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dense layers keep float32 up to the Gram, which is accumulated over float64 blocks on either solver path."""
+    import tracemalloc
+
+    monkeypatch.setattr(band_eigen, "GRAM_CHUNK_ENTRIES", 1 << 14)
+    W = np.random.default_rng(5).standard_normal((4000, 64), dtype=np.float32)
+    tracemalloc.start()
+    try:
+        (evals,) = spectrum.eigenvalues([W])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < W.size * 8 / 2  # a float64 copy of the layer would be W.size·8 bytes
+    W64 = W.astype(np.float64)
+    np.testing.assert_allclose(evals, np.linalg.eigvalsh(W64.T @ W64), rtol=0, atol=1e-12 * evals.max())

@@ -9,7 +9,7 @@ import numpy as np
 import scipy.linalg
 
 from ww_core import blas
-from ww_core.band_eigen import gram_eigenvalues
+from ww_core.band_eigen import gram_eigenvalues, gram_lower
 
 #: Same-shape matrices are stacked into batches of at most this many float64 Gram entries.
 BATCH_ENTRIES = 1 << 24
@@ -47,8 +47,9 @@ def eigenvalues(matrices: Sequence[np.ndarray], *, exact: bool = False) -> list[
     """One ascending float64 array of min(out, in) eigenvalues of WᵀW per matrix.
 
     Default: float64 Gram of the smaller side, then a batched eigvalsh over same-shape
-    matrices (conv slices), or the two-stage band solver for large real matrices (accumulated
-    from float32 blocks, never widened whole); ``exact`` uses a full SVD per matrix instead.
+    matrices (conv slices). A lone real matrix (every dense layer) has its Gram accumulated
+    from float64 blocks, so a float32 layer is never widened whole, and large ones take the
+    two-stage band solver. ``exact`` uses a full SVD per matrix instead.
     """
     if exact:
         return [svd_eigenvalues(m) for m in matrices]
@@ -60,15 +61,15 @@ def eigenvalues(matrices: Sequence[np.ndarray], *, exact: bool = False) -> list[
             continue
         groups[(tuple(m.shape), bool(np.iscomplexobj(m)))].append(i)
     for (shape, is_complex), members in groups.items():
+        if len(members) == 1 and not is_complex:
+            result[members[0]] = np.clip(blas.symmetric_eigenvalues(gram_lower(matrices[members[0]])), 0.0, None)
+            continue
         side = min(shape)
         per_batch = max(1, BATCH_ENTRIES // max(1, side * side))
         dtype = np.complex128 if is_complex else np.float64
         for start in range(0, len(members), per_batch):
             chunk = members[start : start + per_batch]
-            if len(chunk) == 1:  # a lone matrix (every dense layer) is viewed, not copied: memory is the layer's
-                stack = np.asarray(matrices[chunk[0]], dtype=dtype)[np.newaxis]
-            else:
-                stack = np.stack([np.asarray(matrices[i], dtype=dtype) for i in chunk])
+            stack = np.stack([np.asarray(matrices[i], dtype=dtype) for i in chunk])
             for i, evals in zip(chunk, _gram_eigenvalues(stack)):
                 result[i] = evals
     return [r for r in result if r is not None]
