@@ -6,7 +6,7 @@ import logging
 import os
 import time
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -142,6 +142,83 @@ def _load_pair(layer: LayerMatrix, base: dict[str, LayerMatrix] | None) -> tuple
     return weights, partner.weights()
 
 
+@dataclass(frozen=True)
+class _Execution:
+    """Where layers run: the pool (the caller's, one of our own, or None for serial), layers in flight, BLAS limit."""
+
+    pool: Executor | None
+    own_pool: bool
+    in_flight: int
+    blas_limit: int | None
+
+
+def _plan_execution(layers: list[LayerMatrix], opts: AnalysisOptions, workers: int | None, executor: Executor | None) -> _Execution:
+    """Executor sizing: workers default to one per core over the layers to analyze; threads share the BLAS cores."""
+    if workers is None:
+        workers = default_workers(sum(1 for layer in layers if not skip_reason(layer, opts)))
+    own_pool = executor is None and workers > 1
+    pool = ThreadPoolExecutor(max_workers=workers) if own_pool else executor
+    in_threads = workers > 1 and (executor is None or isinstance(executor, ThreadPoolExecutor))
+    blas_limit = blas_threads_per_worker(workers) if in_threads else None
+    return _Execution(pool, own_pool, in_flight=2 * max(workers, 1), blas_limit=blas_limit)
+
+
+class _Collector:
+    """Gathers rows by layer index and ESDs by name, stores successful rows in the cache, advances the bar."""
+
+    def __init__(self, opts: AnalysisOptions, store: ResultsCache | None, bar: ProgressBar) -> None:
+        self.opts = opts
+        self.store = store
+        self.bar = bar
+        self.by_index: dict[int, list[dict[str, Any]]] = {}
+        self.esds: dict[str, np.ndarray] = {}
+
+    def ready_rows(self, layer: LayerMatrix) -> list[dict[str, Any]] | None:
+        """Rows that need no computing: a skipped layer's, or the cached ones; None when the layer must run."""
+        reason = skip_reason(layer, self.opts)
+        if reason:
+            return [{**base_row(layer, self.opts), "status": "skipped", "error": reason}]
+        return self.store.get(layer) if self.store is not None else None
+
+    def keep(self, layer: LayerMatrix, rows: list[dict[str, Any]]) -> None:
+        """Record rows that were not computed now (skipped or from the cache)."""
+        self.by_index[layer.index] = rows
+        self.bar.advance(layer.name)
+
+    def finished(self, layer: LayerMatrix, outcome: LayerOutcome) -> None:
+        """Record a computed layer: its rows, its ESDs, and its rows in the cache when all succeeded."""
+        rows, evals = outcome
+        self.by_index[layer.index] = rows
+        self.esds.update(_esd_names(rows, evals, self.opts.pool))
+        if self.store is not None and all(row.get("status") == "success" for row in rows):
+            self.store.put(layer, rows)
+        self.bar.advance(layer.name)
+
+    def details(self) -> list[dict[str, Any]]:
+        """Every row, in model order."""
+        return [row for index in sorted(self.by_index) for row in self.by_index[index]]
+
+
+def _run_layers(layers: list[LayerMatrix], base: dict[str, LayerMatrix] | None, runner: _Runner, collector: _Collector) -> None:
+    """Load each layer that needs computing (one at a time) and feed it to the runner; collect what finishes."""
+    opts = collector.opts
+    for layer in layers:
+        ready = collector.ready_rows(layer)
+        if ready is not None:
+            collector.keep(layer, ready)
+            continue
+        try:
+            weights, base_weights = _load_pair(layer, base)
+        except Exception as exc:
+            collector.finished(layer, ([failed_row(layer, opts, str(exc))], []))
+            continue
+        for done in runner.submit(layer, weights, base_weights, opts):
+            collector.finished(*done)
+        del weights, base_weights
+    for done in runner.drain():
+        collector.finished(*done)
+
+
 def analyze(
     source: Any,
     *,
@@ -163,58 +240,20 @@ def analyze(
     """
     opts = AnalysisOptions.from_kwargs(**options)
     layers = model_layers(source, opts)
-    if workers is None:
-        workers = default_workers(sum(1 for layer in layers if not skip_reason(layer, opts)))
     base = _base_layers(base_model, opts) if base_model is not None else None
+    plan = _plan_execution(layers, opts, workers, executor)
     store = ResultsCache(cache, opts) if cache is not None else None
-    own_pool = ThreadPoolExecutor(max_workers=workers) if executor is None and workers > 1 else None
-    pool = executor or own_pool
-    in_threads = workers > 1 and (executor is None or isinstance(executor, ThreadPoolExecutor))
-    blas_limit = blas_threads_per_worker(workers) if in_threads else None
-    runner = _Runner(pool, in_flight=2 * max(workers, 1), options=opts)
-    bar = ProgressBar(len(layers), enabled=progress)
-    by_index: dict[int, list[dict[str, Any]]] = {}
-    esds: dict[str, np.ndarray] = {}
-
-    def collect(layer: LayerMatrix, outcome: LayerOutcome) -> None:
-        rows, evals = outcome
-        by_index[layer.index] = rows
-        esds.update(_esd_names(rows, evals, opts.pool))
-        if store is not None and all(row.get("status") == "success" for row in rows):
-            store.put(layer, rows)
-        bar.advance(layer.name)
-
+    collector = _Collector(opts, store, ProgressBar(len(layers), enabled=progress))
     started = time.monotonic()
     try:
-        with limited_blas_threads(blas_limit):
-            for layer in layers:
-                reason = skip_reason(layer, opts)
-                if reason:
-                    by_index[layer.index] = [{**base_row(layer, opts), "status": "skipped", "error": reason}]
-                    bar.advance(layer.name)
-                    continue
-                cached = store.get(layer) if store is not None else None
-                if cached is not None:
-                    by_index[layer.index] = cached
-                    bar.advance(layer.name)
-                    continue
-                try:
-                    weights, base_weights = _load_pair(layer, base)
-                except Exception as exc:
-                    collect(layer, ([failed_row(layer, opts, str(exc))], []))
-                    continue
-                for done in runner.submit(layer, weights, base_weights, opts):
-                    collect(*done)
-                del weights, base_weights
-            for done in runner.drain():
-                collect(*done)
+        with limited_blas_threads(plan.blas_limit):
+            _run_layers(layers, base, _Runner(plan.pool, plan.in_flight, opts), collector)
     finally:
-        bar.close()
-        if own_pool is not None:
-            own_pool.shutdown(wait=True, cancel_futures=True)
+        collector.bar.close()
+        if plan.own_pool and plan.pool is not None:
+            plan.pool.shutdown(wait=True, cancel_futures=True)
     log.info("analyzed %d layers of %s in %.2fs", len(layers), source_label(source), time.monotonic() - started)
-    details = [row for index in sorted(by_index) for row in by_index[index]]
-    return Results(source=source_label(source), options=opts, details=details, esds=esds)
+    return Results(source=source_label(source), options=opts, details=collector.details(), esds=collector.esds)
 
 
 def describe(source: Any, **options: Any) -> Results:
