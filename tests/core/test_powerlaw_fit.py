@@ -69,7 +69,7 @@ def test_tiny_eigenvalues_are_dropped_like_the_reference() -> None:
 
 
 def loop_small_n(data: np.ndarray) -> tuple[float, float, float]:
-    """DESIGN §4 small-n rule as a plain loop: bias-corrected alpha over tails of ≥ 8, argmin D."""
+    """docs/metrics.md small-n rule as a plain loop: bias-corrected alpha over tails of ≥ 8, argmin D."""
     x = np.sort(data)
     best = (math.inf, math.nan, math.nan)
     for i in range(len(x) - 1):

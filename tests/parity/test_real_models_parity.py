@@ -3,7 +3,7 @@
 Ours reads each source through its adapter (``.pt`` file, nn.Module, ``.onnx`` file); the reference
 gets a plain torch module holding the same weights (Linear / Conv1d / Conv2d / Embedding). Rows
 the reference reads the same way (same N, M, num_evals) must agree to 1e-6 relative; every other
-row must be one of the differences by design (DESIGN.md §4), and is listed by ``explain``.
+row must be one of the differences by design (docs/differences.md), and is listed by ``explain``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Per-layer analysis: matrices → eigenvalues → fit → metrics, one row per ESD (DESIGN.md §4).
+"""Per-layer analysis: matrices → eigenvalues → fit → metrics, one row per ESD (docs/metrics.md).
 
 Never raises for a bad matrix: NaN/Inf or all-zero weights give a failed row naming the layer.
 """

@@ -1,4 +1,4 @@
-"""From a canonical weight tensor to the 2-D matrices whose spectra are analyzed (DESIGN.md §4)."""
+"""From a canonical weight tensor to the 2-D matrices whose spectra are analyzed (docs/metrics.md)."""
 
 from __future__ import annotations
 

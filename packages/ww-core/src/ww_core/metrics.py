@@ -1,4 +1,4 @@
-"""Norm, rank and entropy metrics of one ESD (DESIGN.md §4), with the reference's column names."""
+"""Norm, rank and entropy metrics of one ESD (docs/metrics.md), with the reference's column names."""
 
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from ww_core.results import Results
 
-#: The HT-SR range of a well-trained layer; alpha outside it is flagged (DESIGN.md §4).
+#: The HT-SR range of a well-trained layer; alpha outside it is flagged (docs/metrics.md).
 ALPHA_LOW, ALPHA_HIGH = 2.0, 6.0
 #: Metrics drawn by ``plot_comparison``; lower is better for each within a model series.
 COMPARISON_METRICS = ("alpha", "alpha_weighted", "log_norm")

@@ -1,7 +1,7 @@
 """Continuous Clauset–Shalizi–Newman power-law fit of an ESD tail, vectorized over every xmin.
 
 Matches ``powerlaw.Fit(data)`` (powerlaw 1.5) on tie-free data and the reference tool's own
-fit (weightwatcher 0.7.7, including its small-n path) everywhere: see DESIGN.md §4.
+fit (weightwatcher 0.7.7, including its small-n path) everywhere: see docs/metrics.md.
 """
 
 from __future__ import annotations

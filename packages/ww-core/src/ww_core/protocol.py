@@ -1,7 +1,7 @@
 """The layer-matrix protocol: what an adapter hands to ww-core for each weight matrix.
 
 An adapter never computes anything; it only says which weights a layer has, in which
-canonical layout (DESIGN.md §3), and how to load them when core asks.
+canonical layout (docs/layouts.md), and how to load them when core asks.
 """
 
 from __future__ import annotations

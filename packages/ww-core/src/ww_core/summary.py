@@ -1,4 +1,4 @@
-"""Model-level summary: means of the per-layer metrics over analyzed rows (DESIGN.md §4)."""
+"""Model-level summary: means of the per-layer metrics over analyzed rows (docs/metrics.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Flax kernel layouts → ww's canonical layouts (DESIGN.md §3); pure numpy, no JAX import.
+"""Flax kernel layouts → ww's canonical layouts (docs/layouts.md); pure numpy, no JAX import.
 
 Flax stores Dense kernels as (in, out), DenseGeneral as (*in, *out), convolutions (and
 transposed convolutions) as (*kernel, in, out), embeddings as (vocab, dim).

@@ -1,4 +1,4 @@
-"""Keras kernel layouts → ww's canonical layouts (DESIGN.md §3); pure numpy, no Keras import.
+"""Keras kernel layouts → ww's canonical layouts (docs/layouts.md); pure numpy, no Keras import.
 
 Every reader (live model, ``.keras``, legacy ``.h5``) describes a weight as a
 ``KerasWeight``; ``to_layer`` decides its kind and canonical shape from the owning layer's
