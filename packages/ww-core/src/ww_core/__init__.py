@@ -19,7 +19,9 @@ if TYPE_CHECKING:
     from ww_core.analysis import analyze, describe, get_esd
     from ww_core.comparison import Comparison, compare
     from ww_core.compat import WeightWatcher
+    from ww_core.history import History, load_history
     from ww_core.model_distances import Distances, distances
+    from ww_core.monitor import Monitor
     from ww_core.plugins import EmptyModelError, UnknownSourceError, list_adapters
     from ww_core.results import Results
 
@@ -40,6 +42,9 @@ _LAZY = {
     "distances": "ww_core.model_distances",
     "Distances": "ww_core.model_distances",
     "list_adapters": "ww_core.plugins",
+    "Monitor": "ww_core.monitor",
+    "History": "ww_core.history",
+    "load_history": "ww_core.history",
     "UnknownSourceError": "ww_core.plugins",
     "EmptyModelError": "ww_core.plugins",
 }
@@ -49,9 +54,11 @@ __all__ = [
     "Comparison",
     "Distances",
     "EmptyModelError",
+    "History",
     "LayerKind",
     "LayerLoadError",
     "LayerMatrix",
+    "Monitor",
     "Results",
     "UnknownSourceError",
     "WeightWatcher",
@@ -63,6 +70,7 @@ __all__ = [
     "get_esd",
     "hookimpl",
     "list_adapters",
+    "load_history",
 ]
 
 

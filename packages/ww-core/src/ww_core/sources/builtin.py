@@ -32,7 +32,11 @@ def ww_adapter_info() -> dict[str, str]:
 
 @hookimpl(trylast=True)
 def ww_layers(source: Any, options: dict[str, Any]) -> Iterable[LayerMatrix] | None:
-    """Claim numpy mappings (an empty one too, so it is reported as empty), ``.npz`` files and safetensors files/folders."""
+    """Claim numpy mappings (an empty one too, so it is reported as empty), ``.npz`` files, safetensors files/folders and snapshots."""
+    from ww_core.snapshot import Snapshot
+
+    if isinstance(source, Snapshot):
+        return source.layers
     if isinstance(source, Mapping) and all(isinstance(v, np.ndarray) for v in source.values()):
         return _mapping_layers(source)
     if isinstance(source, (str, os.PathLike)):
