@@ -17,6 +17,7 @@ from ww_core.protocol import LayerKind, LayerLoadError, LayerMatrix
 
 if TYPE_CHECKING:
     from ww_core.analysis import analyze, describe, get_esd
+    from ww_core.cache import CacheWriteError
     from ww_core.comparison import Comparison, compare
     from ww_core.compat import WeightWatcher
     from ww_core.history import History, load_history
@@ -47,10 +48,12 @@ _LAZY = {
     "load_history": "ww_core.history",
     "UnknownSourceError": "ww_core.plugins",
     "EmptyModelError": "ww_core.plugins",
+    "CacheWriteError": "ww_core.cache",
 }
 
 __all__ = [
     "AnalysisOptions",
+    "CacheWriteError",
     "Comparison",
     "Distances",
     "EmptyModelError",

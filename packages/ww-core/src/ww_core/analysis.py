@@ -13,7 +13,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from ww_core import spectrum
-from ww_core.cache import ResultsCache
+from ww_core.cache import CacheWriteError, ResultsCache
 from ww_core.layer_analysis import analyze_layer, layer_esd
 from ww_core.options import AnalysisOptions
 from ww_core.peft import lora_products
@@ -172,13 +172,25 @@ class _Collector:
         self.bar = bar
         self.by_index: dict[int, list[dict[str, Any]]] = {}
         self.esds: dict[str, np.ndarray] = {}
+        self.cache_keys: dict[int, str] = {}
 
     def ready_rows(self, layer: LayerMatrix) -> list[dict[str, Any]] | None:
-        """Rows that need no computing: a skipped layer's, or the cached ones; None when the layer must run."""
+        """A skipped layer's row; None when the layer must be loaded."""
         reason = skip_reason(layer, self.opts)
         if reason:
             return [{**base_row(layer, self.opts), "status": "skipped", "error": reason}]
-        return self.store.get(layer) if self.store is not None else None
+        return None
+
+    def cached_rows(self, layer: LayerMatrix, weights: np.ndarray, base_weights: np.ndarray | None) -> list[dict[str, Any]] | None:
+        """The loaded layer's rows from the cache (keyed by its content), or None; remembers the key for ``finished``."""
+        if self.store is None:
+            return None
+        key = self.store.key(layer, weights, base_weights)
+        rows = self.store.get(key)
+        if rows is None:
+            self.cache_keys[layer.index] = key
+            return None
+        return [{**row, "layer_id": layer.index} for row in rows]
 
     def keep(self, layer: LayerMatrix, rows: list[dict[str, Any]]) -> None:
         """Record rows that were not computed now (skipped or from the cache)."""
@@ -190,9 +202,10 @@ class _Collector:
         rows, evals = outcome
         self.by_index[layer.index] = rows
         self.esds.update(_esd_names(rows, evals, self.opts.pool))
-        if self.store is not None and all(row.get("status") == "success" for row in rows):
-            self.store.put(layer, rows)
         self.bar.advance(layer.name)
+        key = self.cache_keys.pop(layer.index, None)
+        if self.store is not None and key is not None and all(row.get("status") == "success" for row in rows):
+            self.store.put(key, rows)
 
     def details(self) -> list[dict[str, Any]]:
         """Every row, in model order."""
@@ -211,6 +224,10 @@ def _run_layers(layers: list[LayerMatrix], base: dict[str, LayerMatrix] | None, 
             weights, base_weights = _load_pair(layer, base)
         except Exception as exc:
             collector.finished(layer, ([failed_row(layer, opts, str(exc))], []))
+            continue
+        cached = collector.cached_rows(layer, weights, base_weights)
+        if cached is not None:
+            collector.keep(layer, cached)
             continue
         for done in runner.submit(layer, weights, base_weights, opts):
             collector.finished(*done)
@@ -236,7 +253,8 @@ def analyze(
     threads; the default picks one worker per core (``threads.default_workers``), 1 runs
     one layer at a time on all cores. ``executor`` takes any ``concurrent.futures.Executor``
     (process pool, Dask, Ray) instead. At most 2·workers layers are loaded at once. ``cache``
-    names a JSON-lines file that makes an interrupted run resume. ``base_model`` analyzes W − W_base.
+    names a JSON-lines file that makes an interrupted run resume (CacheWriteError, carrying the
+    rows so far, when it cannot be written). ``base_model`` analyzes W − W_base.
     """
     opts = AnalysisOptions.from_kwargs(**options)
     layers = model_layers(source, opts)
@@ -248,6 +266,9 @@ def analyze(
     try:
         with limited_blas_threads(plan.blas_limit):
             _run_layers(layers, base, _Runner(plan.pool, plan.in_flight, opts), collector)
+    except CacheWriteError as exc:  # disk full: stop, handing back every row finished so far
+        exc.results = Results(source=source_label(source), options=opts, details=collector.details(), esds=collector.esds)
+        raise
     finally:
         collector.bar.close()
         if plan.own_pool and plan.pool is not None:

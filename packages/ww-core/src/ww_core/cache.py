@@ -1,18 +1,50 @@
-"""A results cache so an interrupted run resumes: one JSON line per finished layer."""
+"""A results cache so an interrupted run resumes: one JSON line per finished layer.
+
+A layer's rows are keyed by what they depend on: the options and the layer's content (a hash
+of the weights as loaded, of the base model's weights when one is given, and name, shape,
+dtype). Never by a path or a timestamp, so in-memory models, files rewritten in place and
+files reached by another path are all handled alike.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
-import os
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from ww_core.export import json_safe
 from ww_core.options import AnalysisOptions
 from ww_core.protocol import LayerMatrix
+
+if TYPE_CHECKING:
+    from ww_core.results import Results
+
+log = logging.getLogger("ww_core")
+
+#: Bytes hashed per update: bounds the copy made of a non-contiguous array.
+HASH_CHUNK = 1 << 26
+
+
+class CacheWriteError(OSError):
+    """The cache file could not be written (e.g. disk full): the run stops; what was cached stays.
+
+    ``cached`` counts the layers whose rows this run wrote to ``path``; ``results`` holds every
+    row finished so far, so nothing computed is lost.
+    """
+
+    def __init__(self, path: Path, cached: int, cause: OSError, results: "Results | None" = None) -> None:
+        message = f"cannot write the cache {path}: {cause.strerror or cause}; run stopped, {cached} layers cached in {path}"
+        super().__init__(cause.errno, message)
+        self.path, self.cached, self.results = path, cached, results
+
+    def __str__(self) -> str:
+        return str(self.args[1])
 
 
 def _fingerprint(options: AnalysisOptions) -> str:
@@ -20,54 +52,93 @@ def _fingerprint(options: AnalysisOptions) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _origin_stamp(origin: str) -> str:
-    """The layer's file or folder with its size and modification time, so a rewritten checkpoint is not reused."""
-    if origin and os.path.exists(origin):
-        stat = os.stat(origin)
-        return f"{origin}@{stat.st_size}:{stat.st_mtime_ns}"
-    return origin
+def content_hash(array: np.ndarray) -> str:
+    """blake2b of the array's dtype, shape and bytes; contiguous arrays are hashed in place, others a slab at a time."""
+    digest = hashlib.blake2b(digest_size=20)
+    digest.update(f"{array.dtype.str}{array.shape}".encode())
+    if array.flags.c_contiguous:
+        flat = array.reshape(-1).view(np.uint8)
+        for start in range(0, flat.size, HASH_CHUNK):
+            digest.update(flat[start : start + HASH_CHUNK].data)
+    else:
+        slab = max(1, HASH_CHUNK // max(1, array[0].nbytes)) if array.ndim and array.shape[0] else 1
+        for start in range(0, array.shape[0] if array.ndim else 1, slab):
+            digest.update(np.ascontiguousarray(array[start : start + slab]).data)
+    return digest.hexdigest()
 
 
 def _decode(value: Any) -> Any:
     return math.nan if value is None else value
 
 
-class ResultsCache:
-    """Rows of finished layers keyed by the layer's file (path, size, mtime), name, shape and the options.
+def _valid_rows(record: Any) -> list[dict[str, Any]] | None:
+    """The rows of a well-formed record (a key and a non-empty list of successful row objects), else None."""
+    if not isinstance(record, dict) or not isinstance(record.get("key"), str):
+        return None
+    rows = record.get("rows")
+    if not isinstance(rows, list) or not rows:
+        return None
+    if not all(isinstance(row, dict) and row.get("status") == "success" and isinstance(row.get("name"), str) for row in rows):
+        return None
+    return [{k: _decode(v) for k, v in row.items()} for row in rows]
 
-    Lines are appended and flushed as each layer finishes, so a killed run loses at most
-    the layer in flight; a torn last line is ignored on reload.
+
+class ResultsCache:
+    """Rows of finished layers keyed by the options and the layer's content (see module docstring).
+
+    Lines are appended and flushed as each layer finishes, so a killed run loses at most the
+    layer in flight. Every record starts on a fresh line; unreadable lines (a torn last line,
+    corrupt bytes) are skipped with one warning.
     """
 
     def __init__(self, path: str | Path, options: AnalysisOptions) -> None:
         self.path = Path(path)
         self.fingerprint = _fingerprint(options)
+        self.written = 0
         self._rows: dict[str, list[dict[str, Any]]] = {}
         if self.path.exists():
             self._load()
 
-    def _key(self, layer: LayerMatrix) -> str:
-        return f"{self.fingerprint}|{_origin_stamp(layer.origin)}|{layer.name}|{layer.shape}"
+    def key(self, layer: LayerMatrix, weights: np.ndarray, base_weights: np.ndarray | None = None) -> str:
+        """The key of a loaded layer: options, name, shape, dtype and the content hash of its weights (and base)."""
+        base = f"|base:{content_hash(base_weights)}" if base_weights is not None else ""
+        return f"{self.fingerprint}|{layer.name}|{layer.shape}|{weights.dtype}|{content_hash(weights)}{base}"
 
     def _load(self) -> None:
-        for line in self.path.read_text().splitlines():
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
+        bad = 0
+        for raw in self.path.read_bytes().split(b"\n"):
+            if not raw.strip():
                 continue
-            rows = [{k: _decode(v) for k, v in row.items()} for row in record["rows"]]
+            try:
+                record = json.loads(raw)
+            except ValueError:  # torn line, bytes that are not UTF-8 or not JSON
+                record = None
+            rows = _valid_rows(record)
+            if rows is None:
+                bad += 1
+                continue
             self._rows[record["key"]] = rows
+        if bad:
+            log.warning("cache %s: ignored %d unreadable or malformed line(s); those layers are computed again", self.path, bad)
 
-    def get(self, layer: LayerMatrix) -> list[dict[str, Any]] | None:
-        """Cached rows of this layer under the current options, if any."""
-        return self._rows.get(self._key(layer))
+    def get(self, key: str) -> list[dict[str, Any]] | None:
+        """Cached rows under ``key``, if any."""
+        return self._rows.get(key)
 
-    def put(self, layer: LayerMatrix, rows: list[dict[str, Any]]) -> None:
-        """Record a finished layer (only fully successful or failed rows, never skips)."""
-        key = self._key(layer)
+    def put(self, key: str, rows: list[dict[str, Any]]) -> None:
+        """Record a finished layer's successful rows; CacheWriteError (rows kept in memory) when the file cannot be written."""
         record = {"key": key, "rows": [{k: json_safe(v) for k, v in row.items()} for row in rows]}
         self._rows[key] = rows
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a") as handle:
-            handle.write(json.dumps(record) + "\n")
-            handle.flush()
+        line = (json.dumps(record) + "\n").encode()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a+b") as handle:
+                if handle.seek(0, 2) > 0:
+                    handle.seek(-1, 2)
+                    if handle.read(1) != b"\n":  # a torn record before us: start on a fresh line
+                        line = b"\n" + line
+                handle.write(line)
+                handle.flush()
+        except OSError as exc:
+            raise CacheWriteError(self.path, self.written, exc) from exc
+        self.written += 1
