@@ -116,7 +116,15 @@ def test_base_model_weights_are_part_of_the_key(tmp_path: Path, computed: list[s
 
 @pytest.mark.parametrize(
     "junk",
-    [b"1\n", b'{"rows":[]}\n', b'{"key": 3, "rows": 5}\n', b'{"key": "k", "rows": [1, 2]}\n', b"[]\n", b"null\n", b"\xff\xfe\x00garbage\x9c\n"],
+    [
+        b"1\n",
+        b'{"rows":[]}\n',
+        b'{"key": 3, "rows": 5}\n',
+        b'{"key": "k", "rows": [1, 2]}\n',
+        b"[]\n",
+        b"null\n",
+        b"\xff\xfe\x00garbage\x9c\n",
+    ],
     ids=["number", "no-key", "wrong-types", "rows-not-objects", "list", "null", "random-bytes"],
 )
 def test_corrupt_lines_are_ignored_with_one_warning(tmp_path: Path, junk: bytes, caplog: pytest.LogCaptureFixture) -> None:
@@ -198,3 +206,22 @@ def test_a_full_disk_stops_the_run_cleanly_and_keeps_the_rows_so_far(tmp_path: P
 
 def test_the_cache_write_error_is_public() -> None:
     assert ww_core.CacheWriteError is CacheWriteError
+
+
+def test_the_cli_reports_a_full_disk_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ww_core import cli
+
+    model, cache = tmp_path / "model.safetensors", tmp_path / "rows.jsonl"
+    _save_safetensors(model, {f"fc{i}.weight": _heavy(i) for i in range(3)})
+    full = _DiskFullAfter(cache, records=1)
+    monkeypatch.setattr(Path, "open", lambda path, *args, **kwargs: full(path, *args, **kwargs))
+    assert cli.main(["analyze", str(model), "--cache", str(cache), "-q"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("ww: error: cannot write the cache") and "1 layers cached" in err[0]
+
+
+def test_a_cache_that_is_not_a_regular_file_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="not a regular file"):
+        ww_core.analyze({"fc": _heavy(1)}, cache="/dev/zero")

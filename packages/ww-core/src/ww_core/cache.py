@@ -97,6 +97,8 @@ class ResultsCache:
         self.written = 0
         self._rows: dict[str, list[dict[str, Any]]] = {}
         if self.path.exists():
+            if not self.path.is_file():
+                raise ValueError(f"cache {self.path} is not a regular file")
             self._load()
 
     def key(self, layer: LayerMatrix, weights: np.ndarray, base_weights: np.ndarray | None = None) -> str:

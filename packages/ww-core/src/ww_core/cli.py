@@ -9,6 +9,7 @@ import sys
 from typing import Any, Callable, Sequence
 
 from ww_core.analysis import analyze, describe
+from ww_core.cache import CacheWriteError
 from ww_core.demo import model_path
 from ww_core.plugins import list_adapters
 from ww_core.protocol import LayerLoadError
@@ -22,6 +23,7 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
     TypeError,
     KeyError,
     LayerLoadError,
+    CacheWriteError,
 )
 
 
