@@ -128,7 +128,7 @@ def _esd_row(
         row["Lambda"] = math.nan
     if options.fit in TPL_FITS and fit.ok:
         tpl = fit_truncated_power_law(evals, xmin=fit.xmin)
-        row.update(alpha=tpl.alpha, Lambda=tpl.Lambda)
+        row.update(alpha=tpl.alpha, Lambda=tpl.Lambda, D=tpl.D)
         if not tpl.ok:
             fit = failed_fit(tpl.reason)
     row.update(norm_metrics(evals, row["alpha"], dims.N, options.exact))
