@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from ww_core.monitor import Monitor
     from ww_core.plugins import EmptyModelError, UnknownSourceError, list_adapters
     from ww_core.results import Results
+    from ww_core.smoothing import svd_sharpness, svd_smoothing
 
 try:
     __version__ = version("ww-core")
@@ -46,6 +47,8 @@ _LAZY = {
     "Monitor": "ww_core.monitor",
     "History": "ww_core.history",
     "load_history": "ww_core.history",
+    "svd_smoothing": "ww_core.smoothing",
+    "svd_sharpness": "ww_core.smoothing",
     "UnknownSourceError": "ww_core.plugins",
     "EmptyModelError": "ww_core.plugins",
     "CacheWriteError": "ww_core.cache",
@@ -74,6 +77,8 @@ __all__ = [
     "hookimpl",
     "list_adapters",
     "load_history",
+    "svd_sharpness",
+    "svd_smoothing",
 ]
 
 

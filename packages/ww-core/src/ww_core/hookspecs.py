@@ -7,7 +7,7 @@ required; the others are optional.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import pluggy
@@ -42,4 +42,17 @@ def ww_eigenvalues(layer: LayerMatrix, matrices: Sequence[Any], options: dict[st
     ``matrices`` are the (already sliced and scaled) 2-D numpy arrays; return one float64
     numpy array of squared singular values per matrix (ascending), or None to let core
     compute them. Never downcast below float32.
+    """
+
+
+@hookspec(firstresult=True)
+def ww_write_weights(source: Any, weights: Mapping[str, np.ndarray], options: dict[str, Any]) -> Any | None:
+    """Optionally write new weights into ``source`` and return the updated model, or None if it is not yours.
+
+    ``weights`` maps layer names (as your ``ww_layers`` names them) to arrays in the layer's
+    canonical layout and shape; cast them to the stored dtype and layout. Return ``source``
+    itself when you changed it in place (torch modules, Keras models, NNX modules), a new object
+    when the source is immutable (Flax params pytree, ONNX ModelProto), or the path of a new file
+    written to ``options["output"]`` for a file source (never overwrite the input). Raise
+    ``KeyError`` naming a layer you cannot write. Recognize the source before touching ``weights``.
     """

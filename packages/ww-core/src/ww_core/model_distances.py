@@ -112,3 +112,22 @@ def distances(a: Any, b: Any, **options: Any) -> Distances:
         if name not in seen and matches_filters(layer, opts.layers):
             result.details.append({**_pair_row(layer, None), "error": "only in model b"})
     return result
+
+
+def matched_layers(a: Any, b: Any, **options: Any) -> list[tuple[LayerMatrix, LayerMatrix]]:
+    """The selected layers of ``a`` paired with ``b``'s layer of the same name; ValueError naming any layer without a same-shape partner."""
+    opts = AnalysisOptions.from_kwargs(**options)
+    partners = {layer.name: layer for layer in iter_layers(b, opts.adapter_options())}
+    pairs = []
+    for layer in iter_layers(a, opts.adapter_options()):
+        if not matches_filters(layer, opts.layers):
+            continue
+        partner = partners.pop(layer.name, None)
+        if partner is None or partner.shape != layer.shape:
+            found = "no layer of that name" if partner is None else f"shape {partner.shape}"
+            raise ValueError(f"layer {layer.name!r} {layer.shape}: model 2 has {found}")
+        pairs.append((layer, partner))
+    extra = [name for name, layer in partners.items() if matches_filters(layer, opts.layers)]
+    if extra:
+        raise ValueError(f"layers only in model 2: {extra}")
+    return pairs

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Sequence
 
@@ -11,6 +12,13 @@ DEFAULT_MAX_N = 50000
 
 FIX_FINGERS = (None, "clip_xmax", "xmin_peak")
 FITS = ("PL", "power_law", "TPL", "truncated_power_law", "E_TPL")
+
+#: Why ``intra=True`` is refused (docs/differences.md says more).
+INTRA_REFUSED = (
+    "intra=True is not supported: weightwatcher 0.7.7's inter-layer analysis is experimental there "
+    "(an unseeded random mask by default, a normalization its own code marks 'probably wrong', only the "
+    "first kernel slice of convs, silently off with base_model), so ww refuses it rather than guess"
+)
 
 
 @dataclass(frozen=True)
@@ -58,6 +66,8 @@ class AnalysisOptions:
             raise ValueError(f"fit must be one of {FITS}, got {self.fit!r}")
         if self.peft not in (False, True, "with_base"):
             raise ValueError(f"peft must be False, True or 'with_base', got {self.peft!r}")
+        if self.intra:
+            raise ValueError(INTRA_REFUSED)
         if self.min_evals < 0 or self.max_evals < self.min_evals:
             raise ValueError(f"need 0 <= min_evals <= max_evals, got {self.min_evals}, {self.max_evals}")
 
@@ -71,6 +81,9 @@ class AnalysisOptions:
             if key == "ww2x":
                 clean["pool"] = not value
             elif key in aliases:
+                if value:
+                    message = f"analysis option {key!r} has no effect (the reference ignores it too; use min_evals/max_evals)"
+                    warnings.warn(message, stacklevel=3)
                 continue
             elif key in known:
                 clean[key] = value

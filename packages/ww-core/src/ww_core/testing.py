@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -25,6 +25,7 @@ import numpy as np
 from ww_core.protocol import KIND_NDIM, LayerMatrix
 
 LayersHook = Callable[[Any, dict[str, Any]], Iterable[LayerMatrix] | None]
+WriteHook = Callable[[Any, Mapping[str, np.ndarray], dict[str, Any]], Any]
 
 #: Columns that name a row rather than measure it; ignored by ``assert_rows_close`` by default.
 NAMING_COLUMNS = ("name", "framework_type", "origin", "error")
@@ -103,6 +104,31 @@ def check_declines(ww_layers: LayersHook, sources: Sequence[Any] | None = None) 
         except Exception as exc:  # raising blocks every other adapter
             raise AssertionError(f"ww_layers raised {type(exc).__name__} for a foreign source {source!r}: {exc}") from exc
         assert claimed is None, f"ww_layers claimed a foreign source {source!r}; return None for sources that are not yours"
+
+
+def check_write_back(ww_layers: LayersHook, ww_write_weights: WriteHook, source: Any, options: dict[str, Any] | None = None) -> Any:
+    """Check ``ww_write_weights`` round trips: each layer's own weights read back identical, doubled ones doubled.
+
+    Doubling is exact in every float dtype, so a hook that writes nothing fails. Returns the doubled model.
+
+    ``options`` is passed to both hooks; give ``{"output": path}`` for a file source. The hook may
+    change ``source`` in place or return a new object or path: the returned value is read again.
+    """
+    given = dict(options or {})
+    layers = _listed(lambda: ww_layers(source, given))
+    original = {layer.name: np.array(layer.load()) for layer in layers}
+    updated: Any = None
+    for label, factor in (("unchanged", 1.0), ("doubled", 2.0)):
+        written = {name: array * factor for name, array in original.items()}
+        updated = ww_write_weights(source, written, given)
+        assert updated is not None, "ww_write_weights returned None for a source its ww_layers reads"
+        reread = ww_layers(updated, given)
+        assert reread is not None, "ww_layers does not read the model ww_write_weights returned"
+        again = {layer.name: layer.load() for layer in reread}
+        assert set(again) == set(original), f"layers after writing {label} weights: {sorted(again)} instead of {sorted(original)}"
+        for name, array in written.items():
+            assert np.array_equal(again[name], array), f"layer {name!r}: written {label} weights read back different"
+    return updated
 
 
 def check_clear_error(action: Callable[[], Any], *needles: str, error: type[BaseException] = Exception) -> BaseException:

@@ -88,3 +88,21 @@ def _npz_member_shape(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> tuple[
         held = info.file_size - header_bytes
         raise ValueError(f"member {info.filename!r} claims shape {shape} {dtype} ({claimed} bytes) but holds {held}")
     return tuple(shape)
+
+
+@hookimpl(trylast=True)
+def ww_write_weights(source: Any, weights: Mapping[str, np.ndarray], options: dict[str, Any]) -> Any | None:
+    """A numpy mapping gets a new dict; ``.npz`` and safetensors sources a new file at ``options["output"]``."""
+    from ww_core.sources import write_files
+
+    if isinstance(source, Mapping) and all(isinstance(v, np.ndarray) for v in source.values()):
+        return write_files.write_mapping(source, weights)
+    if isinstance(source, (str, os.PathLike)):
+        path, output = Path(source), options.get("output")
+        if output is None:
+            raise ValueError(f"{path}: no output path given for the new weights")
+        if safetensors_file.is_safetensors(path):
+            return write_files.write_safetensors(path, weights, Path(output))
+        if path.suffix == ".npz" and path.is_file():
+            return write_files.write_npz(path, weights, Path(output))
+    return None
