@@ -129,6 +129,18 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plot_history(args: argparse.Namespace) -> int:
+    """Draw a training monitor's log: a metric per layer and the summary over steps."""
+    from pathlib import Path
+
+    from ww_core import plots
+
+    target = Path(args.output or Path(args.log).with_suffix(".png"))
+    plots.plot_history(args.log, metric=args.metric).savefig(target, dpi=100)
+    print(f"wrote {target}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(prog="ww", description="Judge a trained network from its weights alone.")
@@ -164,6 +176,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--json", nargs="?", const="-", help="ranking, model table and per-layer alpha deltas as JSON, to this file or stdout")
     sub.add_argument("--plot", metavar="DIR", help="write comparison.png and flows.png here (needs matplotlib)")
     add_analysis_options(sub)
+    sub = command("plot-history", cmd_plot_history, "plot a training monitor's JSON-lines log (ww_core.Monitor) over steps")
+    sub.add_argument("log", help="the monitor's log, e.g. run.jsonl")
+    sub.add_argument("-o", "--output", help="PNG to write (default: the log's name with .png)")
+    sub.add_argument("--metric", default="alpha", help="row metric to draw (default alpha)")
     sub = command("plugins", cmd_plugins, "list installed adapters")
     sub.add_argument("--json", action="store_true", help="as JSON")
     return parser

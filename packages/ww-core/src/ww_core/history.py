@@ -73,7 +73,8 @@ class History:
         return sorted(seen, key=lambda name: (seen[name][1], seen[name][0]))
 
     def layer_series(self, metric: str = "alpha") -> dict[str, Series]:
-        """``metric`` of every layer over the steps at which it was analyzed."""
+        """``metric`` of every layer over the steps at which it was analyzed; KeyError when no row has it."""
+        self._check_metric(metric)
         points: dict[str, tuple[list[int], list[float]]] = {name: ([], []) for name in self.layer_names}
         for step in self.steps:
             for row in self.rows[step]:
@@ -81,6 +82,11 @@ class History:
                 steps.append(step)
                 values.append(_number(row.get(metric)))
         return {name: Series(np.array(s, dtype=np.int64), np.array(v, dtype=np.float64)) for name, (s, v) in points.items()}
+
+    def _check_metric(self, metric: str) -> None:
+        known = {key for rows in self.rows.values() for row in rows for key in row}
+        if known and metric not in known:
+            raise KeyError(f"{self.path or 'history'}: no layer has metric {metric!r}; metrics: {sorted(known)}")
 
     def summary_series(self, metric: str = "alpha") -> Series:
         """The model summary's ``metric`` (mean over the layers fitted at that step) over the steps."""
@@ -91,6 +97,12 @@ class History:
     def to_pandas(self) -> Any:
         """A long DataFrame: one row per layer per analyzed step, with ``step`` first."""
         return to_dataframe([{"step": step, **row} for step in self.steps for row in self.rows[step]])
+
+    def plot(self, metric: str = "alpha") -> Any:
+        """Draw ``metric`` per layer and the summary over steps (``plots.plot_history``); returns the Figure."""
+        from ww_core import plots
+
+        return plots.plot_history(self, metric)
 
     def summary_to_pandas(self) -> Any:
         """A DataFrame indexed by step with one column per summary metric."""

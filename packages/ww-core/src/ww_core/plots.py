@@ -1,4 +1,4 @@
-"""Plots of Results: each layer's ESD with its power-law fit, alpha along depth, model comparisons.
+"""Plots of Results: each layer's ESD with its power-law fit, alpha along depth, model comparisons, training histories.
 
 matplotlib is an optional extra, imported on first use. Figures are built with the
 object-oriented API on the Agg canvas, so no global backend is switched and nothing is shown.
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+    from ww_core.history import History
     from ww_core.results import Results
 
 #: The HT-SR range of a well-trained layer; alpha outside it is flagged (docs/metrics.md).
@@ -169,3 +170,37 @@ def save_all(results: Results, directory: str | Path) -> list[Path]:
         ax.get_figure().savefig(path, dpi=100)  # type: ignore[union-attr]
         written.append(path)
     return written
+
+
+def plot_history(history: History | str | Path, metric: str = "alpha") -> Figure:
+    """Two panels over training steps: ``metric`` per layer (with the 2–6 band for alpha) and the model summary.
+
+    Takes a History or the path of a monitor's log. Early warnings are dashed vertical lines,
+    steps skipped because analysis was behind are ticks on the step axis.
+    """
+    from ww_core.history import load_history
+
+    if isinstance(history, (str, Path)):
+        history = load_history(history)
+    figure, (layers_ax, summary_ax) = new_figure(ncols=2, width=6.0)
+    for name, series in history.layer_series(metric).items():
+        layers_ax.plot(series.steps, series.values, marker=".", linewidth=1, label=name)
+    summary = history.summary_series(metric)
+    summary_ax.plot(summary.steps, summary.values, marker="o", color="black", label=f"mean {metric}")
+    for ax in (layers_ax, summary_ax):
+        if metric == "alpha":
+            ax.axhspan(ALPHA_LOW, ALPHA_HIGH, color="tab:green", alpha=0.12)
+        for warning in history.warnings:
+            ax.axvline(warning["step"], color="tab:red", linestyle="--", linewidth=1, label=f"warning: {warning['rule']}")
+        skipped = [record["step"] for record in history.skipped]
+        if skipped:
+            ax.plot(skipped, [0.0] * len(skipped), "|", color="gray", transform=ax.get_xaxis_transform(), clip_on=False, label="skipped")
+        ax.set_xlabel("step")
+        ax.set_ylabel(metric)
+    if not history.steps:
+        layers_ax.text(0.5, 0.5, "no analyzed step", ha="center", va="center", transform=layers_ax.transAxes)
+    layers_ax.set_title(f"{metric} per layer over training", fontsize=10)
+    summary_ax.set_title(f"model summary: mean {metric}", fontsize=10)
+    layers_ax.legend(fontsize=7, ncols=1 + len(history.layer_names) // 12)
+    summary_ax.legend(fontsize=8)
+    return figure
