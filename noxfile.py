@@ -18,7 +18,7 @@ KEEP_VENVS = os.environ.get("WW_KEEP_NOX_VENVS") == "1"
 
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = KEEP_VENVS
-nox.options.sessions = ["lint", "core", "torch", "onnx", "keras", "jax", "conformance", "example", "parity"]
+nox.options.sessions = ["lint", "core", "torch", "onnx", "keras", "jax", "gguf", "conformance", "example", "parity"]
 
 PYTHON = "3.11"
 TORCH = "torch==2.13.0"  # the CPU wheel on local disk; any other spec pulls a CUDA build
@@ -50,7 +50,8 @@ def lint(session: nox.Session) -> None:
     """ruff over the tree; mypy over every package (frameworks absent: their imports are untyped)."""
     session.install("ruff", "mypy", "pandas-stubs", *CORE)
     session.run("ruff", "check", "packages", "tests", "benchmarks", "examples", "scripts", "noxfile.py")
-    session.run("mypy", *[f"packages/ww-{name}/src" for name in ("core", "torch", "onnx", "keras", "jax")], "examples/ww-npydir/src")
+    packages = [f"packages/ww-{name}/src" for name in ("core", "torch", "onnx", "keras", "jax", "gguf")]
+    session.run("mypy", *packages, "examples/ww-npydir/src")
 
 
 @matrix_session
@@ -89,6 +90,13 @@ def jax(session: nox.Session) -> None:
     """ww-jax with JAX and Flax only."""
     session.install(*CORE, "-e", "packages/ww-jax", "jax", "flax", *TEST_TOOLS, TRAINING_DATA)
     session.run("pytest", "-q", "tests/jax", *session.posargs)
+
+
+@matrix_session
+def gguf(session: nox.Session) -> None:
+    """ww-gguf with the gguf package only (safetensors for the cross-format comparison)."""
+    session.install(*CORE, "-e", "packages/ww-gguf", "safetensors", *TEST_TOOLS)
+    session.run("pytest", "-q", "tests/gguf", *session.posargs)
 
 
 @matrix_session

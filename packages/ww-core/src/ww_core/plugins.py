@@ -42,6 +42,7 @@ _PACKAGE_BY_SUFFIX = {
     ".hdf5": "ww-keras",
     ".msgpack": "ww-jax",
     ".onnx": "ww-onnx",
+    ".gguf": "ww-gguf",
 }
 
 

@@ -1,0 +1,71 @@
+"""The weight matrices of a GGUF file as LayerMatrix records, named like the Hugging Face model."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+from gguf import GGMLQuantizationType
+
+from ww_core import LayerKind, LayerMatrix
+from ww_gguf.header import TensorInfo
+from ww_gguf.names import hf_name, is_expert_stack, permuted_heads
+from ww_gguf.tensors import INTEGER_TYPES, GGUFFile
+
+_CONV_KINDS: dict[int, LayerKind] = {3: "conv1d", 4: "conv2d"}
+_EMBEDDING_TENSORS = ("token_embd", "pos_embd", "token_types", "per_layer_token_embd")
+
+
+def _kind(tensor: TensorInfo, ndim: int) -> LayerKind | None:
+    if ndim == 2:
+        return "embedding" if tensor.name.split(".")[0] in _EMBEDDING_TENSORS else "dense"
+    return _CONV_KINDS.get(ndim)
+
+
+def _unpermuted(load: Callable[[], np.ndarray], heads: Callable[[], int | None]) -> Callable[[], np.ndarray]:
+    """Undo llama.cpp's rotary row order: rows (heads, 2, half) were stored as (heads, half, 2)."""
+
+    def restore() -> np.ndarray:
+        array = load()
+        count = heads()
+        if count is None:
+            return array
+        rows = array.shape[0]
+        if rows % (2 * count):
+            raise ValueError(f"{rows} rows do not split into {count} heads of even size")
+        return array.reshape(count, rows // count // 2, 2, *array.shape[1:]).swapaxes(1, 2).reshape(array.shape)
+
+    return restore
+
+
+def gguf_layers(path: Path) -> Iterator[LayerMatrix]:
+    """Every float matrix of ``path`` in file order; a stacked MoE tensor gives one row per expert."""
+    gguf_file = GGUFFile(path)
+    header = gguf_file.header
+    arch = str(header.metadata.get("general.architecture", ""))
+    index = 0
+    for tensor in header.tensors:
+        shape = tensor.shape
+        if GGMLQuantizationType(tensor.ggml_type) in INTEGER_TYPES or 0 in shape:
+            continue
+        experts = shape[0] if is_expert_stack(tensor.name) and len(shape) == 3 else None
+        for expert in range(experts) if experts is not None else [None]:
+            canonical = shape[1:] if expert is not None else shape
+            kind = _kind(tensor, len(canonical))
+            if kind is None:
+                continue
+            load = gguf_file.reader(tensor.name, expert, experts or 1)
+            if expert is None:
+                load = _unpermuted(load, functools.partial(permuted_heads, arch, tensor.name, header.metadata))
+            yield LayerMatrix(
+                name=hf_name(arch, tensor.name, expert),
+                index=index,
+                kind=kind,
+                shape=tuple(int(d) for d in canonical),
+                load=load,
+                origin=str(path),
+                framework_type=f"gguf {tensor.type_name}",
+            )
+            index += 1

@@ -1,0 +1,77 @@
+"""Read one tensor (or one expert of a stacked tensor) from a GGUF file and dequantize it with gguf."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+from gguf import GGMLQuantizationType, quants
+
+from ww_gguf.header import Header, TensorInfo, read_header
+
+#: Plain float types read directly (little-endian); BF16 as its bit pattern, widened exactly.
+_FLOATS: dict[GGMLQuantizationType, np.dtype[Any]] = {
+    GGMLQuantizationType.F32: np.dtype("<f4"),
+    GGMLQuantizationType.F16: np.dtype("<f2"),
+    GGMLQuantizationType.F64: np.dtype("<f8"),
+    GGMLQuantizationType.BF16: np.dtype("<u2"),
+}
+#: Integer tensors hold token ids or indices, never weight matrices.
+INTEGER_TYPES = frozenset({GGMLQuantizationType.I8, GGMLQuantizationType.I16, GGMLQuantizationType.I32, GGMLQuantizationType.I64})
+
+
+class GGUFFile:
+    """A GGUF file's header, parsed again before a read when the file changed on disk since."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.header = read_header(path)
+        self.stamp = self._stamp()
+
+    def _stamp(self) -> tuple[int, int]:
+        info = self.path.stat()
+        return info.st_size, info.st_mtime_ns
+
+    def current(self, name: str) -> tuple[Header, TensorInfo]:
+        """The up-to-date header and the entry of tensor ``name``."""
+        if self._stamp() != self.stamp:
+            self.header, self.stamp = read_header(self.path), self._stamp()
+        for tensor in self.header.tensors:
+            if tensor.name == name:
+                return self.header, tensor
+        raise KeyError(f"{self.path}: the file no longer holds tensor {name!r}")
+
+    def reader(self, name: str, part: int | None = None, parts: int = 1) -> Callable[[], np.ndarray]:
+        """A loader of tensor ``name`` as float32/float64 in numpy shape; ``part`` of ``parts`` equal slices along its first axis."""
+
+        def load() -> np.ndarray:
+            header, tensor = self.current(name)
+            return read_tensor(header, tensor, part, parts)
+
+        return load
+
+
+def read_tensor(header: Header, tensor: TensorInfo, part: int | None = None, parts: int = 1) -> np.ndarray:
+    """Dequantize ``tensor`` (or slice ``part`` of its first axis, read alone) into a float array of numpy shape."""
+    shape = tensor.shape
+    start, nbytes = tensor.offset, tensor.nbytes
+    if part is not None:
+        nbytes //= parts
+        start += part * nbytes
+        shape = shape[1:]
+    with header.path.open("rb") as handle:
+        handle.seek(header.data_start + start)
+        raw = np.fromfile(handle, dtype=np.uint8, count=nbytes)
+    if raw.size != nbytes:
+        raise ValueError(f"{header.path}: tensor {tensor.name!r} is truncated ({raw.size} of {nbytes} bytes)")
+    ggml_type = GGMLQuantizationType(tensor.ggml_type)
+    if ggml_type in _FLOATS:
+        values = raw.view(_FLOATS[ggml_type]).reshape(shape)
+        if ggml_type == GGMLQuantizationType.BF16:
+            return (values.astype(np.uint32) << 16).view(np.float32)
+        return values.astype(np.float32) if ggml_type == GGMLQuantizationType.F16 else values
+    try:
+        return np.asarray(quants.dequantize(raw.reshape(*shape[:-1], -1), ggml_type)).reshape(shape)
+    except NotImplementedError as exc:
+        raise ValueError(f"tensor {tensor.name!r} is {ggml_type.name}, which the installed gguf package cannot dequantize") from exc

@@ -1,0 +1,82 @@
+"""ww-gguf against the conformance kit, MoE expert stacks, and the command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+gguf = pytest.importorskip("gguf")
+pytest.importorskip("ww_gguf")
+
+from gguf import GGMLQuantizationType as Q  # noqa: E402
+from gguf_files import write_gguf  # noqa: E402
+
+import ww_core  # noqa: E402
+import ww_gguf  # noqa: E402
+from ww_core import testing  # noqa: E402
+from ww_core.cli import main  # noqa: E402
+
+RNG = np.random.default_rng(1)
+
+
+def _model(seed: int = 0) -> dict[str, object]:
+    rng = np.random.default_rng(seed)
+    return {
+        "token_embd.weight": rng.standard_normal((50, 32)).astype(np.float32),
+        "blk.0.attn_v.weight": (rng.standard_normal((32, 32)), Q.Q8_0),
+        "blk.0.ffn_up.weight": rng.standard_normal((64, 32)).astype(np.float16),
+        "blk.0.attn_norm.weight": np.ones(32, np.float32),
+    }
+
+
+def test_conformance_kit(tmp_path: Path) -> None:
+    path = write_gguf(tmp_path / "m.gguf", _model(), arch="qwen2")
+    layers = testing.check_layers(ww_gguf.ww_layers(path, {}))
+    assert [layer.name for layer in layers] == ["model.embed_tokens", "model.layers.0.self_attn.v_proj", "model.layers.0.mlp.up_proj"]
+    testing.check_lazy(lambda: ww_gguf.ww_layers(path, {}), mutate=lambda: write_gguf(path, _model(seed=1), arch="qwen2"))
+    testing.check_declines(ww_gguf.ww_layers)
+    testing.check_adapter_info(ww_gguf.ww_adapter_info())
+
+
+def test_routed_through_core_by_entry_point(tmp_path: Path) -> None:
+    path = write_gguf(tmp_path / "m.gguf", _model(), arch="qwen2")
+    results = ww_core.analyze(path, min_evals=2)
+    assert [row["status"] for row in results.details] == ["success"] * 3
+    assert any(adapter["name"] == "gguf" for adapter in ww_core.list_adapters())
+
+
+@pytest.mark.parametrize(
+    ("arch", "names"),
+    [
+        ("llama", ["block_sparse_moe.gate", "block_sparse_moe.experts.{e}.w1", "block_sparse_moe.experts.{e}.w2"]),
+        ("qwen2moe", ["mlp.gate", "mlp.experts.{e}.gate_proj", "mlp.experts.{e}.down_proj"]),
+        ("unknown", ["blk.0.ffn_gate_inp", "blk.0.ffn_gate_exps.{e}", "blk.0.ffn_down_exps.{e}"]),
+    ],
+)
+def test_moe_expert_stacks_give_one_row_per_expert(tmp_path: Path, arch: str, names: list[str]) -> None:
+    experts, dim, ff = 3, 32, 64
+    gate = RNG.standard_normal((experts, ff, dim)).astype(np.float32)  # numpy (expert, out, in)
+    down = RNG.standard_normal((experts, dim, ff)).astype(np.float32)
+    router = RNG.standard_normal((experts, dim)).astype(np.float32)
+    tensors = {"blk.0.ffn_gate_inp.weight": router, "blk.0.ffn_gate_exps.weight": (gate, Q.Q8_0), "blk.0.ffn_down_exps.weight": down}
+    path = write_gguf(tmp_path / "moe.gguf", tensors, arch=arch, metadata={f"{arch}.expert_count": experts})
+    layers = {layer.name: layer for layer in testing.check_layers(ww_gguf.ww_layers(path, {}))}
+    prefix = "" if arch == "unknown" else "model.layers.0."
+    expected = [prefix + names[0]] + [prefix + n.format(e=e) for n in names[1:] for e in range(experts)]
+    assert list(layers) == expected
+    np.testing.assert_array_equal(layers[prefix + names[0]].load(), router)
+    q_gate = gguf.quants.dequantize(gguf.quants.quantize(gate, Q.Q8_0), Q.Q8_0)
+    for e in range(experts):
+        np.testing.assert_array_equal(layers[prefix + names[1].format(e=e)].load(), q_gate[e])
+        np.testing.assert_array_equal(layers[prefix + names[2].format(e=e)].load(), down[e])
+        assert layers[prefix + names[2].format(e=e)].shape == (dim, ff)
+
+
+def test_cli_analyze_and_compare(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a = write_gguf(tmp_path / "a.gguf", _model(), arch="qwen2")
+    b = write_gguf(tmp_path / "b.gguf", _model(seed=2), arch="qwen2")
+    assert main(["analyze", str(a), "--min-evals", "2"]) == 0
+    assert "model.layers.0.mlp.up_proj" in capsys.readouterr().out
+    assert main(["compare", str(a), str(b), "--min-evals", "2"]) == 0
