@@ -14,7 +14,7 @@ from ww_core import spectrum
 from ww_core.detx import detx_columns
 from ww_core.fingers import clip_xmax, xmin_peak
 from ww_core.matrices import CONV_KINDS, layer_matrices
-from ww_core.metrics import norm_metrics, spectrum_columns, warning_for
+from ww_core.metrics import eigenvalue_floor, norm_metrics, spectrum_columns, warning_for
 from ww_core.mp_fit import mp_fit
 from ww_core.options import AnalysisOptions
 from ww_core.powerlaw_fit import PowerLawFit, failed_fit, fit_power_law
@@ -28,6 +28,8 @@ from ww_core.vectors import vector_columns
 EigenvalueFn = Callable[[list[np.ndarray]], list[np.ndarray]]
 
 TPL_FITS = ("TPL", "truncated_power_law", "E_TPL")
+#: Fewer eigenvalues than this above the round-off floor (with some below it): rank-deficient, not fitted.
+MIN_RANK_FOR_FIT = 8
 
 
 def _weights_problem(weights: np.ndarray) -> str:
@@ -99,6 +101,26 @@ def _fit(evals: np.ndarray, options: AnalysisOptions) -> tuple[PowerLawFit, dict
     return fit, {}
 
 
+def _without_roundoff(evals: np.ndarray, N: int, options: AnalysisOptions) -> tuple[np.ndarray, str]:
+    """The eigenvalues with those at or below the method's round-off floor set to 0, or why the layer is rank-deficient.
+
+    Not applied to ``inverse`` spectra, whose largest values are the inverted small ones.
+    """
+    if options.inverse:
+        return evals, ""
+    floor = eigenvalue_floor(float(evals[-1]), N, options.exact)
+    above = int(np.count_nonzero(evals > floor))
+    if above == len(evals):
+        return evals, ""
+    if above < MIN_RANK_FOR_FIT:
+        rule = "σmax·N·eps on σ" if options.exact else "λmax·N·eps"
+        return evals, (
+            f"rank-deficient: only {above} of {len(evals)} eigenvalues above the round-off floor {floor:.3g} ({rule}); "
+            f"the rest are round-off, and a power law needs at least {MIN_RANK_FOR_FIT}"
+        )
+    return np.where(evals > floor, evals, 0.0), ""
+
+
 def _with_spikes(fit: PowerLawFit, spikes: int) -> PowerLawFit:
     if not fit.ok:
         return fit
@@ -122,7 +144,10 @@ def _esd_row(
     if not np.all(np.isfinite(evals)) or np.max(evals) <= 0:
         reason = f"{describe_layer(layer)}: eigenvalues are not finite and positive"
         return {**row, "alpha": math.nan, "warning": "", "status": "failed", "error": reason}
-    fit, extra = _fit(evals, options)
+    fit_evals, deficient = _without_roundoff(evals, dims.N, options)
+    if deficient:
+        return {**row, "alpha": math.nan, "warning": "", "status": "failed", "error": f"{describe_layer(layer)}: {deficient}"}
+    fit, extra = _fit(fit_evals, options)
     row.update(alpha=fit.alpha, xmin=fit.xmin, xmax=fit.xmax, D=fit.D, sigma=fit.sigma, num_pl_spikes=fit.num_pl_spikes, **extra)
     if options.fit in TPL_FITS:
         row["Lambda"] = math.nan

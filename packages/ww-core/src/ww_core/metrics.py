@@ -35,6 +35,11 @@ def rank_tolerance(sv_max: float, N: int, exact: bool) -> float:
     return sv_max * N * eps if exact else sv_max * math.sqrt(N * eps)
 
 
+def eigenvalue_floor(lambda_max: float, N: int, exact: bool) -> float:
+    """Eigenvalues at or below this are round-off of the method (``rank_tolerance`` squared, relative to λmax)."""
+    return rank_tolerance(math.sqrt(lambda_max), N, exact) ** 2
+
+
 def matrix_rank(sv: np.ndarray, N: int, exact: bool = False) -> int:
     """Singular values above the method's round-off floor (see ``rank_tolerance``)."""
     if len(sv) == 0:
