@@ -243,7 +243,7 @@ def analyze(
     workers: int | None = None,
     executor: Executor | None = None,
     cache: str | Path | None = None,
-    progress: bool | None = None,
+    progress: bool | ProgressBar | None = None,
     **options: Any,
 ) -> Results:
     """Analyze every weight matrix of ``source`` (model object, file or folder) without data.
@@ -255,13 +255,17 @@ def analyze(
     (process pool, Dask, Ray) instead. At most 2·workers layers are loaded at once. ``cache``
     names a JSON-lines file that makes an interrupted run resume (CacheWriteError, carrying the
     rows so far, when it cannot be written). ``base_model`` analyzes W − W_base.
+    ``progress`` draws a bar on stderr (default: when it is a terminal); a ProgressBar passed in is
+    advanced and left open, so a caller can go on with it (the CLI's plots).
     """
     opts = AnalysisOptions.from_kwargs(**options)
     layers = model_layers(source, opts)
     base = _base_layers(base_model, opts) if base_model is not None else None
     plan = _plan_execution(layers, opts, workers, executor)
     store = ResultsCache(cache, opts) if cache is not None else None
-    collector = _Collector(opts, store, ProgressBar(len(layers), enabled=progress))
+    bar = progress if isinstance(progress, ProgressBar) else ProgressBar(len(layers), enabled=progress)
+    bar.expect(len(layers))
+    collector = _Collector(opts, store, bar)
     started = time.monotonic()
     try:
         with limited_blas_threads(plan.blas_limit):
@@ -270,7 +274,8 @@ def analyze(
         exc.results = Results(source=source_label(source), options=opts, details=collector.details(), esds=collector.esds)
         raise
     finally:
-        collector.bar.close()
+        if bar is not progress:
+            bar.close()
         if plan.own_pool and plan.pool is not None:
             plan.pool.shutdown(wait=True, cancel_futures=True)
     log.info("analyzed %d layers of %s in %.2fs", len(layers), source_label(source), time.monotonic() - started)

@@ -1,120 +1,179 @@
-"""The ``ww`` command: analyze, describe, plugins, demo. Errors are one clear line, exit code 2."""
+"""The ``ww`` command: analyze, describe, compare, report, plugins, demo.
+
+User errors are one line ``ww: error: ...`` with exit code 2; Ctrl-C is one line with exit code 130;
+a closed pipe (``ww analyze | head -1``) ends quietly. Anything else is a bug and keeps its traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import os
+import shutil
 import sys
 from typing import Any, Callable, Sequence
 
+from ww_core import __version__, table_view
 from ww_core.analysis import analyze, describe
 from ww_core.cache import CacheWriteError
 from ww_core.demo import model_path
+from ww_core.export import columns_of
+from ww_core.option_flags import add_option_flags, option_kwargs
+from ww_core.outputs import STDOUT, check_writable_file, check_writable_folder, write_output
 from ww_core.plugins import list_adapters
-from ww_core.protocol import LayerLoadError
+from ww_core.progress import ProgressBar
+from ww_core.results import Results
 
-#: Exceptions that are the user's input, reported as one line instead of a traceback.
-USER_ERRORS: tuple[type[BaseException], ...] = (
-    FileNotFoundError,
-    IsADirectoryError,
-    PermissionError,
-    ValueError,
-    TypeError,
-    KeyError,
-    LayerLoadError,
-    CacheWriteError,
-)
+#: The user's input or environment, reported as one line: OSError (a file or folder that cannot be
+#: read or written: missing, permissions, disk full), ValueError (a corrupt file or an invalid option
+#: value; LayerLoadError is one) and ImportError (an optional extra or a framework not installed).
+USER_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, ImportError)
+EXIT_USER_ERROR, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 2, 130, 141
+#: The columns ``ww describe`` shows.
+DESCRIBE_COLUMNS = ("layer_id", "name", "layer_type", "N", "M", "rf", "num_evals", "status", table_view.REASON)
 
 
-def _layer_filter(text: str) -> int | str:
-    return int(text) if text.lstrip("-").isdigit() else text
+def terminal_width() -> int:
+    """Columns of the terminal (``COLUMNS`` wins; 80 when not a terminal)."""
+    return shutil.get_terminal_size((80, 24)).columns
 
 
-def add_analysis_options(parser: argparse.ArgumentParser) -> None:
-    """The reference's analysis options as flags."""
-    group = parser.add_argument_group("analysis options")
-    group.add_argument(
-        "--layers", nargs="+", type=_layer_filter, default=[], help="layer ids, kinds (dense, conv2d, ...) or name substrings; -ID excludes"
-    )
-    group.add_argument("--min-evals", type=int, help="skip layers with fewer eigenvalues (default 8)")
-    group.add_argument("--max-evals", type=int, help="skip layers with more eigenvalues (default 15000)")
-    group.add_argument("--max-N", type=int, dest="max_N", help="skip layers with N above this (default 50000)")
-    group.add_argument("--no-pool", dest="pool", action="store_false", default=None, help="one row per conv kernel position")
-    group.add_argument("--mp-fit", action="store_true", default=None, help="fit the Marchenko-Pastur bulk")
-    group.add_argument("--randomize", action="store_true", default=None, help="compare with the element-shuffled matrix")
-    group.add_argument("--seed", type=int, help="seed for --randomize (default 0)")
-    group.add_argument("--fix-fingers", choices=["clip_xmax", "xmin_peak"], help="handle outlier eigenvalues")
-    group.add_argument("--fit", choices=["PL", "TPL", "E_TPL"], help="power law (default) or truncated power law")
-    group.add_argument("--exact", action="store_true", default=None, help="full SVD instead of Gram + eigh")
-    group.add_argument("--fused-qkv", action="store_true", default=None, help="fused attention projections as one row")
-    group.add_argument(
-        "--trust-pickle", action="store_true", default=None, help="allow unpickling code from model files (only for files you trust)"
-    )
-    parser.add_argument("--workers", type=int, help="layers analyzed in parallel (threads; default: one per core, at most 4)")
-    parser.add_argument("--cache", help="JSON-lines results cache; an interrupted run resumes from it")
+def chosen_columns(results: Results, requested: str | None, defaults: Sequence[str]) -> tuple[list[str], int | None]:
+    """The columns to print and the width to fit: ``--columns a,b`` or ``all`` as asked, else defaults fitted to the terminal."""
+    if requested == "all":
+        return columns_of(results.details), None
+    if requested:
+        columns = [c.strip() for c in requested.split(",") if c.strip()]
+        known = set(columns_of(results.details)) | {table_view.REASON}
+        unknown = [c for c in columns if c not in known]
+        if unknown:
+            raise ValueError(f"--columns: no column {', '.join(unknown)}; columns: {', '.join(sorted(known))}")
+        return columns, None
+    width = terminal_width()
+    return table_view.fit_columns(results.details, defaults, width), width
 
 
-def analysis_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    """Analysis options the user actually set."""
-    names = (
-        "layers",
-        "min_evals",
-        "max_evals",
-        "max_N",
-        "pool",
-        "mp_fit",
-        "randomize",
-        "seed",
-        "fix_fingers",
-        "fit",
-        "exact",
-        "fused_qkv",
-        "trust_pickle",
-    )
-    return {name: getattr(args, name) for name in names if getattr(args, name, None) not in (None, [])}
+def results_text(results: Results, requested: str | None) -> str:
+    """What ``ww analyze`` prints: the table (reasons for rows that are not a success), the summary, a warning legend."""
+    defaults = table_view.default_columns(results.details, results.options)
+    columns, width = chosen_columns(results, requested, defaults)
+    lines = [f"source: {results.source}", table_view.render(results.details, columns, width), "", "summary:"]
+    lines += [f"  {key:>18} = {value:.4f}" for key, value in results.summary.items()]
+    if "warning" in columns:
+        lines += table_view.legend(results.details, width)
+    return "\n".join(lines)
+
+
+def require_analyzed(results: Results, layers: Sequence[Any] | None) -> None:
+    """A ValueError when no layer was analyzed, saying why (nothing matched ``--layers``, or every layer skipped)."""
+    if results.analyzed:
+        return
+    count = len(results.details)
+    if not count:
+        raise ValueError(f"{results.source}: no weight matrix found")
+    if layers:
+        wanted = " ".join(str(layer) for layer in layers)
+        raise ValueError(f"--layers {wanted} matched no layer of {results.source} (it has {count}; `ww describe` lists them)")
+    reason = results.details[0].get("error", "")
+    raise ValueError(f"no layer of {results.source} was analyzed: all {count} were skipped (first: {reason})")
+
+
+Job = tuple[str, Callable[[], object]]
+
+
+def table_jobs(args: argparse.Namespace, to_csv: Callable[[], str], to_json: Callable[[], str]) -> list[Job]:
+    """The ``--csv``/``--json`` outputs asked for, each to its file or to stdout (``-``)."""
+
+    def job(target: str, render: Callable[[], str]) -> Job:
+        return target, lambda: write_output(target, render())
+
+    return [job(target, render) for target, render in ((args.csv, to_csv), (args.json, to_json)) if target]
+
+
+def write_all(jobs: Sequence[Job]) -> list[str]:
+    """Run each output job; a failure becomes an error line naming the target, and the other outputs are still written."""
+    errors = []
+    for target, job in jobs:
+        try:
+            job()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            errors.append(f"ww: error: cannot write {target}: {exc.strerror or exc}")
+    return errors
+
+
+def check_outputs(files: Sequence[str | None] = (), folders: Sequence[str | None] = ()) -> None:
+    """Fail now, before any analysis, when an output file or folder cannot be written."""
+    for target in files:
+        if target:
+            check_writable_file(target)
+    for folder in folders:
+        if folder:
+            check_writable_folder(folder)
+
+
+def _print_errors(errors: Sequence[str]) -> int:
+    for line in errors:
+        print(line, file=sys.stderr)
+    return EXIT_USER_ERROR if errors else 0
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    """Analyze a model (the bundled demo when no path is given) and print or write the results."""
+    """Analyze a model (the bundled demo when no path is given), write the outputs asked for, print the table."""
     source = args.path or str(model_path())
-    results = analyze(source, workers=args.workers, cache=args.cache, progress=None, **analysis_kwargs(args))
-    if args.csv:
-        results.to_csv(args.csv)
-    if args.json:
-        results.to_json(args.json)
-    if args.plot:
-        from ww_core import plots
+    check_outputs([args.csv, args.json], [args.plot])
+    bar = ProgressBar(0)
+    try:
+        try:
+            results = analyze(source, base_model=args.base, workers=args.workers, cache=args.cache, progress=bar, **option_kwargs(args))
+        except CacheWriteError as exc:  # the rows finished so far are still shown, then the one error line
+            bar.close()
+            if exc.results is not None and exc.results.details and not args.quiet:
+                print(results_text(exc.results, args.columns))
+            raise
+        require_analyzed(results, args.layers)
+        jobs = table_jobs(args, results.to_csv, results.to_json)
+        if args.plot:
+            from ww_core import plots
 
-        plots.save_all(results, args.plot)
-    if not args.quiet:
-        print(f"source: {results.source}")
-        print(results)
-    return 0
+            jobs.append((args.plot, lambda: plots.save_all(results, args.plot, progress=bar)))
+        errors = write_all(jobs)
+    finally:
+        bar.close()
+    if not args.quiet and STDOUT not in (args.csv, args.json):
+        print(results_text(results, args.columns))
+    return _print_errors(errors)
 
 
 def cmd_describe(args: argparse.Namespace) -> int:
-    """List layers and sizes without computing spectra."""
-    results = describe(args.path or str(model_path()), **analysis_kwargs(args))
-    print(results.table(("layer_id", "name", "layer_type", "N", "M", "rf", "num_evals", "status", "error")))
-    return 0
+    """List layers and sizes without computing spectra, as a table, CSV or JSON."""
+    check_outputs([args.csv, args.json])
+    results = describe(args.path or str(model_path()), **option_kwargs(args))
+    errors = write_all(table_jobs(args, results.to_csv, results.to_json))
+    if STDOUT not in (args.csv, args.json):
+        columns, width = chosen_columns(results, args.columns, DESCRIBE_COLUMNS)
+        print(table_view.render(results.details, columns, width))
+    return _print_errors(errors)
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    """Analyze several models with the same options and rank them (lower alpha_weighted is better)."""
+    """Analyze several models with the same options and print them best first (lower alpha_weighted is better)."""
     from ww_core.comparison import compare
 
-    comparison = compare(*args.paths, names=args.names, workers=args.workers, **analysis_kwargs(args))
-    for render, target in ((comparison.to_csv, args.csv), (comparison.to_json, args.json)):
-        if target == "-":
-            print(render().rstrip("\n"))
-        elif target:
-            render(target)
+    check_outputs([args.csv, args.json], [args.plot])
+    comparison = compare(*args.paths, names=args.names, workers=args.workers, base_model=args.base, **option_kwargs(args))
+    jobs = table_jobs(args, comparison.to_csv, comparison.to_json)
     if args.plot:
-        comparison.plot(args.plot)
-    if "-" not in (args.csv, args.json):
+        jobs.append((args.plot, lambda: comparison.plot(args.plot)))
+    errors = write_all(jobs)
+    if STDOUT not in (args.csv, args.json):
         print(comparison)
-    return 0
+    else:
+        for note in comparison.unrelated():
+            print(f"ww: warning: {note}; the ranking may compare unrelated architectures", file=sys.stderr)
+    return _print_errors(errors)
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
@@ -136,14 +195,26 @@ def cmd_plot_history(args: argparse.Namespace) -> int:
     from ww_core import plots
 
     target = Path(args.output or Path(args.log).with_suffix(".png"))
-    plots.plot_history(args.log, metric=args.metric).savefig(target, dpi=100)
+    plots.save_figure(plots.plot_history(args.log, metric=args.metric), target)
     print(f"wrote {target}")
     return 0
+
+
+def _run_flags(sub: argparse.ArgumentParser) -> None:
+    """Flags of a run that do not change a row: the base model, parallelism, the resume cache."""
+    sub.add_argument("--base", metavar="MODEL", help="analyze W − W_base against this model (matched by layer name)")
+    sub.add_argument("--workers", type=int, help="layers analyzed in parallel (threads; default: one per core, at most 4)")
+    sub.add_argument("--cache", metavar="FILE", help="JSON-lines results cache; an interrupted run resumes from it")
+
+
+def _columns_flag(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--columns", metavar="A,B,...", help="columns to print, comma-separated, or 'all' (default: what fits the terminal)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(prog="ww", description="Judge a trained network from its weights alone.")
+    parser.add_argument("--version", action="version", version=f"ww-core {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     commands = parser.add_subparsers(dest="command")
 
@@ -161,21 +232,28 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("path", nargs="?", help="model file or folder")
         else:
             sub.set_defaults(path=None)
-        sub.add_argument("--csv", help="write the rows as CSV here")
-        sub.add_argument("--json", help="write summary and rows as JSON here")
+        sub.add_argument("--csv", metavar="FILE", help="write the rows as CSV here ('-': stdout)")
+        sub.add_argument("--json", metavar="FILE", help="write summary and rows as JSON here ('-': stdout)")
         sub.add_argument("--plot", metavar="DIR", help="write ESD and correlation-flow plots here (needs matplotlib)")
         sub.add_argument("-q", "--quiet", action="store_true", help="print nothing")
-        add_analysis_options(sub)
+        _columns_flag(sub)
+        _run_flags(sub)
+        add_option_flags(sub)
     sub = command("describe", cmd_describe, "list layers and sizes without computing spectra")
     sub.add_argument("path", nargs="?", help="model file or folder")
-    add_analysis_options(sub)
+    sub.add_argument("--csv", metavar="FILE", help="write the layer list as CSV here ('-': stdout)")
+    sub.add_argument("--json", metavar="FILE", help="write the layer list as JSON here ('-': stdout)")
+    _columns_flag(sub)
+    add_option_flags(sub, describe_only=True)
     sub = command("compare", cmd_compare, "rank models of a series (e.g. checkpoints) by mean alpha_weighted, log_norm and alpha")
     sub.add_argument("paths", nargs="+", metavar="path", help="model files or folders, in series order")
     sub.add_argument("--names", nargs="+", help="a label per model (default: file names)")
-    sub.add_argument("--csv", nargs="?", const="-", help="the model table as CSV, to this file or stdout")
-    sub.add_argument("--json", nargs="?", const="-", help="ranking, model table and per-layer alpha deltas as JSON, to this file or stdout")
+    sub.add_argument("--csv", nargs="?", const=STDOUT, metavar="FILE", help="the model table as CSV, to this file or stdout ('-')")
+    json_help = "ranking, model table and per-layer alpha deltas as JSON, to this file or stdout ('-')"
+    sub.add_argument("--json", nargs="?", const=STDOUT, metavar="FILE", help=json_help)
     sub.add_argument("--plot", metavar="DIR", help="write comparison.png and flows.png here (needs matplotlib)")
-    add_analysis_options(sub)
+    _run_flags(sub)
+    add_option_flags(sub)
     sub = command("plot-history", cmd_plot_history, "plot a training monitor's JSON-lines log (ww_core.Monitor) over steps")
     sub.add_argument("log", help="the monitor's log, e.g. run.jsonl")
     sub.add_argument("-o", "--output", help="PNG to write (default: the log's name with .png)")
@@ -194,6 +272,37 @@ def _configure_logging(verbose: bool) -> None:
     logger.setLevel(logging.INFO if verbose else logging.WARNING)
 
 
+def cached_layers(path: str) -> int:
+    """How many finished layers a results cache file holds (its complete JSON lines)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return sum(1 for line in handle if line.endswith("\n") and _is_json(line))
+    except OSError:
+        return 0
+
+
+def _is_json(line: str) -> bool:
+    try:
+        json.loads(line)
+    except ValueError:
+        return False
+    return True
+
+
+def interrupted_message(args: argparse.Namespace) -> str:
+    """``ww: interrupted``, with how many layers the cache kept when there is one."""
+    cache = getattr(args, "cache", None)
+    if cache:
+        return f"ww: interrupted; {cached_layers(cache)} layers cached in {cache}"
+    return "ww: interrupted"
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush into a closed pipe raises nothing."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ww`` command."""
     parser = build_parser()
@@ -203,12 +312,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(["demo", *(argv or [])])
     try:
         return int(args.handler(args))
+    except KeyboardInterrupt:
+        print(interrupted_message(args), file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
     except USER_ERRORS as exc:
         print(f"ww: error: {exc}", file=sys.stderr)
-        return 2
-    except ImportError as exc:
-        print(f"ww: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USER_ERROR
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from typing import Any, Sequence
 
 from ww_core import export
 from ww_core.analysis import analyze, source_label
+from ww_core.outputs import write_atomic
 from ww_core.results import Results, format_table
 
 #: Summary metrics compared, in ranking priority; lower is better for each.
@@ -88,7 +89,7 @@ class Comparison:
         """CSV text of the model table, written to ``path`` when given."""
         text = export.rows_to_csv(self.table())
         if path is not None:
-            Path(path).write_text(text)
+            write_atomic(path, text)
         return text
 
     def to_json(self, path: str | Path | None = None) -> str:
@@ -101,7 +102,7 @@ class Comparison:
         }
         text = json.dumps(document, indent=2, allow_nan=False)
         if path is not None:
-            Path(path).write_text(text)
+            write_atomic(path, text)
         return text
 
     def plot(self, directory: str | Path) -> list[Path]:
@@ -111,17 +112,35 @@ class Comparison:
         folder = Path(directory)
         folder.mkdir(parents=True, exist_ok=True)
         paths = [folder / "comparison.png", folder / "flows.png"]
-        plots.plot_comparison(self.summaries).savefig(paths[0], dpi=100)
+        plots.save_figure(plots.plot_comparison(self.summaries), paths[0])
         ax = None
         for name, result in zip(self.names, self.results):
             ax = plots.plot_correlation_flow(result, ax=ax, label=name)
         ax.set_title("correlation flow of each model", fontsize=10)  # type: ignore[union-attr]
-        ax.get_figure().savefig(paths[1], dpi=100)  # type: ignore[union-attr]
+        plots.save_figure(ax.get_figure(), paths[1])  # type: ignore[arg-type, union-attr]
         return paths
+
+    def unrelated(self) -> list[str]:
+        """Why the ranking may compare unrelated architectures: each model sharing no layer name, or no layer shape, with the first."""
+        first = self.results[0].analyzed
+        names, shapes = {row["name"] for row in first}, {(row.get("N"), row.get("M")) for row in first}
+        notes = []
+        for name, result in zip(self.names[1:], self.results[1:]):
+            rows = result.analyzed
+            if not names & {row["name"] for row in rows}:
+                notes.append(f"{name} shares no layer name with {self.names[0]}")
+            if not shapes & {(row.get("N"), row.get("M")) for row in rows}:
+                notes.append(f"{name} shares no layer shape with {self.names[0]}")
+        return notes
 
     def __str__(self) -> str:
         columns = ("rank", "name", "layers", "failed", *RANK_METRICS)
-        return format_table(self.table(), columns) + f"\n\nbest: {self.ranking[0]}  (lower is better; ranked by {', '.join(RANK_METRICS)})"
+        best_first = sorted(self.table(), key=lambda row: row["rank"])
+        text = format_table(best_first, columns) + f"\n\nbest: {self.ranking[0]}  (lower is better; ranked by {', '.join(RANK_METRICS)})"
+        notes = self.unrelated()
+        if notes:
+            text += "\nwarning: these models may not be one architecture, so the ranking may mean little: " + "; ".join(notes)
+        return text
 
 
 def default_names(labels: Sequence[str]) -> list[str]:

@@ -21,6 +21,16 @@ INTRA_REFUSED = (
 )
 
 
+def flag_help(help: str, *, describe: bool = False, choices: Sequence[Any] = ()) -> dict[str, Any]:
+    """What the command line needs of a field: its help, its choices, and whether ``describe`` uses it."""
+    return {"help": help, "describe": describe, "choices": tuple(choices)}
+
+
+def option(default: Any, help: str, *, describe: bool = False, choices: Sequence[Any] = ()) -> Any:
+    """A field with its command-line help: the CLI generates one flag per field, so an option is defined in one place."""
+    return field(default=default, metadata=flag_help(help, describe=describe, choices=choices))
+
+
 @dataclass(frozen=True)
 class AnalysisOptions:
     """Everything that changes a row. Names and meanings follow weightwatcher 0.7.7.
@@ -33,31 +43,31 @@ class AnalysisOptions:
     only the LoRA updates B·A; ``peft="with_base"`` analyzes them beside every other layer.
     """
 
-    layers: Sequence[int | str] = ()
-    min_evals: int = DEFAULT_MIN_EVALS
-    max_evals: int = DEFAULT_MAX_EVALS
-    max_N: int = DEFAULT_MAX_N
-    pool: bool = True
-    conv2d_norm: bool = True
-    conv2d_fft: bool = False
-    randomize: bool = False
-    seed: int = 0
-    mp_fit: bool = False
-    fix_fingers: str | None = None
-    xmin_max: float | None = None
-    max_fingers: int = 10
-    finger_thresh: float = 1.0
-    fit: str = "PL"
-    xmax: float | int | str | None = None
-    vectors: bool = False
-    detX: bool = False
-    inverse: bool = False
-    intra: bool = False
-    peft: bool | str = False
-    fused_qkv: bool = False
-    trust_pickle: bool = False
-    exact: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
+    layers: Sequence[int | str] = option((), "layer ids, kinds (dense, conv2d, ...) or name substrings; -ID excludes", describe=True)
+    min_evals: int = option(DEFAULT_MIN_EVALS, "skip layers with fewer eigenvalues", describe=True)
+    max_evals: int = option(DEFAULT_MAX_EVALS, "skip layers with more eigenvalues", describe=True)
+    max_N: int = option(DEFAULT_MAX_N, "skip layers with N above this", describe=True)
+    pool: bool = option(True, "pool a conv's kernel-position slices into one ESD", describe=True)
+    conv2d_norm: bool = option(True, "normalize conv slices by the kernel size")
+    conv2d_fft: bool = option(False, "ESD of the conv kernel's FFT instead of its slices")
+    randomize: bool = option(False, "compare with the element-shuffled matrix (rand_* columns)")
+    seed: int = option(0, "seed for randomize and vectors")
+    mp_fit: bool = option(False, "fit the Marchenko-Pastur bulk")
+    fix_fingers: str | None = option(None, "handle outlier eigenvalues", choices=FIX_FINGERS[1:])
+    xmin_max: float | None = option(None, "largest xmin the fit may choose")
+    max_fingers: int = option(10, "most eigenvalues clip_xmax may drop")
+    finger_thresh: float = option(1.0, "alpha change that counts as a finger for clip_xmax")
+    fit: str = option("PL", "power law or truncated power law", choices=FITS)
+    xmax: float | int | str | None = option(None, "fit only below this eigenvalue; an integer N drops the N largest; 'force'")
+    vectors: bool = option(False, "eigenvector localization columns")
+    detX: bool = option(False, "detX_num/detX_val columns (where log det of the tail is 0)")
+    inverse: bool = option(False, "analyze the inverse spectrum")
+    intra: bool = option(False, "also analyze products of consecutive layers")
+    peft: bool | str = option(False, "LoRA updates B·A only, or 'with_base' beside every layer", describe=True, choices=("with_base",))
+    fused_qkv: bool = option(False, "fused attention projections as one row", describe=True)
+    trust_pickle: bool = option(False, "allow unpickling code from model files (only for files you trust)", describe=True)
+    exact: bool = option(False, "full SVD instead of Gram + eigh")
+    extra: dict[str, Any] = field(default_factory=dict, metadata=flag_help("adapter-specific option KEY=VALUE (repeatable)", describe=True))
 
     def __post_init__(self) -> None:
         if self.fix_fingers not in FIX_FINGERS:

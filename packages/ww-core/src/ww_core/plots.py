@@ -6,6 +6,7 @@ object-oriented API on the Agg canvas, so no global backend is switched and noth
 
 from __future__ import annotations
 
+import io
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ww_core.outputs import write_atomic
 from ww_core.rows import esd_key
 
 if TYPE_CHECKING:
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from ww_core.history import History
+    from ww_core.progress import ProgressBar
     from ww_core.results import Results
 
 #: The HT-SR range of a well-trained layer; alpha outside it is flagged (docs/metrics.md).
@@ -29,6 +32,9 @@ ALPHA_LOW, ALPHA_HIGH = 2.0, 6.0
 COMPARISON_METRICS = ("alpha", "alpha_weighted", "log_norm")
 #: Eigenvalues below this are left off log axes, as they are left out of the fit.
 EVAL_FLOOR = 1e-5
+#: Layer names on the correlation flow's x axis are cut to this many characters; at most this many ticks.
+TICK_NAME_WIDTH, MAX_TICKS = 18, 40
+OUT_OF_BAND = f"alpha outside {ALPHA_LOW:g}–{ALPHA_HIGH:g}"
 
 
 def new_figure(ncols: int = 1, width: float = 6.4, height: float = 4.4) -> tuple[Figure, list[Axes]]:
@@ -98,10 +104,35 @@ def plot_esd(evals: np.ndarray, row: Mapping[str, Any] | None = None, ax: Axes |
     return ax
 
 
+def _once(ax: Axes, label: str) -> str:
+    """``label``, or matplotlib's "no legend entry" when the axes' legend already has it (overlaid models)."""
+    return "_nolegend_" if label in ax.get_legend_handles_labels()[1] else label
+
+
+def short_name(name: str, width: int = TICK_NAME_WIDTH) -> str:
+    """A layer name cut to its last dotted parts (then its end) so a tick label stays readable."""
+    parts = name.split(".")
+    shown = parts[-1]
+    for part in reversed(parts[:-1]):
+        if len(part) + 1 + len(shown) > width:
+            break
+        shown = f"{part}.{shown}"
+    return shown if len(shown) <= width else "…" + shown[-(width - 1) :]
+
+
+def _name_ticks(ax: Axes, results: Results) -> None:
+    """Layer names (shortened, rotated) under the layer ids; every k-th one when there are many."""
+    named = sorted({int(row["layer_id"]): str(row.get("name", "")) for row in results.details if "layer_id" in row}.items())
+    step = max(1, math.ceil(len(named) / MAX_TICKS))
+    shown = named[::step]
+    ax.set_xticks([i for i, _ in shown], [f"{short_name(name)} ({i})" for i, name in shown], rotation=60, ha="right", fontsize=7)
+
+
 def plot_correlation_flow(results: Results, ax: Axes | None = None, label: str | None = None) -> Axes:
     """Alpha of each analyzed layer along depth, with the 2–6 band; failed layers marked on the axis.
 
-    Call again with the same ``ax`` and a ``label`` to overlay several models.
+    The x axis names the layers (shortened, rotated). Call again with the same ``ax`` and a
+    ``label`` to overlay several models; shared legend entries appear once.
     """
     new = ax is None
     if ax is None:
@@ -118,13 +149,12 @@ def plot_correlation_flow(results: Results, ax: Axes | None = None, label: str |
         outside = [(i, a) for i, a in fitted if not ALPHA_LOW <= a <= ALPHA_HIGH]
         if outside:
             out_ids, out_alphas = zip(*outside)
-            ax.scatter(out_ids, out_alphas, s=40, facecolors="none", edgecolors="tab:red", zorder=3, label="alpha outside 2–6")
+            ax.scatter(out_ids, out_alphas, s=40, facecolors="none", edgecolors="tab:red", zorder=3, label=_once(ax, OUT_OF_BAND))
     if failed:
-        ax.plot(failed, [0.0] * len(failed), "x", color="black", transform=ax.get_xaxis_transform(), clip_on=False, label="failed")
-    from matplotlib.ticker import MaxNLocator
-
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("layer_id")
+        on_axis = ax.get_xaxis_transform()
+        ax.plot(failed, [0.0] * len(failed), "x", color="black", transform=on_axis, clip_on=False, label=_once(ax, "failed"))
+    _name_ticks(ax, results)
+    ax.set_xlabel("layer (id)")
     ax.set_ylabel("alpha")
     ax.set_title(f"correlation flow: {label or Path(results.source).name}", fontsize=10)
     ax.legend(fontsize=8)
@@ -150,13 +180,26 @@ def _file_stem(row: Mapping[str, Any]) -> str:
     return f"esd_{int(row.get('layer_id', 0)):04d}_{safe[:80]}"
 
 
-def save_all(results: Results, directory: str | Path) -> list[Path]:
-    """Write the correlation flow and one ESD plot per layer with an ESD as PNGs; returns the paths."""
+def save_figure(figure: Figure, path: Path) -> None:
+    """Write a figure as PNG whole or not at all (rendered in memory, then renamed into place)."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    write_atomic(path, buffer.getvalue())
+
+
+def save_all(results: Results, directory: str | Path, progress: ProgressBar | None = None) -> list[Path]:
+    """Write the correlation flow and one ESD plot per layer with an ESD as PNGs; returns the paths.
+
+    ``progress`` (e.g. the bar the analysis drew) is advanced once per plot.
+    """
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
-    flow = plot_correlation_flow(results).get_figure()
+    if progress is not None:
+        progress.expect(1 + len(results.esds))
     written = [folder / "correlation_flow.png"]
-    flow.savefig(written[0], dpi=100)  # type: ignore[union-attr]
+    save_figure(plot_correlation_flow(results).get_figure(), written[0])  # type: ignore[arg-type]
+    if progress is not None:
+        progress.advance("correlation_flow.png")
     rows = {esd_key(row): row for row in results.details if "name" in row}
     used: set[str] = set()
     for name, evals in results.esds.items():
@@ -165,10 +208,11 @@ def save_all(results: Results, directory: str | Path) -> list[Path]:
         while stem in used:
             stem += "_"
         used.add(stem)
-        ax = plot_esd(evals, row)
         path = folder / f"{stem}.png"
-        ax.get_figure().savefig(path, dpi=100)  # type: ignore[union-attr]
+        save_figure(plot_esd(evals, row).get_figure(), path)  # type: ignore[arg-type]
         written.append(path)
+        if progress is not None:
+            progress.advance(f"plot {name}")
     return written
 
 

@@ -16,7 +16,12 @@ class ProgressBar:
         self.total = max(total, 1)
         self.width = width
         self.done = 0
+        self.closed = False
         self.started = time.monotonic()
+
+    def expect(self, more: int) -> None:
+        """Count ``more`` items still to come (e.g. plots after the analysis), so one bar covers every stage."""
+        self.total = max(self.done + more, 1)
 
     def advance(self, label: str) -> None:
         """Count one finished item and redraw."""
@@ -30,7 +35,8 @@ class ProgressBar:
         self.stream.flush()
 
     def close(self) -> None:
-        """End the bar's line."""
-        if self.enabled and self.done:
+        """End the bar's line (once)."""
+        if self.enabled and self.done and not self.closed:
+            self.closed = True
             self.stream.write("\n")
             self.stream.flush()

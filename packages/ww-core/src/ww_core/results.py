@@ -10,6 +10,7 @@ import numpy as np
 
 from ww_core import export
 from ww_core.options import AnalysisOptions
+from ww_core.outputs import write_atomic
 from ww_core.summary import summarize
 
 #: Columns shown by ``str(results)`` and the CLI table, when present.
@@ -79,7 +80,7 @@ class Results:
         """CSV text of the rows, written to ``path`` when given."""
         text = export.rows_to_csv(self.details if include_skipped else self.analyzed)
         if path is not None:
-            Path(path).write_text(text)
+            write_atomic(path, text)
         return text
 
     def to_json(self, path: str | Path | None = None) -> str:
@@ -89,7 +90,7 @@ class Results:
         meta = {"source": self.source, "ww_core_version": __version__}
         text = export.to_json_text(self.details, self.summary, meta)
         if path is not None:
-            Path(path).write_text(text)
+            write_atomic(path, text)
         return text
 
     def plot_esd(self, name: str, ax: Any = None) -> Any:

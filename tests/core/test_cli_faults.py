@@ -1,0 +1,143 @@
+"""Faults around a run lose nothing: unwritable outputs, disk full, Ctrl-C, a closed pipe, a failing cache."""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import ww_core
+from ww_core import analysis, cli, outputs
+from ww_core.cache import ResultsCache
+from ww_core.cli import main
+
+
+def _model(path: Path, layers: int = 3, shape: tuple[int, int] = (60, 30)) -> Path:
+    rng = np.random.default_rng(0)
+    np.savez(path, **{f"layer{i:03d}": rng.standard_normal(shape).astype(np.float32) for i in range(layers)})
+    return path
+
+
+def _disk_full(*args: object) -> None:
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_an_unwritable_output_is_refused_before_analyzing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(cli, "analyze", lambda *a, **k: pytest.fail("analyzed although the output cannot be written"))
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("")
+    for flag in ("--csv", "--json", "--plot"):
+        assert main(["demo", flag, str(not_a_folder / "out")]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("ww: error: ") and str(not_a_folder) in err and err.count("\n") == 1
+
+
+def test_a_read_only_folder_is_refused_before_analyzing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(cli, "analyze", lambda *a, **k: pytest.fail("analyzed although the output cannot be written"))
+
+    def read_only(*args: object, **kwargs: object) -> None:
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(outputs.tempfile, "TemporaryFile", read_only)
+    assert main(["demo", "--csv", str(tmp_path / "rows.csv")]) == 2
+    assert capsys.readouterr().err == f"ww: error: cannot write {tmp_path / 'rows.csv'}: Permission denied\n"
+
+
+def test_disk_full_after_the_analysis_still_prints_the_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "rows.json").write_text("previous")
+    monkeypatch.setattr(outputs.os, "fsync", _disk_full)
+    assert main(["demo", "--csv", str(tmp_path / "rows.csv"), "--json", str(tmp_path / "rows.json")]) == 2
+    captured = capsys.readouterr()
+    assert "fc1" in captured.out and "summary:" in captured.out
+    assert captured.err.splitlines() == [
+        f"ww: error: cannot write {tmp_path / 'rows.csv'}: No space left on device",
+        f"ww: error: cannot write {tmp_path / 'rows.json'}: No space left on device",
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.json"]  # no half file, no temp file
+    assert (tmp_path / "rows.json").read_text() == "previous"
+
+
+def test_plots_are_never_left_half_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("matplotlib")
+    monkeypatch.setattr(outputs.os, "fsync", _disk_full)
+    assert main(["demo", "--plot", str(tmp_path / "plots")]) == 2
+    assert "summary:" in capsys.readouterr().out
+    assert list((tmp_path / "plots").iterdir()) == []
+
+
+def test_results_exports_write_whole_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    results = ww_core.analyze({"fc": np.random.default_rng(0).standard_normal((50, 20))})
+    monkeypatch.setattr(outputs.os, "fsync", _disk_full)
+    with pytest.raises(OSError):
+        results.to_csv(tmp_path / "rows.csv")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_ctrl_c_exits_130_with_one_line_naming_the_cache(tmp_path: Path) -> None:
+    model = _model(tmp_path / "big.npz", layers=150, shape=(400, 300))
+    cache = tmp_path / "run.jsonl"
+    command = [sys.executable, "-m", "ww_core", "analyze", str(model), "--cache", str(cache), "--workers", "1"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (cache.exists() and cache.read_text().count("\n") >= 2) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    cached = cache.read_text().count("\n")
+    assert err == f"ww: interrupted; {cached} layers cached in {cache}\n"
+    assert out == ""
+
+
+def test_the_api_still_raises_keyboard_interrupt(monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(analysis, "run_layer", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        ww_core.analyze({"fc": np.ones((20, 10))}, workers=1)
+
+
+def test_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
+    model = _model(tmp_path / "m.npz")
+    for extra in ([], ["--csv", "-"]):
+        process = subprocess.Popen(
+            [sys.executable, "-m", "ww_core", "analyze", str(model), *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        assert process.stdout is not None and process.stderr is not None
+        process.stdout.close()  # the reader went away, as `| head -1` does after its line
+        err = process.stderr.read().decode()
+        assert process.wait(timeout=60) == 141
+        assert err == ""
+
+
+def test_a_cache_write_failure_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    def failing_put(self: ResultsCache, *args: object) -> None:
+        raise OSError(errno.ENOSPC, f"cannot append to results cache {self.path}: No space left on device")
+
+    monkeypatch.setattr(ResultsCache, "put", failing_put)
+    assert main(["demo", "--cache", str(tmp_path / "c.jsonl"), "--workers", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "c.jsonl" in err and "No space left" in err
+
+
+def test_stdout_is_written_in_place_of_a_file_named_dash(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    os.chdir(tmp_path)
+    for argv in (["demo", "--csv", "-"], ["demo", "--json", "-"], ["describe", "--csv", "-"], ["describe", "--json", "-"]):
+        assert main(argv) == 0
+        out = capsys.readouterr().out
+        assert out.startswith(("layer_id,", "{")) and "summary:" not in out
+    assert not (tmp_path / "-").exists()

@@ -1,0 +1,135 @@
+"""What the terminal shows explains itself: reasons, the requested options' columns, a warning legend, a fitting width."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ww_core import cli
+from ww_core.cli import main
+from ww_core.progress import ProgressBar
+
+
+def _model(path: Path, names: tuple[str, ...] = ("fc1", "fc2"), shape: tuple[int, int] = (60, 30), seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    np.savez(path, **{name: rng.standard_normal(shape) for name in names})
+    return path
+
+
+def test_failed_and_skipped_rows_show_their_reason(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rng = np.random.default_rng(0)
+    bad = rng.standard_normal((60, 30))
+    bad[3, 4] = np.nan
+    np.savez(tmp_path / "m.npz", good=rng.standard_normal((60, 30)), bad=bad, tiny=rng.standard_normal((5, 3)))
+    assert main(["analyze", str(tmp_path / "m.npz")]) == 0
+    out = capsys.readouterr().out
+    header = out.splitlines()[1]
+    assert "reason" in header
+    bad_line = next(line for line in out.splitlines() if line.split()[1:2] == ["bad"])
+    assert "NaN" in bad_line or "nan" in bad_line.lower()
+    assert "num_evals=3 < min_evals=8" in " ".join(out.split("tiny")[1].split("summary:")[0].split())
+
+
+def test_requested_options_add_their_key_columns(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--randomize", "--mp-fit"]) == 0
+    header = capsys.readouterr().out.splitlines()[1].split()
+    for column in ("rand_distance", "ww_softrank", "num_spikes", "mp_softrank"):
+        assert column in header
+
+
+def test_warnings_are_explained_in_a_legend(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    assert "over-trained" in out.split("summary:")[0]
+    assert "over-trained: alpha < 2" in out.split("summary:")[1]
+
+
+@pytest.mark.parametrize("width", [60, 80, 120])
+def test_the_default_table_fits_the_terminal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], width: int
+) -> None:
+    monkeypatch.setenv("COLUMNS", str(width))
+    rng = np.random.default_rng(0)
+    names = ("encoder.layer.10.attention.self.query", "encoder.layer.10.attention.output.dense")
+    np.savez(tmp_path / "m.npz", **{name: rng.standard_normal((60, 30)) for name in names}, small=rng.standard_normal((10, 5)))
+    assert main(["analyze", str(tmp_path / "m.npz"), "--randomize", "--mp-fit"]) == 0
+    table = capsys.readouterr().out.split("\n\nsummary:")[0].splitlines()[1:]
+    assert all(len(line) <= width for line in table), "\n".join(table)
+    assert any("…" in line and "query" in line for line in table[1:])
+    assert "alpha" in table[0] and "reason" in table[0]
+
+
+def test_columns_picks_what_is_printed(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--columns", "name,alpha,sv_max"]) == 0
+    assert capsys.readouterr().out.splitlines()[1].split() == ["name", "alpha", "sv_max"]
+    assert main(["demo", "--columns", "name,nope"]) == 2
+    assert "no column nope" in capsys.readouterr().err
+
+
+def test_layers_matching_nothing_is_an_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--layers", "99"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ww: error: --layers 99 matched no layer") and err.count("\n") == 1
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from ww_core import __version__
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert __version__ in capsys.readouterr().out
+
+
+def test_describe_writes_csv_and_json(tmp_path: Path) -> None:
+    assert main(["describe", "--csv", str(tmp_path / "d.csv"), "--json", str(tmp_path / "d.json")]) == 0
+    assert (tmp_path / "d.csv").read_text().startswith("layer_id,name,layer_type")
+    rows = json.loads((tmp_path / "d.json").read_text())["details"]
+    assert [row["name"] for row in rows] == ["conv1", "conv2", "fc1", "fc2", "fc3"]
+
+
+def test_compare_prints_best_first(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from ww_core.comparison import compare
+
+    random = _model(tmp_path / "random.npz", shape=(200, 100))
+    rng = np.random.default_rng(1)
+    np.savez(tmp_path / "heavy.npz", **{name: rng.standard_t(2.0, size=(200, 100)) for name in ("fc1", "fc2")})
+    ranking = compare(str(random), str(tmp_path / "heavy.npz")).ranking
+    assert main(["compare", str(random), str(tmp_path / "heavy.npz")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    printed = [line.split()[1] for line in lines[1:3]]
+    assert printed == [name.removesuffix(".npz") + ".npz" for name in ranking]
+    assert [line.split()[0] for line in lines[1:3]] == ["1", "2"]
+
+
+def test_compare_warns_when_models_share_no_layer(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    first = _model(tmp_path / "a.npz", names=("fc1", "fc2"), shape=(60, 30))
+    other = _model(tmp_path / "b.npz", names=("conv", "head"), shape=(90, 45))
+    assert main(["compare", str(first), str(other)]) == 0
+    out = capsys.readouterr().out
+    assert "b.npz shares no layer name with a.npz" in out and "no layer shape" in out
+    assert main(["compare", str(first), str(_model(tmp_path / "c.npz", seed=2))]) == 0
+    assert "warning" not in capsys.readouterr().out
+    assert main(["compare", str(first), str(other), "--csv"]) == 0
+    assert "b.npz shares no layer name" in capsys.readouterr().err
+
+
+def test_one_progress_bar_covers_analysis_and_plots(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("matplotlib")
+    stream = io.StringIO()
+    bars: list[ProgressBar] = []
+
+    def drawn(total: int) -> ProgressBar:
+        bars.append(ProgressBar(total, enabled=True, stream=stream))
+        return bars[-1]
+
+    monkeypatch.setattr(cli, "ProgressBar", drawn)
+    assert main(["demo", "-q", "--plot", str(tmp_path / "plots")]) == 0
+    (bar,) = bars
+    assert bar.done == bar.total == 5 + 6  # five layers analyzed, six plots (one flow, five ESDs)
+    assert "plot fc3" in stream.getvalue() and stream.getvalue().endswith("\n")
+    assert stream.getvalue().count("\n") == 1
