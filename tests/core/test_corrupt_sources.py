@@ -63,7 +63,7 @@ def test_truncated_safetensors_names_the_file(good_file: Path, tmp_path: Path, k
 def test_header_claiming_terabytes_is_refused_without_allocating(tmp_path: Path) -> None:
     before = _max_rss_mib()
     claim = _write(tmp_path, "huge_header.safetensors", (1 << 42).to_bytes(8, "little") + b"{}")
-    with pytest.raises(SafetensorsError, match=r"huge_header\.safetensors.*claims 4398046511104 bytes"):
+    with pytest.raises(SafetensorsError, match=r"huge_header\.safetensors.*header length exceeds"):
         _load_all(claim)
     header = {"w": {"dtype": "F64", "shape": [1 << 20, 1 << 20], "data_offsets": [0, 8 << 40]}}
     tensor = _write(tmp_path, "huge_tensor.safetensors", _safetensors_bytes(header, b"\0" * 64))

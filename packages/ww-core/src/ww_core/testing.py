@@ -14,6 +14,8 @@ so it reads well under pytest. Typical use in an adapter's test suite::
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
 import os
 import tempfile
@@ -182,3 +184,29 @@ def assert_rows_close(
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+def check_cli_error(path: str | os.PathLike[str], *needles: str, commands: Sequence[str] = ("analyze", "describe")) -> list[str]:
+    """Check that ``ww analyze PATH`` and ``ww describe PATH`` refuse a bad file as the README promises.
+
+    Exit code 2, exactly one line ``ww: error: ...`` on stderr mentioning the file's name and every
+    needle, nothing on stdout, no traceback. Returns the error lines.
+    """
+    from ww_core.cli import main
+
+    lines = []
+    for command in commands:
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main([command, os.fspath(path)])
+            except BaseException as exc:  # anything escaping main would be a traceback
+                raise AssertionError(f"ww {command} {path}: {type(exc).__name__} escaped: {exc}") from exc
+        text = err.getvalue()
+        assert code == 2, f"ww {command} {path}: exit code {code}, stderr {text!r}"
+        assert text.count("\n") == 1 and text.startswith("ww: error: "), f"ww {command} {path}: not one error line: {text!r}"
+        assert "Traceback" not in text and not out.getvalue(), f"ww {command} {path}: printed more than one line"
+        missing = [needle for needle in (os.path.basename(os.fspath(path)), *needles) if needle not in text]
+        assert not missing, f"ww {command} {path}: error {text!r} does not mention {missing}"
+        lines.append(text.rstrip("\n"))
+    return lines

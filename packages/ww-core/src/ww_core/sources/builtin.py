@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import zipfile
 from collections.abc import Mapping
 from math import prod
@@ -58,17 +59,26 @@ def _mapping_layers(arrays: Mapping[str, np.ndarray]) -> Iterable[LayerMatrix]:
 
 
 def _npz_layers(path: Path) -> Iterable[LayerMatrix]:
-    """Members' shapes from their .npy headers; each member is read only when its layer loads."""
+    """Members' shapes from their .npy headers; each member is read only when its layer loads.
+
+    The archive is opened once and shared by the loaders (under a lock): reopening it per layer
+    re-read the zip's central directory every time, quadratic in the number of members.
+    """
     try:
-        with zipfile.ZipFile(path) as archive:
-            members = [info for info in archive.infolist() if info.filename.endswith(".npy")]
-            shapes = {info.filename[: -len(".npy")]: _npz_member_shape(archive, info) for info in members}
-    except Exception as exc:  # zip and .npy parsers raise many types; all mean a corrupt file
-        raise ValueError(f"{path}: not a readable .npz archive ({exc})") from exc
+        archive = zipfile.ZipFile(path)
+    except Exception as exc:  # zip parsers raise many types; all mean a corrupt file
+        raise ValueError(f"{path}: not a readable .npz archive ({type(exc).__name__}: {exc})") from None
+    try:
+        members = [info for info in archive.infolist() if info.filename.endswith(".npy")]
+        shapes = {info.filename[: -len(".npy")]: _npz_member_shape(archive, info) for info in members}
+    except Exception as exc:  # so do .npy header parsers
+        archive.close()
+        raise ValueError(f"{path}: not a readable .npz archive ({type(exc).__name__}: {exc})") from None
+    lock = threading.Lock()
 
     def member(name: str) -> Callable[[], np.ndarray]:
         def load() -> np.ndarray:
-            with zipfile.ZipFile(path) as archive, archive.open(name + ".npy") as handle:
+            with lock, archive.open(name + ".npy") as handle:
                 return np.asarray(np.lib.format.read_array(handle, allow_pickle=False))
 
         return load

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import os
 import struct
+from itertools import pairwise
 from math import prod
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -12,6 +12,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from ww_core.sources.named_arrays import natural_key
+from ww_core.sources.untrusted import UntrustedDataError, parse_json_object
 
 MAX_HEADER_BYTES = 100 * 1024 * 1024
 
@@ -40,26 +41,42 @@ def bf16_to_float32(raw: np.ndarray) -> np.ndarray:
 
 
 def read_header(path: Path) -> tuple[dict[str, Any], int]:
-    """The tensor table of ``path`` and the byte offset where tensor data starts, fully validated."""
-    file_size = path.stat().st_size
-    with path.open("rb") as handle:
-        prefix = handle.read(8)
-        if len(prefix) < 8:
-            raise SafetensorsError(f"{path}: not a safetensors file (shorter than its 8-byte header length)")
-        (header_size,) = struct.unpack("<Q", prefix)
-        if header_size > min(MAX_HEADER_BYTES, file_size - 8):
-            raise SafetensorsError(f"{path}: header claims {header_size} bytes but the file has {file_size}")
-        try:
-            table = json.loads(handle.read(header_size))
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-            raise SafetensorsError(f"{path}: header is not valid JSON ({exc})") from exc
-    if not isinstance(table, dict):
-        raise SafetensorsError(f"{path}: header is not a JSON object")
+    """The tensor table of ``path`` and the byte offset where tensor data starts, fully validated.
+
+    Messages never quote the file's bytes (the path may be a link to any file): sizes and positions only.
+    """
+    try:
+        file_size = path.stat().st_size
+        with path.open("rb") as handle:
+            prefix = handle.read(8)
+            if len(prefix) < 8:
+                raise SafetensorsError(f"{path}: not a safetensors file (shorter than its 8-byte header length)")
+            (header_size,) = struct.unpack("<Q", prefix)
+            if header_size > min(MAX_HEADER_BYTES, file_size - 8):
+                limit = "the file's size" if file_size - 8 < MAX_HEADER_BYTES else f"the {MAX_HEADER_BYTES // (1024 * 1024)} MiB cap"
+                raise SafetensorsError(f"{path}: not a safetensors file (its header length exceeds {limit}, {file_size} bytes in all)")
+            raw = handle.read(header_size)
+    except OSError as exc:
+        raise SafetensorsError(f"{path}: cannot be read ({exc.strerror or type(exc).__name__})") from None
+    try:
+        table = parse_json_object(raw, f"{path}: header")
+    except UntrustedDataError as exc:
+        raise SafetensorsError(str(exc)) from None
     table.pop("__metadata__", None)
     data_start = 8 + header_size
     for name, entry in table.items():
         _validate_entry(path, name, entry, file_size - data_start)
+    _check_no_overlap(path, table)
     return table, data_start
+
+
+def _check_no_overlap(path: Path, table: dict[str, Any]) -> None:
+    """Refuse two tensors sharing bytes (the safetensors library refuses them too): a write would alias both."""
+    spans = sorted((entry["data_offsets"][0], entry["data_offsets"][1], name) for name, entry in table.items())
+    spans = [span for span in spans if span[1] > span[0]]
+    for (_, end, first), (start, _, second) in pairwise(spans):
+        if start < end:
+            raise SafetensorsError(f"{path}: tensors {first!r} and {second!r} overlap in the file's data")
 
 
 def _validate_entry(path: Path, name: str, entry: Any, data_size: int) -> None:
@@ -99,15 +116,15 @@ def tensor_loader(path: Path, entry: dict[str, Any], data_start: int) -> Callabl
 
 def shard_files(path: Path) -> list[Path]:
     """The safetensors files of a file or directory, in index-file order when there is one."""
-    if path.is_file():
+    index_file = _index_file(path)
+    if index_file is None and not path.is_dir():
         return [path]
-    index_files = sorted(path.glob("*.safetensors.index.json"))
-    if index_files:
-        weight_map = _weight_map(index_files[0])
+    if index_file is not None:
+        weight_map = _weight_map(index_file)
         ordered = list(dict.fromkeys(sorted(weight_map.values(), key=natural_key)))
         missing = [name for name in ordered if not (path / name).is_file()]
         if missing:
-            raise FileNotFoundError(f"{index_files[0]}: shard(s) {missing} listed in the index are missing")
+            raise FileNotFoundError(f"{index_file}: shard(s) {missing} listed in the index are missing")
         return [path / name for name in ordered]
     return sorted(path.glob("*.safetensors"), key=lambda p: natural_key(p.name))
 
@@ -115,10 +132,12 @@ def shard_files(path: Path) -> list[Path]:
 def _weight_map(index_file: Path) -> dict[str, str]:
     """The tensor → shard-file map of a Hugging Face index file, checked to be one."""
     try:
-        document = json.loads(index_file.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise SafetensorsError(f"{index_file}: index is not valid JSON ({exc})") from exc
-    weight_map = document.get("weight_map", {}) if isinstance(document, dict) else None
+        document = parse_json_object(index_file.read_bytes(), f"{index_file}: index")
+    except UntrustedDataError as exc:
+        raise SafetensorsError(str(exc)) from None
+    except OSError as exc:
+        raise SafetensorsError(f"{index_file}: cannot be read ({exc.strerror or type(exc).__name__})") from None
+    weight_map = document.get("weight_map", {})
     if not isinstance(weight_map, dict) or not all(isinstance(v, str) and Path(v).name == v for v in weight_map.values()):
         raise SafetensorsError(f"{index_file}: 'weight_map' must map tensor names to shard file names in this folder")
     return weight_map
@@ -128,16 +147,41 @@ def iter_tensors(path: Path) -> Iterator[tuple[str, tuple[int, ...], Callable[[]
     """(name, shape, loader) of every floating-point tensor across all shards, in natural name order.
 
     Integer and bool tensors (token ids, masks, quantization indices) are no weight matrices.
+    A tensor held by two shards, or named by the index but not held by its shard, is refused.
     """
     entries = []
+    holder: dict[str, Path] = {}
     for shard in shard_files(path):
         table, data_start = read_header(shard)
         for name, entry in table.items():
+            if name in holder:
+                raise SafetensorsError(f"{path}: tensor {name!r} is in two shards, {holder[name].name} and {shard.name}")
+            holder[name] = shard
             if entry["dtype"] not in _FLOAT_DTYPES:
                 continue
             entries.append((name, tuple(entry["shape"]), tensor_loader(shard, entry, data_start)))
+    _check_index_holds(path, holder)
     entries.sort(key=lambda item: natural_key(item[0]))
     return iter(entries)
+
+
+def _check_index_holds(path: Path, holder: dict[str, Path]) -> None:
+    """Every tensor the index names is in the shard it names."""
+    index_file = _index_file(path)
+    if index_file is None:
+        return
+    for name, shard in _weight_map(index_file).items():
+        if name not in holder or holder[name].name != shard:
+            found = f"it is in {holder[name].name}" if name in holder else "no shard holds it"
+            raise SafetensorsError(f"{index_file}: names tensor {name!r} in {shard}, but {found}")
+
+
+def _index_file(path: Path) -> Path | None:
+    """The Hugging Face shard index of a folder, if it has one."""
+    if not path.is_dir():
+        return None
+    index_files = sorted(path.glob("*.safetensors.index.json"))
+    return index_files[0] if index_files else None
 
 
 def is_safetensors(path: str | os.PathLike[str]) -> bool:
