@@ -11,7 +11,7 @@ from typing import Any, Iterator, Mapping
 import torch
 
 from ww_core.sources.named_arrays import natural_key
-from ww_torch.recognize import TORCH_SUFFIXES
+from ww_torch.recognize import TORCH_SUFFIXES, is_training_state
 
 #: Keys under which training checkpoints usually keep the model's state dict.
 CHECKPOINT_KEYS = ("state_dict", "model_state_dict", "model", "module", "params")
@@ -70,7 +70,7 @@ def find_tensors(obj: Any, path: Path) -> Mapping[str, torch.Tensor] | torch.nn.
 
 
 def shard_files(folder: Path) -> list[Path]:
-    """The weight files of a folder: the index file's shards in shard order, else every torch file."""
+    """The weight files of a folder: the index file's shards in shard order, else every torch file but training state."""
     index_files = sorted(folder.glob("*.bin.index.json")) + sorted(folder.glob("*.pt.index.json"))
     if index_files:
         try:
@@ -82,7 +82,8 @@ def shard_files(folder: Path) -> list[Path]:
         if missing:
             raise FileNotFoundError(f"{index_files[0]}: shard(s) {missing} listed in the index are missing")
         return [folder / name for name in names]
-    return sorted((p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in TORCH_SUFFIXES), key=lambda p: natural_key(p.name))
+    weights = (p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in TORCH_SUFFIXES and not is_training_state(p))
+    return sorted(weights, key=lambda p: natural_key(p.name))
 
 
 def iter_shards(folder: Path, trust_pickle: bool) -> Iterator[tuple[Path, Mapping[str, torch.Tensor] | torch.nn.Module]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -12,6 +13,13 @@ SourceKind = Literal["module", "state_dict", "file", "folder"]
 
 TORCH_SUFFIXES = (".pt", ".pth", ".bin")
 ACCELERATORS = ("cuda", "mps", "xpu")
+#: What a Hugging Face Trainer (or Accelerate) saves beside the model: training state, never layers.
+TRAINING_STATE = re.compile(r"(optimizer|scheduler|scaler)\.(pt|bin)|rng_state(_\d+)?\.pth|training_args\.bin")
+
+
+def is_training_state(path: Path) -> bool:
+    """True for optimizer, scheduler, scaler, RNG-state and training-argument files of a training checkpoint."""
+    return TRAINING_STATE.fullmatch(path.name) is not None
 
 
 def is_torch_folder(path: Path) -> bool:

@@ -10,7 +10,7 @@ import torch
 from ww_core import LayerMatrix
 from ww_torch.files import find_tensors, iter_shards, load_file
 from ww_torch.modules import module_refs
-from ww_torch.recognize import SourceKind
+from ww_torch.recognize import SourceKind, is_training_state
 from ww_torch.records import WeightRef, to_layers
 from ww_torch.state_dict import state_dict_refs
 
@@ -27,6 +27,9 @@ def layers(source: Any, kind: SourceKind, options: dict[str, Any]) -> Iterator[L
         return to_layers(_refs(find_tensors(load_file(path, trust_pickle), path), options), origin=str(path))
     shards = list(iter_shards(path, trust_pickle))
     if not shards:
+        state = sorted(p.name for p in path.iterdir() if is_training_state(p))
+        if state:
+            raise ValueError(f"{path}: no model weights, only training state ({', '.join(state)}), which is never read as layers")
         raise ValueError(f"{path}: folder holds no torch weight files")
     return to_layers(_shard_refs(shards, options), origin=str(path))
 
