@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -77,6 +78,7 @@ def test_moe_expert_stacks_give_one_row_per_expert(tmp_path: Path, arch: str, na
 def test_cli_analyze_and_compare(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     a = write_gguf(tmp_path / "a.gguf", _model(), arch="qwen2")
     b = write_gguf(tmp_path / "b.gguf", _model(seed=2), arch="qwen2")
-    assert main(["analyze", str(a), "--min-evals", "2"]) == 0
-    assert "model.layers.0.mlp.up_proj" in capsys.readouterr().out
+    assert main(["analyze", str(a), "--min-evals", "2", "--json", "-"]) == 0
+    rows = json.loads(capsys.readouterr().out)["details"]
+    assert [row["name"] for row in rows] == ["model.embed_tokens", "model.layers.0.self_attn.v_proj", "model.layers.0.mlp.up_proj"]
     assert main(["compare", str(a), str(b), "--min-evals", "2"]) == 0
