@@ -10,6 +10,7 @@ import pluggy
 
 from ww_core import hookspecs
 from ww_core.protocol import LayerMatrix
+from ww_core.sources import hf_cache
 
 
 class UnknownSourceError(TypeError):
@@ -113,7 +114,11 @@ def collect_layers(source: Any, adapter_options: dict[str, Any] | None = None) -
 
 
 def iter_layers(source: Any, adapter_options: dict[str, Any] | None = None) -> Iterable[LayerMatrix]:
-    """Route ``source`` to the first adapter that recognizes it and return its layers."""
+    """Route ``source`` to the first adapter that recognizes it and return its layers.
+
+    A Hugging Face cache repo folder or repo id is first resolved to its snapshot folder (offline).
+    """
+    source = hf_cache.resolve(source)
     if isinstance(source, (str, os.PathLike)) and not os.path.exists(os.fspath(source)):
         raise FileNotFoundError(f"no such file or directory: {os.fspath(source)!r}")
     layers = plugin_manager().hook.ww_layers(source=source, options=dict(adapter_options or {}))
