@@ -109,6 +109,11 @@ def random_npz(root: Path) -> Path:
     return root / "noise.npz"
 
 
+def unknown_format(root: Path) -> Path:
+    (root / "weights.xyz").write_bytes(np.random.default_rng(0).bytes(256))
+    return root / "weights.xyz"
+
+
 HOSTILE: dict[str, tuple[Callable[[Path], Path], tuple[str, ...]]] = {
     "link loop in a shard folder": (link_loop, ("symbolic links",)),
     "link loop beside a good shard": (link_loop_beside_a_good_shard, ("zz.safetensors", "symbolic links")),
@@ -122,6 +127,7 @@ HOSTILE: dict[str, tuple[Callable[[Path], Path], tuple[str, ...]]] = {
     "a tensor in two shards": (tensor_in_two_shards, ("'a.weight'", "one.safetensors", "two.safetensors")),
     "index nested 100000 deep": (index_nested_deeply, ("index.json", "nested too deeply")),
     "random bytes named .npz": (random_npz, ("not a readable .npz",)),
+    "a file no adapter reads": (unknown_format, ("no installed adapter recognizes",)),
 }
 
 

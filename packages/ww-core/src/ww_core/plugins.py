@@ -13,8 +13,8 @@ from ww_core.protocol import LayerMatrix
 from ww_core.sources import hf_cache
 
 
-class UnknownSourceError(TypeError):
-    """No installed adapter recognizes the source."""
+class UnknownSourceError(TypeError, ValueError):
+    """No installed adapter recognizes the source (a ValueError too: for a path it is bad input, one CLI error line)."""
 
 
 class EmptyModelError(ValueError):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import pickle
 import zipfile
 from pathlib import Path
@@ -10,6 +9,7 @@ from typing import Any, Iterator, Mapping
 
 import torch
 
+from ww_core.sources import shard_index
 from ww_core.sources.named_arrays import natural_key
 from ww_torch.recognize import TORCH_SUFFIXES, is_training_state
 
@@ -32,8 +32,24 @@ def is_torchscript(path: Path) -> bool:
         return False
 
 
+#: How a pickle stream of protocol 2 to 5 starts: every ``torch.save`` file that is not a zip starts so.
+PICKLE_HEADS = frozenset(bytes([0x80, protocol]) for protocol in range(2, 6))
+
+
+def _check_torch_format(path: Path) -> None:
+    """Refuse what is neither a zip archive nor a pickle stream before torch parses it (its errors quote the bytes)."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(2)
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot be read ({exc.strerror or type(exc).__name__})") from None
+    if head not in PICKLE_HEADS and not zipfile.is_zipfile(path):
+        raise ValueError(f"{path}: not a torch file (neither a zip archive nor a pickle stream)")
+
+
 def load_file(path: Path, trust_pickle: bool) -> Any:
     """The object stored in ``path``; weights memory-mapped when the file format allows it."""
+    _check_torch_format(path)
     if is_torchscript(path):
         if not trust_pickle:
             raise PickledCodeError(
@@ -69,24 +85,33 @@ def find_tensors(obj: Any, path: Path) -> Mapping[str, torch.Tensor] | torch.nn.
     raise ValueError(f"{path}: holds no tensors (top-level object is {type(obj).__name__})")
 
 
+def index_file(folder: Path) -> Path | None:
+    """The shard index of a torch folder (``*.bin.index.json`` or ``*.pt.index.json``), if it has one."""
+    found = sorted(folder.glob("*.bin.index.json")) + sorted(folder.glob("*.pt.index.json"))
+    return found[0] if found else None
+
+
 def shard_files(folder: Path) -> list[Path]:
-    """The weight files of a folder: the index file's shards in shard order, else every torch file but training state."""
-    index_files = sorted(folder.glob("*.bin.index.json")) + sorted(folder.glob("*.pt.index.json"))
-    if index_files:
-        try:
-            weight_map = json.loads(index_files[0].read_text())["weight_map"]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ValueError(f"{index_files[0]}: not a shard index with a 'weight_map' ({exc})") from exc
-        names = sorted(dict.fromkeys(weight_map.values()), key=natural_key)
-        missing = [name for name in names if not (folder / name).is_file()]
-        if missing:
-            raise FileNotFoundError(f"{index_files[0]}: shard(s) {missing} listed in the index are missing")
-        return [folder / name for name in names]
-    weights = (p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in TORCH_SUFFIXES and not is_training_state(p))
-    return sorted(weights, key=lambda p: natural_key(p.name))
+    """The weight files of a folder: the index file's shards in shard order, else every torch file but training state.
+
+    An index may name only files in its own folder. Every entry with a torch suffix is a shard,
+    a link that leads nowhere (or in a loop) too, so that it is refused rather than skipped.
+    """
+    index = index_file(folder)
+    if index is not None:
+        return shard_index.shard_files(index, shard_index.read_weight_map(index))
+    entries = (p for p in folder.iterdir() if p.suffix.lower() in TORCH_SUFFIXES and (p.is_symlink() or p.is_file()) and not is_training_state(p))
+    return sorted(entries, key=lambda p: natural_key(p.name))
 
 
 def iter_shards(folder: Path, trust_pickle: bool) -> Iterator[tuple[Path, Mapping[str, torch.Tensor] | torch.nn.Module]]:
-    """Each shard file of ``folder`` with its tensors (memory-mapped), in shard order."""
+    """Each shard file of ``folder`` with its tensors (memory-mapped), in shard order; shards checked against the index."""
+    holders = shard_index.Holders(folder)
     for shard in shard_files(folder):
-        yield shard, find_tensors(load_file(shard, trust_pickle), shard)
+        tensors = find_tensors(load_file(shard, trust_pickle), shard)
+        if not isinstance(tensors, torch.nn.Module):
+            holders.add(shard, list(tensors))
+        yield shard, tensors
+    index = index_file(folder)
+    if index is not None:
+        holders.check_index(index, shard_index.read_weight_map(index))

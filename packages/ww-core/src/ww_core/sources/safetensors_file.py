@@ -11,6 +11,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from ww_core.sources import shard_index
 from ww_core.sources.named_arrays import natural_key
 from ww_core.sources.untrusted import UntrustedDataError, parse_json_object
 
@@ -117,30 +118,18 @@ def tensor_loader(path: Path, entry: dict[str, Any], data_start: int) -> Callabl
 def shard_files(path: Path) -> list[Path]:
     """The safetensors files of a file or directory, in index-file order when there is one."""
     index_file = _index_file(path)
-    if index_file is None and not path.is_dir():
-        return [path]
     if index_file is not None:
-        weight_map = _weight_map(index_file)
-        ordered = list(dict.fromkeys(sorted(weight_map.values(), key=natural_key)))
-        missing = [name for name in ordered if not (path / name).is_file()]
-        if missing:
-            raise FileNotFoundError(f"{index_file}: shard(s) {missing} listed in the index are missing")
-        return [path / name for name in ordered]
-    return sorted(path.glob("*.safetensors"), key=lambda p: natural_key(p.name))
+        return shard_index.shard_files(index_file, _weight_map(index_file))
+    if path.is_dir():
+        return sorted(path.glob("*.safetensors"), key=lambda p: natural_key(p.name))
+    return [path]
 
 
 def _weight_map(index_file: Path) -> dict[str, str]:
-    """The tensor → shard-file map of a Hugging Face index file, checked to be one."""
     try:
-        document = parse_json_object(index_file.read_bytes(), f"{index_file}: index")
-    except UntrustedDataError as exc:
+        return shard_index.read_weight_map(index_file)
+    except shard_index.ShardIndexError as exc:
         raise SafetensorsError(str(exc)) from None
-    except OSError as exc:
-        raise SafetensorsError(f"{index_file}: cannot be read ({exc.strerror or type(exc).__name__})") from None
-    weight_map = document.get("weight_map", {})
-    if not isinstance(weight_map, dict) or not all(isinstance(v, str) and Path(v).name == v for v in weight_map.values()):
-        raise SafetensorsError(f"{index_file}: 'weight_map' must map tensor names to shard file names in this folder")
-    return weight_map
 
 
 def iter_tensors(path: Path) -> Iterator[tuple[str, tuple[int, ...], Callable[[], np.ndarray]]]:
@@ -150,30 +139,18 @@ def iter_tensors(path: Path) -> Iterator[tuple[str, tuple[int, ...], Callable[[]
     A tensor held by two shards, or named by the index but not held by its shard, is refused.
     """
     entries = []
-    holder: dict[str, Path] = {}
+    holders = shard_index.Holders(path)
     for shard in shard_files(path):
         table, data_start = read_header(shard)
+        holders.add(shard, list(table))
         for name, entry in table.items():
-            if name in holder:
-                raise SafetensorsError(f"{path}: tensor {name!r} is in two shards, {holder[name].name} and {shard.name}")
-            holder[name] = shard
-            if entry["dtype"] not in _FLOAT_DTYPES:
-                continue
-            entries.append((name, tuple(entry["shape"]), tensor_loader(shard, entry, data_start)))
-    _check_index_holds(path, holder)
+            if entry["dtype"] in _FLOAT_DTYPES:
+                entries.append((name, tuple(entry["shape"]), tensor_loader(shard, entry, data_start)))
+    index_file = _index_file(path)
+    if index_file is not None:
+        holders.check_index(index_file, _weight_map(index_file))
     entries.sort(key=lambda item: natural_key(item[0]))
     return iter(entries)
-
-
-def _check_index_holds(path: Path, holder: dict[str, Path]) -> None:
-    """Every tensor the index names is in the shard it names."""
-    index_file = _index_file(path)
-    if index_file is None:
-        return
-    for name, shard in _weight_map(index_file).items():
-        if name not in holder or holder[name].name != shard:
-            found = f"it is in {holder[name].name}" if name in holder else "no shard holds it"
-            raise SafetensorsError(f"{index_file}: names tensor {name!r} in {shard}, but {found}")
 
 
 def _index_file(path: Path) -> Path | None:
