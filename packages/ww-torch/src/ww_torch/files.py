@@ -100,7 +100,8 @@ def shard_files(folder: Path) -> list[Path]:
     index = index_file(folder)
     if index is not None:
         return shard_index.shard_files(index, shard_index.read_weight_map(index))
-    entries = (p for p in folder.iterdir() if p.suffix.lower() in TORCH_SUFFIXES and (p.is_symlink() or p.is_file()) and not is_training_state(p))
+    weights = (p for p in folder.iterdir() if p.suffix.lower() in TORCH_SUFFIXES and not is_training_state(p))
+    entries = (p for p in weights if p.is_symlink() or p.is_file())
     return sorted(entries, key=lambda p: natural_key(p.name))
 
 
