@@ -45,8 +45,8 @@ FAILED = {
     "nan": "NaN/Inf",
     "inf": "NaN/Inf",
     "zero": "all zero",
-    "rank1": "fit failed",
-    "constant": "fit failed",
+    "rank1": "rank-deficient",
+    "constant": "rank-deficient",
     "overflowing": "",
     "underflowing": "",
 }

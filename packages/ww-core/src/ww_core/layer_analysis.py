@@ -145,7 +145,8 @@ def _esd_row(
         reason = f"{describe_layer(layer)}: eigenvalues are not finite and positive"
         return {**row, "alpha": math.nan, "warning": "", "status": "failed", "error": reason}
     fit_evals, deficient = _without_roundoff(evals, dims.N, options)
-    if deficient:
+    if deficient:  # the norms and the rank are still true of the layer
+        row.update(norm_metrics(evals, math.nan, dims.N, options.exact))
         return {**row, "alpha": math.nan, "warning": "", "status": "failed", "error": f"{describe_layer(layer)}: {deficient}"}
     fit, extra = _fit(fit_evals, options)
     row.update(alpha=fit.alpha, xmin=fit.xmin, xmax=fit.xmax, D=fit.D, sigma=fit.sigma, num_pl_spikes=fit.num_pl_spikes, **extra)
@@ -172,7 +173,7 @@ def _esd_row(
         row.update(detx_columns(evals, fit.num_pl_spikes if fit.ok else None))
     ok = fit.ok and math.isfinite(row["alpha"])
     row.update(
-        warning=warning_for(row["alpha"]) if ok else "",
+        warning=warning_for(row["alpha"], row["xmin"], row["xmax"]) if ok else "",
         status="success" if ok else "failed",
         error="" if ok else f"{describe_layer(layer)}: power-law fit failed: {fit.reason}",
     )

@@ -15,8 +15,16 @@ WEAK_RANK_TOLERANCE = 1e-6
 ENTROPY_EPSILON = 1e-10
 
 
-def warning_for(alpha: float) -> str:
-    """The warning column: over-trained below alpha 2, under-trained above 6, else "" (also for a failed fit)."""
+#: The fitted tail spans less than this factor (xmax/xmin): a flat spectrum, whose alpha means nothing.
+DEGENERATE_SPAN = 1.01
+DEGENERATE_WARNING = "degenerate-spectrum"
+
+
+def warning_for(alpha: float, xmin: float = math.nan, xmax: float = math.nan) -> str:
+    """The warning column: degenerate-spectrum when the fitted tail is flat (xmax < 1.01·xmin, e.g. an orthogonal
+    kernel, alpha in the millions); else over-trained below alpha 2, under-trained above 6, else ""."""
+    if xmax < DEGENERATE_SPAN * xmin:
+        return DEGENERATE_WARNING
     if alpha < OVER_TRAINED_THRESH:
         return "over-trained"
     if alpha > UNDER_TRAINED_THRESH:
