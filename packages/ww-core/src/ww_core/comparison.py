@@ -105,6 +105,15 @@ class Comparison:
             write_atomic(path, text)
         return text
 
+    def to_html(self, path: str | Path | None = None) -> str:
+        """The self-contained HTML report of the comparison (ranking, flows, per-layer deltas), written to ``path`` when given."""
+        from ww_core.report import comparison_report
+
+        text = comparison_report(self)
+        if path is not None:
+            write_atomic(path, text)
+        return text
+
     def plot(self, directory: str | Path) -> list[Path]:
         """Write comparison.png (summary metrics across models) and flows.png (every model's alpha along depth)."""
         from ww_core import plots

@@ -93,6 +93,21 @@ class Results:
             write_atomic(path, text)
         return text
 
+    def to_html(self, path: str | Path | None = None) -> str:
+        """The self-contained HTML report (summary, correlation flow, sortable table, ESDs), written to ``path`` when given."""
+        from ww_core.report import results_report
+
+        text = results_report(self)
+        if path is not None:
+            write_atomic(path, text)
+        return text
+
+    def _repr_html_(self) -> str:
+        """Jupyter shows a Results as its summary sentences and table."""
+        from ww_core.report import repr_html
+
+        return repr_html(self)
+
     def plot_esd(self, name: str, ax: Any = None) -> Any:
         """Draw layer ``name``'s ESD (``name[slice]`` for an unpooled conv slice) with its power-law fit; returns the Axes."""
         from ww_core import plots

@@ -1,0 +1,126 @@
+"""The HTML report: one self-contained file (nothing fetched), every row, compact ESDs, compare mode, CLI."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import ww_core
+from ww_core.cli import main
+from ww_core.report import esd_payload, summary_sentences
+
+
+def _layers(count: int, seed: int = 0, shape: tuple[int, int] = (96, 64)) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {f"block.{i}.fc": rng.standard_t(1.5 + (i % 12) / 3, size=shape) for i in range(count)}
+
+
+def _esd_data(html: str) -> dict[str, dict[str, object]]:
+    found = re.search(r'<script type="application/json" id="ww-data">(.*?)</script>', html, re.S)
+    assert found is not None
+    return dict(json.loads(found.group(1))["esd"])
+
+
+def assert_self_contained(html: str) -> None:
+    """No URL of any scheme, no external script, style, image or font."""
+    assert not re.search(r"(https?:|ftp:|//[a-z])", html, re.I)
+    assert not re.search(r"<(script|img|link|iframe)[^>]*\b(src|href)=", html, re.I)
+    assert "@import" not in html and "url(http" not in html
+
+
+def test_report_of_the_demo_is_self_contained(tmp_path: Path) -> None:
+    results = ww_core.analyze(_demo())
+    html = results.to_html(tmp_path / "r.html")
+    assert (tmp_path / "r.html").read_text() == html
+    assert_self_contained(html)
+    assert html.count('<tr class="layer') == len(results.details) == 5
+    assert set(_esd_data(html)) == {"0", "1", "2", "3", "4"}
+    assert "3 of 5 analyzed layers have alpha between 2 and 6" in html
+
+
+def _demo() -> str:
+    from ww_core.demo import model_path
+
+    return str(model_path())
+
+
+def test_esd_payload_is_a_compact_histogram_with_the_fit() -> None:
+    evals = np.sort(np.random.default_rng(0).pareto(2.0, 5000) + 1.0)
+    row = {"alpha": 3.0, "xmin": 2.0, "xmax": float(evals[-1])}
+    payload = esd_payload(evals, row)
+    assert payload is not None
+    assert sum(payload["c"]) == payload["n"] == 5000 and len(payload["c"]) == 60
+    assert payload["tail"] == int(np.count_nonzero(evals >= 2.0))
+    assert payload["lo"] == evals[0] and payload["hi"] >= evals[-1]
+    assert esd_payload(np.zeros(10), {}) is None
+
+
+def test_summary_sentences_say_what_the_band_means() -> None:
+    results = ww_core.analyze(_layers(12))
+    text, good = summary_sentences(results)
+    assert text.count(". ") + text.endswith(".") >= 2 and "between 2 and 6" in text
+    assert not good and "may be" in text
+
+
+def test_a_300_layer_report_stays_small(tmp_path: Path) -> None:
+    results = ww_core.analyze(_layers(300, shape=(300, 200)), workers=1)
+    html = results.to_html()
+    assert html.count('<tr class="layer') == 300 and len(_esd_data(html)) == 300
+    assert len(html.encode()) < 1_000_000
+
+
+def test_names_cannot_inject_markup() -> None:
+    rng = np.random.default_rng(0)
+    hostile = ["</script><script>alert(1)</script>", '"><img src=x>']
+    results = ww_core.analyze({name: rng.standard_normal((60, 30)) for name in hostile})
+    html = results.to_html()
+    assert "<script>alert(1)" not in html and "<img src=x>" not in html
+    assert html.count("<script") == 2
+
+
+def test_failed_and_skipped_rows_carry_reasons_and_warnings_explain_themselves() -> None:
+    layers = _layers(4)
+    layers["broken"] = np.full((60, 30), np.nan)
+    layers["tiny"] = np.ones((3, 2))
+    html = ww_core.analyze(layers).to_html()
+    assert re.search(r'<tr class="layer failed"[^>]*data-reason="[^"]*broken[^"]*NaN', html)
+    assert "num_evals=2 &lt; min_evals=8" in html
+    assert 'title="over-trained: alpha &lt; 2' in html or 'title="under-trained: alpha &gt; 6' in html
+
+
+def test_repr_html_is_a_static_table() -> None:
+    results = ww_core.analyze(_layers(3))
+    fragment = results._repr_html_()
+    assert "<script" not in fragment and fragment.count('<tr class="layer') == 3 and "between 2 and 6" in fragment
+
+
+def test_compare_report_ranks_and_shows_deltas(tmp_path: Path) -> None:
+    comparison = ww_core.compare(_layers(6, seed=1), _layers(6, seed=2), names=["early", "late"])
+    html = comparison.to_html(tmp_path / "cmp.html")
+    assert_self_contained(html)
+    best = comparison.ranking[0]
+    assert f"Best: {best}." in html
+    ranking = re.search(r'<table id="ranking".*?</table>', html, re.S)
+    assert ranking is not None
+    assert ranking.group(0).index(f"<td>{best}</td>") < ranking.group(0).index(f"<td>{comparison.ranking[1]}</td>")
+    deltas = re.search(r'<table id="deltas".*?</table>', html, re.S)
+    assert deltas is not None and deltas.group(0).count("<tr>") == 1 + 6 and "delta_late" in deltas.group(0)
+
+
+def test_cli_report_writes_one_file_or_stdout(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "demo.html"
+    assert main(["report", "-o", str(target)]) == 0
+    assert capsys.readouterr().out == f"wrote {target}\n"
+    assert_self_contained(target.read_text())
+    assert main(["report", "-o", "-"]) == 0
+    assert capsys.readouterr().out.startswith("<!DOCTYPE html>")
+    np.savez(tmp_path / "a.npz", **_layers(3, seed=1))
+    np.savez(tmp_path / "b.npz", **_layers(3, seed=2))
+    assert main(["report", str(tmp_path / "a.npz"), str(tmp_path / "b.npz"), "-o", str(tmp_path / "cmp.html")]) == 0
+    assert '<table id="deltas"' in (tmp_path / "cmp.html").read_text()
+    assert main(["report", "--layers", "99", "-o", str(tmp_path / "none.html")]) == 2
+    assert not (tmp_path / "none.html").exists()
