@@ -24,6 +24,7 @@ from ww_core.outputs import STDOUT, check_writable_file, check_writable_folder, 
 from ww_core.plugins import list_adapters
 from ww_core.progress import ProgressBar
 from ww_core.results import Results
+from ww_core.summary import summary_lines
 
 #: The user's input or environment, reported as one line: OSError (a file or folder that cannot be
 #: read or written: missing, permissions, disk full), ValueError (a corrupt file or an invalid option
@@ -59,7 +60,7 @@ def results_text(results: Results, requested: str | None) -> str:
     defaults = table_view.default_columns(results.details, results.options)
     columns, width = chosen_columns(results, requested, defaults)
     lines = [f"source: {results.source}", table_view.render(results.details, columns, width), "", "summary:"]
-    lines += [f"  {key:>18} = {value:.4f}" for key, value in results.summary.items()]
+    lines += summary_lines(results.summary)
     if "warning" in columns:
         lines += table_view.legend(results.details, width)
     return "\n".join(lines)

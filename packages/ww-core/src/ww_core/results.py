@@ -11,7 +11,7 @@ import numpy as np
 from ww_core import export
 from ww_core.options import AnalysisOptions
 from ww_core.outputs import write_atomic
-from ww_core.summary import summarize
+from ww_core.summary import summarize, summary_lines
 
 #: Columns shown by ``str(results)`` and the CLI table, when present.
 TABLE_COLUMNS = (
@@ -130,7 +130,7 @@ class Results:
 
     def __str__(self) -> str:
         lines = [self.table(), "", "summary:"]
-        lines += [f"  {key:>18} = {value:.4f}" for key, value in self.summary.items()]
+        lines += summary_lines(self.summary)
         return "\n".join(lines)
 
 

@@ -38,3 +38,9 @@ def summarize(rows: Iterable[Mapping[str, Any]]) -> dict[str, float]:
     if "alpha" in summary:
         summary["num_degenerate"] = sum(1 for row in analyzed if row.get("warning") == DEGENERATE_WARNING)
     return summary
+
+
+def summary_lines(summary: Mapping[str, float]) -> list[str]:
+    """The summary as aligned ``name = value`` lines for terminals; counts (``num_*``) as integers."""
+    width = max((len(key) for key in summary), default=0)
+    return [f"  {key:>{width}} = {int(value) if key.startswith('num_') else f'{value:.4f}'}" for key, value in summary.items()]

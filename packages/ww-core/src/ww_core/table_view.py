@@ -6,7 +6,7 @@ import math
 import textwrap
 from typing import Any, Mapping, Sequence
 
-from ww_core.metrics import OVER_TRAINED_THRESH, UNDER_TRAINED_THRESH
+from ww_core.metrics import DEGENERATE_WARNING, OVER_TRAINED_THRESH, UNDER_TRAINED_THRESH
 from ww_core.options import AnalysisOptions
 
 #: The default columns, in display order.
@@ -45,6 +45,8 @@ WARNING_LEGEND = (
     f"over-trained: alpha < {OVER_TRAINED_THRESH:g}, a very heavy tail; the layer may be over-fit to its training data.",
     f"under-trained: alpha > {UNDER_TRAINED_THRESH:g}, close to random weights; the layer has learned little.",
     f"well-trained layers have {OVER_TRAINED_THRESH:g} <= alpha <= {UNDER_TRAINED_THRESH:g}.",
+    f"{DEGENERATE_WARNING}: the fitted tail is flat (e.g. an orthogonal kernel), so alpha measures nothing;"
+    " alpha_median in the summary is not moved by it.",
 )
 
 
