@@ -7,17 +7,21 @@ owning layer's class, per ``VARIABLES``. Layers of classes not listed are not re
 
 from __future__ import annotations
 
-import json
 import zipfile
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
+from ww_core.sources.untrusted import parse_json_object, read_limited
+from ww_keras import hdf5
 from ww_keras.config import Architecture, architecture
 from ww_keras.layouts import ATTENTION_CLASSES, CONV_CLASSES, CONV_TRANSPOSE_CLASSES, KerasWeight
 
 WEIGHTS_MEMBER = "model.weights.h5"
+CONFIG_MEMBER = "config.json"
+#: Largest ``config.json`` read (decompressed); real configs are well under a few MiB.
+MAX_CONFIG_BYTES = 16 * 1024 * 1024
 _RECURRENT = ("kernel", "recurrent_kernel", "bias")
 #: Variable names by position in ``vars/`` for each owning class.
 VARIABLES: dict[str, tuple[str, ...]] = {
@@ -33,10 +37,9 @@ VARIABLES: dict[str, tuple[str, ...]] = {
 
 def _reader(path: Path, dataset: str) -> Callable[[], np.ndarray]:
     def read() -> np.ndarray:
-        import h5py
-
-        with zipfile.ZipFile(path) as archive, archive.open(WEIGHTS_MEMBER) as member, h5py.File(member, "r") as handle:
-            return np.asarray(handle[dataset][()])
+        with zipfile.ZipFile(path) as archive, archive.open(WEIGHTS_MEMBER) as member:
+            with hdf5.open_file(member, path, WEIGHTS_MEMBER) as handle:
+                return np.asarray(hdf5.dataset(handle, dataset, path)[()])
 
     return read
 
@@ -51,7 +54,7 @@ def _variable_names(arch: Architecture, layer_path: str) -> tuple[str, ...]:
 def _collect(path: Path, group: Any, prefix: str, arch: Architecture, out: list[tuple[int, KerasWeight]]) -> None:
     """Depth-first over sub-objects; a group with a named ``vars`` child is a layer."""
     for key in group:
-        child = group[key]
+        child = hdf5.member(group, key, path)
         if key == "vars" or not hasattr(child, "keys"):
             continue
         layer_prefix = prefix
@@ -67,7 +70,7 @@ def _collect(path: Path, group: Any, prefix: str, arch: Architecture, out: list[
             for position in sorted(child["vars"], key=int):
                 if int(position) >= len(names):
                     continue
-                dataset = child["vars"][position]
+                dataset = hdf5.member(child["vars"], position, path)
                 shape = tuple(int(d) for d in dataset.shape)
                 weight = KerasWeight(
                     layer_path,
@@ -91,17 +94,26 @@ def _order(arch: Architecture, item: tuple[int, KerasWeight]) -> tuple[int, int,
     return arch.position(weight.layer_path), _SUBLAYER_RANK.get(last, len(_SUBLAYER_RANK)), weight.layer_path, position
 
 
+def read_config(archive: zipfile.ZipFile, path: Path) -> dict[str, Any]:
+    """``config.json`` as a JSON object, read with at most MAX_CONFIG_BYTES decompressed (a zip bomb stops there)."""
+    what = f"{path}: {CONFIG_MEMBER}"
+    if archive.getinfo(CONFIG_MEMBER).file_size > MAX_CONFIG_BYTES:
+        raise ValueError(f"{what}: larger than the {MAX_CONFIG_BYTES // (1024 * 1024)} MiB cap, refused")
+    with archive.open(CONFIG_MEMBER) as handle:
+        return parse_json_object(read_limited(handle, MAX_CONFIG_BYTES, what), what)
+
+
 def keras_file_weights(path: Path) -> list[KerasWeight]:
     """Every weight of a ``.keras`` archive in architecture order, without reading tensor data."""
-    import h5py
-
     try:
         with zipfile.ZipFile(path) as archive:
-            config = json.loads(archive.read("config.json"))
-            with archive.open(WEIGHTS_MEMBER) as member, h5py.File(member, "r") as handle:
-                arch = architecture(config)
+            config = read_config(archive, path)
+            arch = architecture(config)
+            with archive.open(WEIGHTS_MEMBER) as member, hdf5.open_file(member, path, WEIGHTS_MEMBER) as handle:
                 found: list[tuple[int, KerasWeight]] = []
                 _collect(path, handle, "", arch, found)
     except (zipfile.BadZipFile, KeyError) as exc:
-        raise ValueError(f"{path}: not a Keras 3 .keras archive with config.json and {WEIGHTS_MEMBER} ({exc})") from exc
+        raise ValueError(f"{path}: not a Keras 3 .keras archive with {CONFIG_MEMBER} and {WEIGHTS_MEMBER} ({exc})") from None
+    except RecursionError:
+        raise ValueError(f"{path}: layers or weight groups nested too deeply (or in a cycle)") from None
     return [weight for _, weight in sorted(found, key=lambda item: _order(arch, item))]

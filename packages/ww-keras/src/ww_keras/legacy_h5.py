@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-from ww_keras.config import architecture
+from ww_core.sources.untrusted import parse_json_object
+from ww_keras import hdf5
+from ww_keras.config import Architecture, architecture
 from ww_keras.layouts import KerasWeight
 
 
@@ -18,10 +19,8 @@ def _text(value: Any) -> str:
 
 def _reader(path: Path, dataset: str) -> Callable[[], np.ndarray]:
     def read() -> np.ndarray:
-        import h5py
-
-        with h5py.File(path, "r") as handle:
-            return np.asarray(handle[dataset][()])
+        with hdf5.open_file(path, path) as handle:
+            return np.asarray(hdf5.dataset(handle, dataset, path)[()])
 
     return read
 
@@ -33,23 +32,30 @@ def _layer_path(layer_name: str, weight_name: str) -> tuple[str, str]:
     return "/".join(scopes[start:]) or layer_name, variable
 
 
+def model_architecture(path: Path, stored: Any) -> Architecture:
+    """The architecture in a ``model_config`` attribute: a JSON object, else a ValueError naming the file."""
+    config = parse_json_object(_text(stored).encode("utf-8", "replace"), f"{path}: model_config")
+    try:
+        return architecture(config)
+    except RecursionError:
+        raise ValueError(f"{path}: model_config: layers nested too deeply") from None
+
+
 def legacy_weights(path: Path) -> list[KerasWeight]:
     """Every weight of a legacy ``.h5`` model, in the file's layer order, without reading tensor data."""
-    import h5py
-
-    with h5py.File(path, "r") as handle:
+    with hdf5.open_file(path, path) as handle:
         if "model_config" not in handle.attrs or "model_weights" not in handle:
             raise ValueError(
                 f"{path}: HDF5 file is not a saved Keras model (no model_config/model_weights); "
                 "weights-only files carry no architecture: save the whole model (model.save) instead"
             )
-        arch = architecture(json.loads(_text(handle.attrs["model_config"])))
-        group = handle["model_weights"]
+        arch = model_architecture(path, handle.attrs["model_config"])
+        group = hdf5.member(handle, "model_weights", path)
         weights = []
         for layer_name in (_text(n) for n in group.attrs.get("layer_names", [])):
-            layer_group = group[layer_name]
+            layer_group = hdf5.member(group, layer_name, path)
             for weight_name in (_text(n) for n in layer_group.attrs.get("weight_names", [])):
-                dataset = layer_group[weight_name]
+                dataset = hdf5.dataset(layer_group, weight_name, path)
                 layer_path, variable = _layer_path(layer_name, weight_name)
                 shape = tuple(int(d) for d in dataset.shape)
                 weights.append(
