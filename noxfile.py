@@ -88,7 +88,7 @@ def keras(session: nox.Session) -> None:
 @matrix_session
 def jax(session: nox.Session) -> None:
     """ww-jax with JAX and Flax only."""
-    session.install(*CORE, "-e", "packages/ww-jax", "jax", "flax", *TEST_TOOLS, TRAINING_DATA)
+    session.install(*CORE, "-e", "packages/ww-jax", "jax", "flax", "orbax-checkpoint", *TEST_TOOLS, TRAINING_DATA)
     session.run("pytest", "-q", "tests/jax", *session.posargs)
 
 

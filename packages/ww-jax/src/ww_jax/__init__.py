@@ -1,7 +1,7 @@
-"""ww adapter for JAX/Flax: NNX modules, Linen variables, plain pytrees of arrays, msgpack checkpoints.
+"""ww adapter for JAX/Flax: NNX modules, Linen variables, plain pytrees of arrays, msgpack and Orbax checkpoints.
 
 Importing this module imports neither JAX nor Flax: objects are recognized only when
-``jax``/``flax`` are already in ``sys.modules``, checkpoints by the ``.msgpack`` suffix.
+``jax``/``flax`` are already in ``sys.modules``, checkpoints by the ``.msgpack`` suffix or an Orbax ``_METADATA`` file.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def ww_adapter_info() -> dict[str, str]:
     return {
         "name": "jax",
         "package": "ww-jax",
-        "handles": "flax.nnx.Module, Linen variables {'params': ...}, pytrees of jax arrays, .msgpack checkpoints",
+        "handles": "flax.nnx.Module, Linen variables {'params': ...}, pytrees of jax arrays, .msgpack and Orbax checkpoints",
     }
 
 
@@ -34,6 +34,10 @@ def ww_layers(source: Any, options: dict[str, Any]) -> Iterable[LayerMatrix] | N
 
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
+        if path.is_dir() and (path / "_METADATA").is_file():
+            from ww_jax.orbax_checkpoint import orbax_weights
+
+            return to_layers(orbax_weights(path), origin=str(path))
         if path.suffix.lower() not in FILE_SUFFIXES or not path.is_file():
             return None
         from ww_jax.msgpack_file import msgpack_weights

@@ -1,0 +1,91 @@
+"""Orbax checkpoints (``StandardCheckpointer``/``PyTreeCheckpointer`` items): shapes from metadata, each array restored alone.
+
+Flax NNX state saves every variable as ``…/kernel/value``; the trailing ``value`` is dropped so
+names equal the live module's (``blocks/0/kernel``). Linen variables keep their ``params``
+collection only. Orbax stores trees with sorted keys, so layers come in natural name order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from ww_core.sources.named_arrays import natural_key
+from ww_jax.layouts import JaxWeight, role_from_names
+from ww_jax.pytrees import is_float_matrix
+
+LeafPath = tuple[str, ...]
+METADATA_FILE = "_METADATA"
+
+
+def is_orbax_item(path: Path) -> bool:
+    """True for a folder Orbax wrote one PyTree item into (it holds ``_METADATA``)."""
+    return path.is_dir() and (path / METADATA_FILE).is_file()
+
+
+def _leaves(tree: Any, prefix: LeafPath = ()) -> Iterator[tuple[LeafPath, Any]]:
+    if isinstance(tree, Mapping):
+        for key, value in tree.items():
+            yield from _leaves(value, (*prefix, str(key)))
+    elif isinstance(tree, (list, tuple)):
+        for position, value in enumerate(tree):
+            yield from _leaves(value, (*prefix, str(position)))
+    else:
+        yield prefix, tree
+
+
+def _metadata_tree(path: Path) -> Any:
+    import orbax.checkpoint as ocp
+
+    try:
+        metadata = ocp.PyTreeCheckpointer().metadata(path.absolute())
+        return metadata.item_metadata.tree
+    except Exception as exc:  # orbax reports bad metadata as many types
+        raise ValueError(f"{path}: not a readable Orbax checkpoint ({type(exc).__name__}: {exc})") from exc
+
+
+def restore_leaf(path: Path, leaf: LeafPath) -> np.ndarray:
+    """One array of the checkpoint, restored as numpy without reading any other."""
+    import orbax.checkpoint as ocp
+
+    item: Any = 0
+    restore_args: Any = ocp.RestoreArgs(restore_type=np.ndarray)
+    for key in reversed(leaf):
+        item, restore_args = {key: item}, {key: restore_args}
+    try:
+        restored = ocp.PyTreeCheckpointer().restore(
+            path.absolute(), args=ocp.args.PyTreeRestore(item=item, restore_args=restore_args, partial_restore=True)
+        )
+    except Exception as exc:  # tensorstore and orbax raise many types for missing or corrupt data
+        raise ValueError(f"{path}: cannot restore {'/'.join(leaf)!r} ({type(exc).__name__}: {exc})") from exc
+    for key in leaf:
+        restored = restored[key]
+    return np.asarray(restored)
+
+
+def _reader(path: Path, leaf: LeafPath) -> Callable[[], np.ndarray]:
+    return lambda: restore_leaf(path, leaf)
+
+
+def orbax_weights(path: Path) -> list[JaxWeight]:
+    """Describe every float matrix array of an Orbax item (its ``params`` collection when present)."""
+    leaves = [(leaf, meta) for leaf, meta in _leaves(_metadata_tree(path)) if leaf]
+    if any(leaf[:1] == ("params",) for leaf, _ in leaves):
+        leaves = [(leaf, meta) for leaf, meta in leaves if leaf[:1] == ("params",)]
+        start = 1
+    else:
+        start = 0
+    nnx_state = all(leaf[-1] == "value" and len(leaf) > 1 for leaf, _ in leaves)
+    weights = []
+    for leaf, meta in leaves:
+        if not is_float_matrix(meta):
+            continue
+        names = leaf[start : len(leaf) - 1 if nnx_state else len(leaf)]
+        shape = tuple(int(d) for d in meta.shape)
+        found = role_from_names(names, len(shape))
+        if found is not None:
+            weights.append(JaxWeight(names, found[0], shape, _reader(path, leaf), found[1], "orbax"))
+    return sorted(weights, key=lambda weight: natural_key("/".join(weight.path)))
