@@ -17,7 +17,7 @@ from ww_core.cache import CacheWriteError, ResultsCache
 from ww_core.layer_analysis import analyze_layer, layer_esd
 from ww_core.options import AnalysisOptions
 from ww_core.peft import lora_products
-from ww_core.plugins import collect_layers, iter_layers, plugin_manager
+from ww_core.plugins import SourceLayers, iter_layers, plugin_manager, read_source
 from ww_core.progress import ProgressBar
 from ww_core.protocol import LayerMatrix
 from ww_core.results import Results
@@ -120,16 +120,16 @@ class _Runner:
             return layer, ([failed_row(layer, self.options, f"worker failed: {type(exc).__name__}: {exc}")], [])
 
 
-def model_layers(source: Any, options: AnalysisOptions) -> list[LayerMatrix]:
-    """The source's layers, plus a LoRA update layer B·A per adapter pair when ``peft`` asks for them."""
-    layers = collect_layers(source, options.adapter_options())
+def model_layers(source: Any, options: AnalysisOptions) -> SourceLayers:
+    """The source's layers and the adapter that read them, plus a LoRA update layer B·A per adapter pair when ``peft`` asks."""
+    found = read_source(source, options.adapter_options(), options.adapter)
     if options.peft:
-        layers = layers + lora_products(layers)
-    return layers
+        return SourceLayers(found.adapter, found.layers + lora_products(found.layers))
+    return found
 
 
 def _base_layers(base_model: Any, options: AnalysisOptions) -> dict[str, LayerMatrix]:
-    return {layer.name: layer for layer in iter_layers(base_model, options.adapter_options())}
+    return {layer.name: layer for layer in iter_layers(base_model, options.adapter_options(), options.adapter)}
 
 
 def _load_pair(layer: LayerMatrix, base: dict[str, LayerMatrix] | None) -> tuple[np.ndarray, np.ndarray | None]:
@@ -259,7 +259,8 @@ def analyze(
     advanced and left open, so a caller can go on with it (the CLI's plots).
     """
     opts = AnalysisOptions.from_kwargs(**options)
-    layers = model_layers(source, opts)
+    found = model_layers(source, opts)
+    layers = found.layers
     base = _base_layers(base_model, opts) if base_model is not None else None
     plan = _plan_execution(layers, opts, workers, executor)
     store = ResultsCache(cache, opts) if cache is not None else None
@@ -279,23 +280,24 @@ def analyze(
         if plan.own_pool and plan.pool is not None:
             plan.pool.shutdown(wait=True, cancel_futures=True)
     log.info("analyzed %d layers of %s in %.2fs", len(layers), source_label(source), time.monotonic() - started)
-    return Results(source=source_label(source), options=opts, details=collector.details(), esds=collector.esds)
+    return Results(source_label(source), opts, collector.details(), esds=collector.esds, adapter=found.adapter)
 
 
 def describe(source: Any, **options: Any) -> Results:
     """List the layers and their matrix sizes without loading weights or computing spectra."""
     opts = AnalysisOptions.from_kwargs(**options)
+    found = model_layers(source, opts)
     rows = []
-    for layer in model_layers(source, opts):
+    for layer in found.layers:
         reason = skip_reason(layer, opts)
         rows.append({**base_row(layer, opts), "status": "skipped" if reason else "selected", "error": reason})
-    return Results(source=source_label(source), options=opts, details=rows)
+    return Results(source_label(source), opts, rows, adapter=found.adapter)
 
 
 def get_esd(source: Any, layer: int | str, **options: Any) -> np.ndarray:
     """Sorted eigenvalues of one layer's (pooled) ESD, the layer given by index or name."""
     opts = AnalysisOptions.from_kwargs(**options)
-    for candidate in iter_layers(source, opts.adapter_options()):
+    for candidate in iter_layers(source, opts.adapter_options(), opts.adapter):
         if candidate.index == layer or candidate.name == layer:
             return layer_esd(candidate, candidate.weights(), opts)
     raise KeyError(f"{source_label(source)}: no layer {layer!r}")

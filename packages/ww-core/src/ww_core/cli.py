@@ -197,14 +197,16 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
-    """List the installed adapters."""
+    """List the installed plugins: distribution, version, hooks, status (ok, disabled, broken with the reason)."""
     adapters = list_adapters()
     if args.json:
         print(json.dumps(adapters, indent=2))
         return 0
     for adapter in adapters:
         version = f" {adapter['version']}" if adapter.get("version") else ""
-        print(f"{adapter['name']}{version} ({adapter['package']}): {adapter['handles']}")
+        status = adapter["status"] + (f": {adapter['reason']}" if adapter.get("reason") else "")
+        hooks = ", ".join(adapter["hooks"]) or "none"
+        print(f"{adapter['name']} [{status}] {adapter['distribution']}{version}; hooks: {hooks}; reads: {adapter['handles']}")
     return 0
 
 

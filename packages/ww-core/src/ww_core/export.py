@@ -23,6 +23,15 @@ def json_safe(value: Any) -> Any:
     return value
 
 
+def json_safe_tree(value: Any) -> Any:
+    """``json_safe`` applied through dicts, lists and tuples (options, metadata)."""
+    if isinstance(value, Mapping):
+        return {str(k): json_safe_tree(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe_tree(v) for v in value]
+    return json_safe(value)
+
+
 def rows_to_csv(rows: Sequence[Mapping[str, Any]]) -> str:
     """CSV text with one column per key; missing values empty, NaN as ``nan``."""
     buffer = io.StringIO()
@@ -36,7 +45,7 @@ def rows_to_csv(rows: Sequence[Mapping[str, Any]]) -> str:
 def to_json_text(details: Sequence[Mapping[str, Any]], summary: Mapping[str, Any], meta: Mapping[str, Any]) -> str:
     """Strict JSON (NaN becomes null) holding metadata, summary and details."""
     document = {
-        "meta": {k: json_safe(v) for k, v in meta.items()},
+        "meta": json_safe_tree(meta),
         "summary": {k: json_safe(v) for k, v in summary.items()},
         "details": [{k: json_safe(v) for k, v in row.items()} for row in details],
     }

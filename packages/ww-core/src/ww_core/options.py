@@ -41,6 +41,8 @@ class AnalysisOptions:
     adapters unpickle code from files (never by default); ``exact`` uses full SVD;
     ``extra`` carries adapter-specific options through to ``ww_layers``. ``peft=True`` analyzes
     only the LoRA updates B·A; ``peft="with_base"`` analyzes them beside every other layer.
+    ``adapter`` names the adapter (entry-point or distribution name) that must read the source,
+    when more than one would claim it.
     """
 
     layers: Sequence[int | str] = option((), "layer ids, kinds (dense, conv2d, ...) or name substrings; -ID excludes", describe=True)
@@ -68,6 +70,7 @@ class AnalysisOptions:
     trust_pickle: bool = option(False, "allow unpickling code from model files (only for files you trust)", describe=True)
     exact: bool = option(False, "full SVD instead of Gram + eigh")
     extra: dict[str, Any] = field(default_factory=dict, metadata=flag_help("adapter-specific option KEY=VALUE (repeatable)", describe=True))
+    adapter: str | None = option(None, "the adapter that reads the source (a name `ww plugins` shows)", describe=True)
 
     def __post_init__(self) -> None:
         if self.fix_fingers not in FIX_FINGERS:
@@ -106,6 +109,11 @@ class AnalysisOptions:
     def with_(self, **changes: Any) -> "AnalysisOptions":
         """A copy with some options changed."""
         return replace(self, **changes)
+
+    def changed(self) -> dict[str, Any]:
+        """The options that differ from their defaults (what a run's metadata records)."""
+        default = AnalysisOptions()
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) != getattr(default, f.name)}
 
     def adapter_options(self) -> dict[str, Any]:
         """The subset adapters see in ``ww_layers``."""

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
+from dataclasses import dataclass, field
 from functools import lru_cache
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any, Iterable
 
 import pluggy
@@ -47,32 +50,156 @@ _PACKAGE_BY_SUFFIX = {
 }
 
 
+#: Environment variable naming plugins (entry-point or distribution names, comma separated) not to load.
+DISABLE_ENV = "WW_DISABLE_PLUGINS"
+#: The name core's built-in sources are registered under.
+BUILTIN = "ww-core"
+
+#: The attributes pluggy's markers set on hook specifications and implementations.
+SPEC_MARKER = f"{hookspecs.PROJECT}_spec"
+IMPL_MARKER = f"{hookspecs.PROJECT}_impl"
+
+log = logging.getLogger("ww_core")
+
+
+@dataclass(frozen=True)
+class Plugin:
+    """One adapter as found: entry-point name, distribution, version, hooks it implements, and whether it loaded.
+
+    ``status`` is "ok", "disabled" (named in WW_DISABLE_PLUGINS) or "broken" (``reason`` says why).
+    """
+
+    name: str
+    distribution: str
+    version: str
+    hooks: tuple[str, ...] = ()
+    status: str = "ok"
+    reason: str = ""
+
+
+@dataclass
+class _Registry:
+    manager: pluggy.PluginManager
+    plugins: list[Plugin] = field(default_factory=list)
+
+
 @lru_cache(maxsize=1)
-def plugin_manager() -> pluggy.PluginManager:
-    """The process-wide manager: built-in sources plus every installed ``ww`` entry point."""
-    manager = pluggy.PluginManager(hookspecs.PROJECT)
-    manager.add_hookspecs(hookspecs)
+def _registry() -> _Registry:
+    """Core's built-ins plus every ``ww`` entry point, each loaded and validated on its own."""
+    from ww_core import __version__
     from ww_core.sources import builtin
 
-    manager.register(builtin, name="ww-core")
-    manager.load_setuptools_entrypoints(hookspecs.PROJECT)
-    return manager
+    manager = pluggy.PluginManager(hookspecs.PROJECT)
+    manager.add_hookspecs(hookspecs)
+    manager.register(builtin, name=BUILTIN)
+    registry = _Registry(manager, [Plugin(BUILTIN, "ww-core", __version__, _implemented(builtin))])
+    disabled = {name.strip() for name in os.environ.get(DISABLE_ENV, "").split(",") if name.strip()}
+    for entry in sorted(entry_points(group=hookspecs.PROJECT), key=lambda e: e.name):
+        registry.plugins.append(_load_entry_point(manager, entry, disabled))
+    return registry
 
 
-def list_adapters() -> list[dict[str, str]]:
-    """Name, distribution, version and handled sources of every adapter (core's built-ins first)."""
+def plugin_manager() -> pluggy.PluginManager:
+    """The process-wide manager: built-in sources plus every installed ``ww`` entry point that loaded cleanly."""
+    return _registry().manager
+
+
+def plugins() -> list[Plugin]:
+    """Every plugin found, loaded, disabled or broken (core's built-ins first)."""
+    return list(_registry().plugins)
+
+
+def reload_plugins() -> None:
+    """Forget the loaded plugins, so the next use finds them again (after installing one, or changing WW_DISABLE_PLUGINS)."""
+    _registry.cache_clear()
+
+
+def _load_entry_point(manager: pluggy.PluginManager, entry: EntryPoint, disabled: set[str]) -> Plugin:
+    """Import, validate and register one entry point; a failure becomes a broken Plugin and one warning."""
+    dist = entry.dist
+    distribution = dist.name if dist is not None else "?"
+    version = dist.version if dist is not None else ""
+    if disabled & {entry.name, distribution}:
+        return Plugin(entry.name, distribution, version, status="disabled", reason=f"named in {DISABLE_ENV}")
+    try:
+        module = entry.load()
+        problem = _problem(module)
+        if problem is None:
+            manager.register(module, name=entry.name)
+    except Exception as exc:  # any failure of a third party's code must leave ww working
+        problem = f"{type(exc).__name__}: {exc}"
+        if manager.get_plugin(entry.name) is not None:
+            manager.unregister(name=entry.name)
+    if problem is not None:
+        reason = " ".join(problem.split())
+        log.warning("plugin %r from %s %s is broken and was skipped: %s", entry.name, distribution, version, reason)
+        return Plugin(entry.name, distribution, version, status="broken", reason=reason)
+    return Plugin(entry.name, distribution, version, _implemented(module))
+
+
+def _hook_names() -> tuple[str, ...]:
+    """Every hook the ``ww`` project specifies (found from the spec markers, so new hooks count at once)."""
+    return tuple(sorted(name for name in dir(hookspecs) if hasattr(getattr(hookspecs, name), SPEC_MARKER)))
+
+
+def _implemented(module: Any) -> tuple[str, ...]:
+    return tuple(name for name in _hook_names() if hasattr(getattr(module, name, None), IMPL_MARKER))
+
+
+def _problem(module: Any) -> str | None:
+    """Why ``module`` cannot be a ww plugin (misspelled or unmarked hooks, bad hook arguments), or None.
+
+    Checked in a scratch manager first, so a bad plugin never half-registers in the real one.
+    """
+    for name in dir(module):
+        if not name.startswith("ww_") or not callable(getattr(module, name)):
+            continue
+        if name not in _hook_names():
+            return f"{name} is not a ww hook (known hooks: {', '.join(_hook_names())})"
+        if not hasattr(getattr(module, name), IMPL_MARKER):
+            return f"{name} is not marked with @ww_core.hookimpl, so it would never be called"
+    if not _implemented(module):
+        return f"implements no ww hook (known hooks: {', '.join(_hook_names())})"
+    scratch = pluggy.PluginManager(hookspecs.PROJECT)
+    scratch.add_hookspecs(hookspecs)
+    scratch.register(module)
+    scratch.check_pending()
+    return None
+
+
+def list_adapters() -> list[dict[str, Any]]:
+    """Every plugin: name, distribution, version, hooks, status (ok/disabled/broken, with the reason), what it handles."""
     manager = plugin_manager()
-    versions = {id(plugin): str(dist.version) for plugin, dist in manager.list_plugin_distinfo()}
     rows = []
-    for plugin in manager.get_plugins():
-        impl = getattr(plugin, "ww_adapter_info", None)
+    for plugin in plugins():
+        loaded = manager.get_plugin(plugin.name)
+        impl = getattr(loaded, "ww_adapter_info", None) if loaded is not None else None
         info = dict(impl()) if callable(impl) else {}
-        info.setdefault("name", manager.get_name(plugin) or "?")
-        info.setdefault("package", "?")
-        info.setdefault("handles", "?")
-        info.setdefault("version", versions.get(id(plugin), ""))
+        info.update(
+            name=plugin.name if plugin.name != BUILTIN else info.get("name", BUILTIN),
+            distribution=plugin.distribution,
+            version=plugin.version,
+            hooks=list(plugin.hooks),
+            status=plugin.status,
+            reason=plugin.reason,
+        )
+        info.setdefault("package", plugin.distribution)
+        info.setdefault("handles", "")
         rows.append(info)
-    rows.sort(key=lambda row: (row["name"] != "ww-core", row["name"]))
+    for name, loaded in manager.list_name_plugin():  # registered at run time (tests, notebooks), not by entry point
+        if loaded is not None and name not in {plugin.name for plugin in plugins()}:
+            rows.append(
+                {
+                    "name": name,
+                    "distribution": "",
+                    "version": "",
+                    "hooks": list(_implemented(loaded)),
+                    "status": "ok",
+                    "reason": "",
+                    "package": "",
+                    "handles": "",
+                }
+            )
     return rows
 
 
@@ -105,23 +232,73 @@ def unknown_source_error(source: Any) -> UnknownSourceError:
     return UnknownSourceError(f"no installed adapter recognizes {_describe(source)}. Installed adapters: {installed}.{advice}")
 
 
-def collect_layers(source: Any, adapter_options: dict[str, Any] | None = None) -> list[LayerMatrix]:
-    """All layers of ``source``; EmptyModelError when it has none, so no one mistakes it for a model."""
-    layers = list(iter_layers(source, adapter_options))
+@dataclass(frozen=True)
+class SourceLayers:
+    """A source's layers and the adapter that read them: ``adapter`` holds its name, distribution and version."""
+
+    adapter: dict[str, str]
+    layers: list[LayerMatrix]
+
+
+def read_source(source: Any, adapter_options: dict[str, Any] | None = None, adapter: str | None = None) -> SourceLayers:
+    """All layers of ``source`` and who read them; EmptyModelError when there are none, so no one mistakes it for a model."""
+    found = route(source, adapter_options, adapter)
+    layers = list(found.layers)
     if not layers:
         raise EmptyModelError(f"{_describe(source)} holds no weight matrix (no tensor of 2 or more dimensions)")
-    return layers
+    return SourceLayers(found.adapter, layers)
 
 
-def iter_layers(source: Any, adapter_options: dict[str, Any] | None = None) -> Iterable[LayerMatrix]:
-    """Route ``source`` to the first adapter that recognizes it and return its layers.
+def collect_layers(source: Any, adapter_options: dict[str, Any] | None = None, adapter: str | None = None) -> list[LayerMatrix]:
+    """All layers of ``source``; EmptyModelError when it has none."""
+    return read_source(source, adapter_options, adapter).layers
 
+
+def iter_layers(source: Any, adapter_options: dict[str, Any] | None = None, adapter: str | None = None) -> Iterable[LayerMatrix]:
+    """The layers of ``source`` as its adapter lists them (see ``route``)."""
+    return route(source, adapter_options, adapter).layers
+
+
+@dataclass(frozen=True)
+class _Routed:
+    adapter: dict[str, str]
+    layers: Iterable[LayerMatrix]
+
+
+def route(source: Any, adapter_options: dict[str, Any] | None = None, adapter: str | None = None) -> _Routed:
+    """Ask the adapters in routing order; the first whose ``ww_layers`` returns something reads ``source``.
+
+    Routing order: adapters marked ``tryfirst``, then the others by name, core's built-ins
+    (``trylast``) last. ``adapter`` (an entry-point or distribution name) asks that one alone.
     A Hugging Face cache repo folder or repo id is first resolved to its snapshot folder (offline).
     """
     source = hf_cache.resolve(source)
     if isinstance(source, (str, os.PathLike)) and not os.path.exists(os.fspath(source)):
         raise FileNotFoundError(f"no such file or directory: {os.fspath(source)!r}")
-    layers = plugin_manager().hook.ww_layers(source=source, options=dict(adapter_options or {}))
-    if layers is None:
-        raise unknown_source_error(source)
-    return layers
+    arguments = {"source": source, "options": dict(adapter_options or {})}
+    for impl in _routing_order(adapter):
+        layers = impl.function(*(arguments[name] for name in impl.argnames))
+        if layers is not None:
+            return _Routed(_adapter_ref(impl.plugin_name), layers)
+    if adapter is not None:
+        raise UnknownSourceError(f"adapter {adapter!r} does not recognize {_describe(source)}")
+    raise unknown_source_error(source)
+
+
+def _routing_order(adapter: str | None) -> list[Any]:
+    impls = [impl for impl in plugin_manager().hook.ww_layers.get_hookimpls() if not (impl.wrapper or impl.hookwrapper)]
+    impls.sort(key=lambda impl: (0 if impl.tryfirst else 2 if impl.trylast else 1, impl.plugin_name))
+    if adapter is None:
+        return impls
+    chosen = [impl for impl in impls if adapter in (impl.plugin_name, _adapter_ref(impl.plugin_name)["distribution"])]
+    if not chosen:
+        usable = ", ".join(impl.plugin_name for impl in impls)
+        raise UnknownSourceError(f"no installed adapter named {adapter!r}; adapters that read sources: {usable}")
+    return chosen
+
+
+def _adapter_ref(name: str) -> dict[str, str]:
+    for plugin in plugins():
+        if plugin.name == name:
+            return {"name": name, "distribution": plugin.distribution, "version": plugin.version}
+    return {"name": name, "distribution": "", "version": ""}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,12 +39,14 @@ class Results:
 
     ``details`` holds every row; ``analyzed`` only rows whose spectrum was computed.
     ``esds`` maps a row's name (``name[slice]`` for unpooled conv slices) to its sorted eigenvalues, for plots.
+    ``adapter`` names the adapter that read the source: ``name``, ``distribution``, ``version``.
     """
 
     source: str
     options: AnalysisOptions
     details: list[dict[str, Any]]
     esds: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    adapter: dict[str, str] = field(default_factory=dict)
 
     @property
     def analyzed(self) -> list[dict[str, Any]]:
@@ -77,8 +80,9 @@ class Results:
         return export.to_dataframe(self.details if include_skipped else self.analyzed)
 
     def to_csv(self, path: str | Path | None = None, include_skipped: bool = True) -> str:
-        """CSV text of the rows, written to ``path`` when given."""
-        text = export.rows_to_csv(self.details if include_skipped else self.analyzed)
+        """CSV text of the rows, written to ``path`` when given; the last columns name the adapter and the options used."""
+        meta = {"adapter": adapter_label(self.adapter), "options": json.dumps(export.json_safe_tree(self.options.changed()))}
+        text = export.rows_to_csv([{**row, **meta} for row in (self.details if include_skipped else self.analyzed)])
         if path is not None:
             write_atomic(path, text)
         return text
@@ -87,7 +91,7 @@ class Results:
         """JSON text with meta, summary and details, written to ``path`` when given."""
         from ww_core import __version__
 
-        meta = {"source": self.source, "ww_core_version": __version__}
+        meta = {"source": self.source, "ww_core_version": __version__, "adapter": self.adapter, "options": self.options.changed()}
         text = export.to_json_text(self.details, self.summary, meta)
         if path is not None:
             write_atomic(path, text)
@@ -132,6 +136,14 @@ class Results:
         lines = [self.table(), "", "summary:"]
         lines += summary_lines(self.summary)
         return "\n".join(lines)
+
+
+def adapter_label(adapter: dict[str, str]) -> str:
+    """``name (distribution version)``, or "" when unknown."""
+    if not adapter:
+        return ""
+    where = " ".join(part for part in (adapter.get("distribution", ""), adapter.get("version", "")) if part)
+    return f"{adapter.get('name', '?')} ({where})" if where else adapter.get("name", "?")
 
 
 def _cell(value: Any) -> str:
