@@ -40,6 +40,8 @@ CHANGES_ROWS: dict[str, tuple[Any, dict[str, Any]]] = {
 REFUSED = {"intra": True}
 #: Fields only adapters read: they must arrive in the ``options`` handed to ``ww_layers``.
 FOR_ADAPTERS = {"fused_qkv": True, "trust_pickle": True, "extra": {"spy_option": 1}}
+#: Fields that choose which adapter reads the source.
+ROUTES = {"adapter": "ww-core"}
 
 
 def _model() -> dict[str, np.ndarray]:
@@ -54,7 +56,7 @@ def _rows(**options: Any) -> list[dict[str, Any]]:
 
 def test_every_option_is_listed_here() -> None:
     fields = {f.name for f in dataclasses.fields(AnalysisOptions)}
-    listed = set(CHANGES_ROWS) | set(REFUSED) | set(FOR_ADAPTERS)
+    listed = set(CHANGES_ROWS) | set(REFUSED) | set(FOR_ADAPTERS) | set(ROUTES)
     assert fields == listed, f"options not checked: {sorted(fields - listed)}; listed but gone: {sorted(listed - fields)}"
 
 
@@ -93,6 +95,16 @@ def test_adapter_option_reaches_the_adapters(name: str) -> None:
         assert spy.seen and all(seen.get("spy_option") == 1 for seen in spy.seen)
     else:
         assert spy.seen and all(seen.get(name) == expected for seen in spy.seen)
+
+
+def test_adapter_option_asks_only_that_adapter() -> None:
+    spy = _Spy()
+    plugin_manager().register(spy, name="spy")
+    try:
+        results = ww_core.analyze(_model(), workers=1, **ROUTES)
+    finally:
+        plugin_manager().unregister(spy)
+    assert not spy.seen and results.adapter["name"] == ROUTES["adapter"]
 
 
 def test_min_size_warns_as_the_reference_does() -> None:
