@@ -141,3 +141,23 @@ def test_stdout_is_written_in_place_of_a_file_named_dash(tmp_path: Path, capsys:
         out = capsys.readouterr().out
         assert out.startswith(("layer_id,", "{")) and "summary:" not in out
     assert not (tmp_path / "-").exists()
+
+
+def test_a_full_disk_under_the_cache_still_shows_the_rows_so_far(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ww_core.cache import CacheWriteError
+
+    real_put = ResultsCache.put
+
+    def put_twice(self: ResultsCache, *args: object) -> None:
+        if self.written >= 2:
+            raise CacheWriteError(self.path, self.written, OSError(errno.ENOSPC, "No space left on device"))
+        real_put(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ResultsCache, "put", put_twice)
+    cache = tmp_path / "c.jsonl"
+    assert main(["demo", "--cache", str(cache), "--workers", "1"]) == 2
+    captured = capsys.readouterr()
+    assert "conv1" in captured.out and "conv2" in captured.out and "summary:" in captured.out
+    assert captured.err.count("\n") == 1 and "No space left" in captured.err and "2 layers cached" in captured.err
