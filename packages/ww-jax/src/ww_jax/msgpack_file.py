@@ -59,21 +59,32 @@ class Checkpoint:
         ranges: dict[LeafPath, tuple[int, int]] = {}
         try:
             with self.path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
-                _scan(msgpack.Unpacker(handle, raw=False, max_buffer_size=len(data)), data, (), ranges)
+                if data[0] not in _MAP_TYPES:
+                    raise ValueError("its top level is not a map")
+                unpacker = msgpack.Unpacker(handle, raw=False, max_buffer_size=len(data))
+                _scan(unpacker, data, (), ranges)
+                if unpacker.tell() != len(data):
+                    raise ValueError(f"{len(data) - unpacker.tell()} bytes follow the checkpoint")
+        except RecursionError:
+            raise ValueError(f"{self.path}: not a Flax msgpack checkpoint (maps nested too deeply)") from None
         except (ValueError, msgpack.UnpackException, IndexError) as exc:
-            raise ValueError(f"{self.path}: not a Flax msgpack checkpoint ({type(exc).__name__}: {exc})") from exc
+            raise ValueError(f"{self.path}: not a Flax msgpack checkpoint ({type(exc).__name__}: {exc})") from None
         self.stamp, self.ranges = stamp, ranges
 
     def decode(self, leaf: LeafPath) -> Any:
-        """One leaf's value, decoded from its byte range alone."""
+        """One leaf's value, decoded from its byte range alone; a ValueError naming the file and leaf if it is malformed."""
         from flax import serialization
 
         self.refresh()
+        name = "/".join(leaf)
         if leaf not in self.ranges:
-            raise KeyError(f"{self.path}: checkpoint no longer has {'/'.join(leaf)!r}")
+            raise KeyError(f"{self.path}: checkpoint no longer has {name!r}")
         start, end = self.ranges[leaf]
         with self.path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            return serialization.msgpack_restore(data[start:end])
+            try:
+                return serialization.msgpack_restore(data[start:end])
+            except Exception as exc:  # lying shapes, unknown dtypes, malformed payloads raise many types
+                raise ValueError(f"{self.path}: leaf {name!r} is not a valid array ({type(exc).__name__}: {exc})") from None
 
     def reader(self, leaf: LeafPath) -> Callable[[], np.ndarray]:
         """A loader for one leaf."""
