@@ -118,3 +118,53 @@ def test_external_data_outside_the_folder_or_missing_is_refused(tmp_path: Path) 
             continue
         row = next(row for row in results.details if "fc1" in row["name"])
         assert row["status"] == "failed" and location.split("/")[-1] in row["error"]
+
+
+def _external(model: onnx.ModelProto, location: str) -> onnx.ModelProto:
+    tensor = next(t for t in model.graph.initializer if t.name == "fc1")
+    tensor.ClearField("raw_data")
+    tensor.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", location), ("offset", "0"), ("length", str(32 * 16 * 4))):
+        tensor.external_data.add(key=key, value=value)
+    return model
+
+
+def test_external_data_through_a_link_into_a_blob_folder_is_followed(tmp_path: Path) -> None:
+    """Hugging Face cache snapshots hold links into ../../blobs: the name is confined, the link is followed."""
+    fc1 = np.random.default_rng(1).standard_normal((32, 16)).astype(np.float32)
+    (tmp_path / "blobs").mkdir()
+    (tmp_path / "blobs" / "5e1f").write_bytes(fc1.tobytes())
+    snapshot = tmp_path / "snapshots" / "abc"
+    snapshot.mkdir(parents=True)
+    (snapshot / "model.onnx_data").symlink_to("../../blobs/5e1f")
+    path = _save(_external(_model(), "model.onnx_data"), snapshot / "model.onnx")
+    row = next(row for row in ww_core.analyze(path, workers=1).details if "fc1" in row["name"])
+    assert row["status"] == "success", row.get("error")
+    assert row["alpha"] == ww_core.analyze({"fc1": fc1}, workers=1).details[0]["alpha"]
+
+
+def test_external_data_named_outside_the_folder_is_refused_even_through_a_link(tmp_path: Path) -> None:
+    (tmp_path / "secret.bin").write_bytes(np.ones(32 * 16, np.float32).tobytes())
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "up").symlink_to("..")
+    for location in ("../secret.bin", "up/../../secret.bin", str(tmp_path / "secret.bin")):
+        path = _save(_external(_model(), location), folder / "escape.onnx")
+        row = next(row for row in ww_core.analyze(path, workers=1).details if "fc1" in row["name"])
+        assert row["status"] == "failed" and "outside the model folder" in row["error"], location
+
+
+@pytest.mark.parametrize("case", ["empty", "random", "truncated", "text"])
+def test_hostile_onnx_file_is_one_cli_error_line_naming_it(tmp_path: Path, case: str) -> None:
+    from ww_core.testing import check_cli_error
+
+    whole = _model().SerializeToString()
+    payload = {
+        "empty": b"",
+        "random": np.random.default_rng(0).bytes(2048),
+        "truncated": whole[: len(whole) // 2],
+        "text": b"root:x:0:0:root:/root:/bin/bash\n",
+    }[case]
+    path = tmp_path / f"{case}.onnx"
+    path.write_bytes(payload)
+    check_cli_error(path)

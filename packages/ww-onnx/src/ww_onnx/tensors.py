@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Callable
 
 import numpy as np
@@ -24,9 +24,10 @@ def _external_array(tensor: onnx.TensorProto, base_dir: Path | None) -> np.ndarr
     info = {entry.key: entry.value for entry in tensor.external_data}
     if base_dir is None:
         raise ValueError(f"tensor {tensor.name!r} is stored in external file {info.get('location')!r}; analyze the .onnx path instead")
-    location = (base_dir / info["location"]).resolve()
-    if not location.is_relative_to(base_dir.resolve()):
+    named = PurePath(info["location"])
+    if named.is_absolute() or ".." in named.parts:  # confined by name; links inside the folder are followed (HF cache blobs)
         raise ValueError(f"tensor {tensor.name!r}: external data location {info['location']!r} lies outside the model folder {base_dir}")
+    location = base_dir / named
     shape = tuple(tensor.dims)
     bf16 = tensor.data_type == onnx.TensorProto.BFLOAT16
     dtype = np.dtype("<u2") if bf16 else np.dtype(onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type)).newbyteorder("<")
