@@ -5,14 +5,14 @@ from __future__ import annotations
 import logging
 import os
 import time
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Executor, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
 
-from ww_core import spectrum
+from ww_core import spectrum, worker_faults
 from ww_core.cache import CacheWriteError, ResultsCache
 from ww_core.layer_analysis import analyze_layer, layer_esd
 from ww_core.options import AnalysisOptions
@@ -81,14 +81,30 @@ def _esd_names(rows: list[dict[str, Any]], evals: list[np.ndarray], pool: bool) 
     return {esd_key(row): np.sort(e) for row, e in zip(rows, evals, strict=True)}
 
 
+@dataclass(frozen=True)
+class _Queued:
+    """A layer sent to the executor, with what it needs to be run again if its worker process dies."""
+
+    layer: LayerMatrix
+    future: Future[LayerOutcome]
+    weights: np.ndarray
+    base: np.ndarray | None
+
+
 class _Runner:
-    """Feeds loaded layers to an executor with a bounded number in flight (bounded memory)."""
+    """Feeds loaded layers to an executor with a bounded number in flight (bounded memory).
+
+    A worker process that dies breaks its pool: the layers in flight are each retried once alone
+    (``worker_faults``), later layers go to a fresh pool, and the pools made here are closed by ``close``.
+    """
 
     def __init__(self, executor: Executor | None, in_flight: int, options: AnalysisOptions) -> None:
         self.executor = executor
+        self.template = executor  # what retries and replacement pools are made like
         self.in_flight = max(in_flight, 1)
         self.options = options
-        self.pending: list[tuple[LayerMatrix, Future[LayerOutcome]]] = []
+        self.pending: list[_Queued] = []
+        self.made: list[Executor] = []
 
     def submit(
         self, layer: LayerMatrix, weights: np.ndarray, base: np.ndarray | None, options: AnalysisOptions
@@ -99,8 +115,13 @@ class _Runner:
                 outcome = run_layer(layer, weights, base, options)
             yield layer, outcome
             return
-        shipped = replace(layer, load=_unloadable)
-        self.pending.append((layer, self.executor.submit(run_layer, shipped, weights, base, options)))
+        try:
+            future = self.executor.submit(run_layer, replace(layer, load=_unloadable), weights, base, options)
+        except BrokenExecutor:  # a worker died earlier: go on with a fresh pool (or here)
+            self._replace_executor()
+            yield from self.submit(layer, weights, base, options)
+            return
+        self.pending.append(_Queued(layer, future, weights, base))
         while len(self.pending) >= self.in_flight:
             yield self._pop()
 
@@ -109,15 +130,39 @@ class _Runner:
         while self.pending:
             yield self._pop()
 
+    def close(self) -> None:
+        """Shut down the pools made to replace a broken one."""
+        for pool in self.made:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _replace_executor(self) -> None:
+        fresh = worker_faults.replacement(self.template) if self.template is not None else None
+        if fresh is not None:
+            self.made.append(fresh)
+        self.executor = fresh
+
     def _pop(self) -> tuple[LayerMatrix, LayerOutcome]:
         """The earliest queued layer that has finished (waiting for one): a slow layer does not stall the rest."""
-        finished, _ = wait([future for _, future in self.pending], return_when=FIRST_COMPLETED)
-        position = next(i for i, (_, future) in enumerate(self.pending) if future in finished)
-        layer, future = self.pending.pop(position)
+        finished, _ = wait([queued.future for queued in self.pending], return_when=FIRST_COMPLETED)
+        position = next(i for i, queued in enumerate(self.pending) if queued.future in finished)
+        queued = self.pending.pop(position)
         try:
-            return layer, future.result()
-        except Exception as exc:  # the worker itself died (e.g. a remote executor lost a node)
-            return layer, ([failed_row(layer, self.options, f"worker failed: {type(exc).__name__}: {exc}")], [])
+            return queued.layer, queued.future.result()
+        except BrokenExecutor as exc:  # a worker process died: this layer may be the one that killed it, or not
+            return queued.layer, self._retry_alone(queued, exc)
+        except Exception as exc:  # the worker itself failed (e.g. a remote executor lost a node)
+            return queued.layer, ([failed_row(queued.layer, self.options, f"worker failed: {type(exc).__name__}: {exc}")], [])
+
+    def _retry_alone(self, queued: _Queued, first: BaseException) -> LayerOutcome:
+        """Run a layer whose pool broke once more, alone in a fresh process; a failed row if that process dies too."""
+        assert self.template is not None
+        shipped = replace(queued.layer, load=_unloadable)
+        try:
+            return worker_faults.run_alone(self.template, run_layer, shipped, queued.weights, queued.base, self.options)
+        except BrokenExecutor:
+            log.warning("layer %r: its worker process died twice", queued.layer.name)
+            reason = f"worker process died while analyzing it ({type(first).__name__}), and again when retried alone in a fresh process"
+            return [failed_row(queued.layer, self.options, reason)], []
 
 
 def model_layers(source: Any, options: AnalysisOptions) -> SourceLayers:
@@ -268,13 +313,15 @@ def analyze(
     bar.expect(len(layers))
     collector = _Collector(opts, store, bar)
     started = time.monotonic()
+    runner = _Runner(plan.pool, plan.in_flight, opts)
     try:
         with limited_blas_threads(plan.blas_limit):
-            _run_layers(layers, base, _Runner(plan.pool, plan.in_flight, opts), collector)
+            _run_layers(layers, base, runner, collector)
     except CacheWriteError as exc:  # disk full: stop, handing back every row finished so far
         exc.results = Results(source=source_label(source), options=opts, details=collector.details(), esds=collector.esds)
         raise
     finally:
+        runner.close()
         if bar is not progress:
             bar.close()
         if plan.own_pool and plan.pool is not None:
