@@ -40,6 +40,7 @@ def test_report_of_the_demo_is_self_contained(tmp_path: Path) -> None:
     assert html.count('<tr class="layer') == len(results.details) == 5
     assert set(_esd_data(html)) == {"0", "1", "2", "3", "4"}
     assert "3 of 5 analyzed layers have alpha between 2 and 6" in html
+    assert "read by ww-core" in html
 
 
 def _demo() -> str:

@@ -165,7 +165,10 @@ def _meta(results: Results) -> str:
 
     done = len(results.analyzed) - len(results.failed)
     counts = f"{len(results.details)} rows: {done} analyzed, {len(results.failed)} failed, {len(results.skipped)} skipped"
-    return f'<p class="meta">{escape(results.source)} · {counts} · ww-core {escape(__version__)}</p>'
+    from ww_core.results import adapter_label
+
+    read_by = f" · read by {escape(adapter_label(results.adapter))}" if results.adapter else ""
+    return f'<p class="meta">{escape(results.source)} · {counts}{read_by} · ww-core {escape(__version__)}</p>'
 
 
 def summary_block(results: Results) -> str:
