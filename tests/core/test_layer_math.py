@@ -174,6 +174,9 @@ def _one_bad_entry(value: float) -> np.ndarray:
     return weights
 
 
+TOO_LARGE = "weights are too large for float64: the sum of their squares (about 1e401) overflows (largest |w| = 1e+200); rescale the layer"
+
+
 @pytest.mark.parametrize(
     ("weights", "problem"),
     [
@@ -181,7 +184,7 @@ def _one_bad_entry(value: float) -> np.ndarray:
         (_one_bad_entry(-np.inf), "weights contain 1 NaN/Inf value(s)"),
         (np.array([[np.inf, -np.inf], [np.nan, 1.0]]), "weights contain 3 NaN/Inf value(s)"),
         (np.zeros((3, 2), dtype=np.float32), "weights are all zero"),
-        (np.full((4, 3), 1e200), ""),  # finite, though the sum of squares overflows
+        (np.full((4, 3), 1e200), TOO_LARGE),  # finite, but the Gram matrix would overflow
         (np.full((4, 3), 1e30, dtype=np.float32), ""),  # overflows float32 squares
         (np.full((4, 3), 1e-30, dtype=np.float32), ""),  # squares underflow to 0, entries are not 0
         (_one_bad_entry(0.5)[:, ::2], ""),  # a strided view

@@ -36,7 +36,9 @@ def _weights_problem(weights: np.ndarray) -> str:
     """Why these weights cannot be analyzed, or "".
 
     One BLAS pass decides the usual case: a finite, positive sum of squares means every entry
-    is finite and one is non-zero. Otherwise (or on overflow/underflow) the entries are counted.
+    is finite and one is non-zero. Otherwise (or on overflow/underflow) the entries are counted,
+    and the sum of squares is taken relative to the largest entry: if that is out of float64's
+    range, so is the Gram matrix, and LAPACK would only fail with an error code.
     """
     if weights.size == 0:
         return "weights are empty"
@@ -48,8 +50,21 @@ def _weights_problem(weights: np.ndarray) -> str:
     bad = int(np.count_nonzero(~np.isfinite(weights)))
     if bad:
         return f"weights contain {bad} NaN/Inf value(s)"
-    if not np.any(weights):
+    peak = float(np.max(np.abs(flat)))
+    if peak == 0:
         return "weights are all zero"
+    return _range_problem(flat, peak)
+
+
+def _range_problem(flat: np.ndarray, peak: float) -> str:
+    """Whether the squares of finite, non-zero weights whose largest magnitude is ``peak`` leave float64's range."""
+    if peak * peak < np.finfo(np.float64).tiny:
+        return f"weights are too small for float64: their squares underflow to zero (largest |w| = {peak:.3g}); rescale the layer"
+    scaled = flat / peak
+    decades = 2 * math.log10(peak) + math.log10(float(np.vdot(scaled, scaled).real))
+    if decades >= math.log10(np.finfo(np.float64).max):
+        overflow = f"the sum of their squares (about 1e{decades:.0f}) overflows (largest |w| = {peak:.3g})"
+        return f"weights are too large for float64: {overflow}; rescale the layer"
     return ""
 
 
