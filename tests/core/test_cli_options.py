@@ -43,15 +43,17 @@ def test_flags_reach_the_options_with_their_types() -> None:
     argv = [
         "analyze", "m.npz", "--layers", "1", "fc", "-2", "--vectors", "--detX", "--conv2d-fft", "--xmax", "3",
         "--peft", "with_base", "--inverse", "--no-pool", "--no-conv2d-norm", "--xmin-max", "0.5",
-        "--fix-fingers", "clip_xmax", "--max-fingers", "4", "--finger-thresh", "2.5", "--extra", "split_gates=true",
+        "--fix-fingers", "clip_xmax", "--max-fingers", "4", "--finger-thresh", "2.5",
+        "--extra", "torch.split_gates=true", "--extra", "torch.k=x",
     ]  # fmt: skip
-    options = AnalysisOptions.from_kwargs(**option_kwargs(build_parser().parse_args(argv)))
+    chosen = option_kwargs(build_parser().parse_args(argv))
+    assert chosen["extra"] == {"torch.split_gates": True, "torch.k": "x"}  # values read as JSON when they are JSON
+    options = AnalysisOptions.from_kwargs(**{k: v for k, v in chosen.items() if k != "extra"})
     assert options.layers == [1, "fc", -2]
     assert (options.vectors, options.detX, options.conv2d_fft, options.inverse) == (True, True, True, True)
     assert options.xmax == 3 and isinstance(options.xmax, int)
     assert options.peft == "with_base" and options.pool is False and options.conv2d_norm is False
     assert options.xmin_max == 0.5 and options.max_fingers == 4 and options.finger_thresh == 2.5
-    assert options.extra == {"split_gates": True}
     bare = build_parser().parse_args(["analyze", "m.npz", "--peft", "--xmax", "2.5e3"])
     assert option_kwargs(bare) == {"peft": True, "xmax": 2500.0}
     assert option_kwargs(build_parser().parse_args(["analyze"])) == {}
