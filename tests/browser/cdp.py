@@ -85,9 +85,9 @@ class Browser:
         """A command to the attached page."""
         return self.call(method, session=True, **params)
 
-    def wait_for(self, event: str, timeout: float = 30) -> dict[str, Any]:
-        """The first event called ``event`` (already received or still to come)."""
-        for seen in self.events:
+    def wait_for(self, event: str, timeout: float = 30, since: int = 0) -> dict[str, Any]:
+        """The first event called ``event`` among those from index ``since`` on (already received or still to come)."""
+        for seen in self.events[since:]:
             if seen.get("method") == event:
                 return seen
         deadline = time.monotonic() + timeout

@@ -106,3 +106,25 @@ def test_no_console_errors_and_no_network_requests(browser: Browser, report: tup
     assert errors == []
     requested = [e["params"]["request"]["url"] for e in browser.events if e.get("method") == "Network.requestWillBeSent"]
     assert requested == [report[1].resolve().as_uri()], methods
+
+
+def test_comparison_report_sorts_and_stays_quiet(browser: Browser, tmp_path: Path) -> None:
+    """Runs last: it navigates the shared page to a comparison report."""
+    rng = np.random.default_rng(1)
+    models = [{f"fc{i}": rng.standard_t(2 + k, size=(80, 40)) for i in range(5)} for k in range(3)]
+    comparison = ww_core.compare(*models, names=["early", "middle", "late"])
+    path = tmp_path / "compare.html"
+    comparison.to_html(path)
+    before = len(browser.events)
+    browser.page("Page.navigate", url=path.resolve().as_uri())
+    browser.wait_for("Page.loadEventFired", since=before)
+    ranked = browser.evaluate("Array.from(document.querySelectorAll('#ranking tbody tr')).map(tr => tr.cells[1].textContent)")
+    assert ranked == comparison.ranking
+    browser.click("#deltas thead th:nth-child(5)")  # delta_middle
+    read = "Array.from(document.querySelectorAll('#deltas tbody tr')).map(tr => tr.cells[4].dataset.v)"
+    deltas = [float(v) for v in browser.evaluate(read)]
+    assert deltas == sorted(deltas) and len(deltas) == 5
+    later = browser.events[before:]
+    assert not [e for e in later if e.get("method") == "Runtime.exceptionThrown"]
+    requested = [e["params"]["request"]["url"] for e in later if e.get("method") == "Network.requestWillBeSent"]
+    assert requested == [path.resolve().as_uri()]
