@@ -90,6 +90,7 @@ def test_failed_and_skipped_rows_carry_reasons_and_warnings_explain_themselves()
     html = ww_core.analyze(layers).to_html()
     assert re.search(r'<tr class="layer failed"[^>]*data-reason="[^"]*broken[^"]*NaN', html)
     assert "num_evals=2 &lt; min_evals=8" in html
+    assert re.search(r'<text class="failed"[^>]*>×<title>broken: failed: ', html)
     assert 'title="over-trained: alpha &lt; 2' in html or 'title="under-trained: alpha &gt; 6' in html
 
 

@@ -31,7 +31,7 @@ def short(name: str, width: int = LABEL_WIDTH) -> str:
 
 
 def flow_svg(series: Mapping[str, Sequence[tuple[int, Mapping[str, Any]]]]) -> str:
-    """One line per model of ``(row index, row)`` pairs in depth order; out-of-band points red, names under the axis."""
+    """One line per model of ``(row index, row)`` pairs in depth order; out-of-band points red, failed layers ×, names under the axis."""
     points = {label: [(i, row, finite(row.get("alpha"))) for i, row in rows] for label, rows in series.items()}
     alphas = [a for rows in points.values() for _, _, a in rows if a is not None]
     low = min([1.0, *alphas])
@@ -62,6 +62,12 @@ def flow_svg(series: Mapping[str, Sequence[tuple[int, Mapping[str, Any]]]]) -> s
             parts.append(f"<polyline {line}><title>{escape(label)}</title></polyline>")
         for pos, (index, row, alpha) in enumerate(rows):
             if alpha is None:
+                if row.get("status") == "failed":
+                    tip = f"{row.get('name')}: failed: {row.get('error', '')}"
+                    parts.append(
+                        f'<text class="failed" data-row="{index}" x="{x(pos):.1f}" y="{HEIGHT - BOTTOM - 2}" text-anchor="middle"'
+                        f' fill="#333">×<title>{escape(tip)}</title></text>'
+                    )
                 continue
             out = not OVER_TRAINED_THRESH <= alpha <= UNDER_TRAINED_THRESH
             tip = f"{row.get('name')}: alpha {alpha:.3g}" + (" (outside 2–6)" if out else "")
