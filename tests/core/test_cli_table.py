@@ -123,12 +123,15 @@ def test_one_progress_bar_covers_analysis_and_plots(tmp_path: Path, monkeypatch:
     stream = io.StringIO()
     bars: list[ProgressBar] = []
 
-    def drawn(total: int) -> ProgressBar:
-        bars.append(ProgressBar(total, enabled=True, stream=stream))
+    def drawn(total: int, enabled: bool | None = None) -> ProgressBar:
+        bars.append(ProgressBar(total, enabled=enabled is not False, stream=stream))
         return bars[-1]
 
     monkeypatch.setattr(cli, "ProgressBar", drawn)
-    assert main(["demo", "-q", "--plot", str(tmp_path / "plots")]) == 0
+    assert main(["demo", "-q"]) == 0
+    assert stream.getvalue() == "" and not bars[0].enabled  # quiet: no bar either
+    bars.clear()
+    assert main(["demo", "--plot", str(tmp_path / "plots")]) == 0
     (bar,) = bars
     assert bar.done == bar.total == 5 + 6  # five layers analyzed, six plots (one flow, five ESDs)
     assert "plot fc3" in stream.getvalue() and stream.getvalue().endswith("\n")

@@ -125,7 +125,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     """Analyze a model (the bundled demo when no path is given), write the outputs asked for, print the table."""
     source = args.path or str(model_path())
     check_outputs([args.csv, args.json], [args.plot])
-    bar = ProgressBar(0)
+    bar = ProgressBar(0, enabled=False if args.quiet else None)  # -q: no bar either
     try:
         try:
             results = analyze(source, base_model=args.base, workers=args.workers, cache=args.cache, progress=bar, **option_kwargs(args))
