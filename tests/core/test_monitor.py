@@ -255,3 +255,23 @@ def test_a_fired_rule_sets_should_stop_and_is_logged(tmp_path: Path) -> None:
     assert monitor.should_stop and seen == [monitor.warning]
     history = load_history(tmp_path / "run.jsonl")
     assert [(w["step"], w["rule"]) for w in history.warnings] == [(1, "fraction_below")]
+
+
+def test_close_from_the_warning_callback_stops_observing_without_deadlock(tmp_path: Path) -> None:
+    monitor = ww_core.Monitor(every=1, log=tmp_path / "run.jsonl", when_behind="wait", warn=FractionBelow(fraction=0.01, alpha=100.0))
+    closed_by_callback = threading.Event()
+
+    def close_on_warning(warning: EarlyWarning) -> None:
+        monitor.close()
+        closed_by_callback.set()
+
+    monitor.on_warning = close_on_warning
+    monitor.observe(_model(), step=1)
+    assert closed_by_callback.wait(30), "close() from the callback never returned"
+    closer = threading.Thread(target=monitor.close)
+    closer.start()
+    closer.join(30)
+    assert not closer.is_alive(), "close() deadlocked"
+    assert monitor.history.steps == [1] and monitor.should_stop and not monitor.errors
+    with pytest.raises(RuntimeError, match="after close"):
+        monitor.observe(_model(), step=2)

@@ -70,6 +70,7 @@ class Monitor:
         self._log = HistoryLog(log) if log is not None else None
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_pending)
         self._closed = False
+        self._stopping = False
         self._worker = threading.Thread(target=self._work, name="ww-monitor", daemon=True)
         self._write([{"record": "run", "time": time.time(), "every": every, "options": _plain(options)}])
         self._worker.start()
@@ -118,10 +119,15 @@ class Monitor:
         return True
 
     def close(self, wait: bool = True) -> None:
-        """Stop the monitor: finish the waiting snapshots (``wait``) or record each as skipped; idempotent."""
-        if self._closed:
-            return
+        """Stop the monitor: finish the waiting snapshots (``wait``) or record each as skipped; idempotent.
+
+        Called from ``on_warning`` (the background thread) it only ends observing; the thread
+        finishes when ``close`` is called from elsewhere, or at interpreter exit.
+        """
         self._closed = True
+        if threading.current_thread() is self._worker or not self._worker.is_alive() or self._stopping:
+            return
+        self._stopping = True
         if not wait:
             while True:
                 try:
