@@ -111,6 +111,8 @@ def test_compare_report_ranks_and_shows_deltas(tmp_path: Path) -> None:
     assert ranking.group(0).index(f"<td>{best}</td>") < ranking.group(0).index(f"<td>{comparison.ranking[1]}</td>")
     deltas = re.search(r'<table id="deltas".*?</table>', html, re.S)
     assert deltas is not None and deltas.group(0).count("<tr>") == 1 + 6 and "delta_late" in deltas.group(0)
+    fragment = comparison._repr_html_()
+    assert "<script" not in fragment and fragment.index(f"<td>{best}</td>") < fragment.index(f"<td>{comparison.ranking[1]}</td>")
 
 
 def test_cli_report_writes_one_file_or_stdout(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

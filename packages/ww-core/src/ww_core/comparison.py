@@ -114,6 +114,12 @@ class Comparison:
             write_atomic(path, text)
         return text
 
+    def _repr_html_(self) -> str:
+        """Jupyter shows a Comparison as its ranking table, best first."""
+        from ww_core.report import comparison_repr_html
+
+        return comparison_repr_html(self)
+
     def plot(self, directory: str | Path) -> list[Path]:
         """Write comparison.png (summary metrics across models) and flows.png (every model's alpha along depth)."""
         from ww_core import plots

@@ -236,6 +236,14 @@ def comparison_report(comparison: Comparison) -> str:
     return _page(f"ww report: {' vs '.join(comparison.names)}", "\n".join(body), {"esd": {}})
 
 
+def comparison_repr_html(comparison: Comparison) -> str:
+    """A static HTML fragment for notebooks: the ranking, best first."""
+    from ww_core.comparison import RANK_METRICS
+
+    ranked = sorted(comparison.table(), key=lambda row: row["rank"])
+    return _simple_table(ranked, ("rank", "name", "layers", "failed", *RANK_METRICS), "ranking")
+
+
 def repr_html(results: Results) -> str:
     """A static HTML fragment for notebooks: the summary sentences and the table (no script needed)."""
     return summary_block(results) + layer_table(results, with_esd=False)

@@ -37,7 +37,11 @@
   }
 
   document.querySelectorAll("table.sortable").forEach((table) => {
-    Array.from(table.tHead.rows[0].cells).forEach((th, col) => th.addEventListener("click", () => sortBy(table, th, col)));
+    Array.from(table.tHead.rows[0].cells).forEach((th, col) => {
+      th.tabIndex = 0;
+      th.addEventListener("click", () => sortBy(table, th, col));
+      th.addEventListener("keydown", (event) => { if (event.key === "Enter") sortBy(table, th, col); });
+    });
   });
 
   const filter = document.getElementById("filter");
@@ -112,7 +116,11 @@
     panel.scrollIntoView({ block: "nearest" });
   }
   if (panel) {
-    document.querySelectorAll("#layers tr.layer").forEach((tr) => tr.addEventListener("click", () => show(tr)));
+    document.querySelectorAll("#layers tr.layer").forEach((tr) => {
+      tr.tabIndex = 0;
+      tr.addEventListener("click", () => show(tr));
+      tr.addEventListener("keydown", (event) => { if (event.key === "Enter") show(tr); });
+    });
     document.querySelectorAll("svg.flow [data-row]").forEach((point) =>
       point.addEventListener("click", () => {
         const tr = document.querySelector(`#layers tr[data-id="${point.dataset.row}"]`);
