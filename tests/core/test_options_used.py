@@ -39,7 +39,7 @@ CHANGES_ROWS: dict[str, tuple[Any, dict[str, Any]]] = {
 #: Fields refused with an error naming them.
 REFUSED = {"intra": True}
 #: Fields only adapters read: they must arrive in the ``options`` handed to ``ww_layers``.
-FOR_ADAPTERS = {"fused_qkv": True, "trust_pickle": True, "extra": {"spy_option": 1}}
+FOR_ADAPTERS = {"fused_qkv": True, "trust_pickle": True, "extra": {"spy": {"spy_option": 1}}}
 #: Fields that choose which adapter reads the source.
 ROUTES = {"adapter": "ww-core"}
 

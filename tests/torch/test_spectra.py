@@ -38,6 +38,12 @@ def test_equal_to_numpy_within_tolerance(precision: str, tolerance: float) -> No
         np.testing.assert_allclose(got, want, rtol=0, atol=tolerance * want.max())
 
 
+def test_exact_is_left_to_core() -> None:
+    """Asked for an exact SVD, the hook declines: its Gram + eigvalsh route is not one."""
+    assert ww_eigenvalues(layer(), matrices(), {"torch_spectra": True, "exact": True}) is None
+    assert ww_eigenvalues(layer(), matrices(), {"torch_spectra": True}) is not None
+
+
 def test_fp16_precision_refused() -> None:
     with pytest.raises(ValueError, match="torch_precision"):
         ww_eigenvalues(layer(), matrices(), {"torch_spectra": True, "torch_precision": "float16"})
@@ -53,7 +59,7 @@ def test_whole_model_rows_equal_with_and_without_torch_spectra() -> None:
     model = nn.Sequential(nn.Linear(64, 48), nn.Conv2d(16, 32, 3), nn.Linear(48, 20))
     columns = ["alpha", "D", "xmin", "log_norm", "log_spectral_norm", "stable_rank"]
     plain: Any = ww_core.analyze(model).details
-    torch_path: Any = ww_core.analyze(model, extra={"torch_spectra": True}).details
+    torch_path: Any = ww_core.analyze(model, extra={"torch": {"torch_spectra": True}}).details
     for a, b in zip(plain, torch_path, strict=True):
         for column in columns:
             assert b[column] == pytest.approx(a[column], rel=1e-9), (a["name"], column)

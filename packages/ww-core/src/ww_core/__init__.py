@@ -11,6 +11,7 @@ from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
+from ww_core.adapter_options import AdapterOptions
 from ww_core.hookspecs import hookimpl
 from ww_core.options import AnalysisOptions
 from ww_core.protocol import LayerKind, LayerLoadError, LayerMatrix
@@ -55,6 +56,7 @@ _LAZY = {
 }
 
 __all__ = [
+    "AdapterOptions",
     "AnalysisOptions",
     "CacheWriteError",
     "Comparison",

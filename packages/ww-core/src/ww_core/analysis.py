@@ -7,6 +7,7 @@ import os
 import time
 from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Executor, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -17,7 +18,7 @@ from ww_core.cache import CacheWriteError, ResultsCache
 from ww_core.layer_analysis import analyze_layer, layer_esd
 from ww_core.options import AnalysisOptions
 from ww_core.peft import lora_products
-from ww_core.plugins import SourceLayers, iter_layers, plugin_manager, read_source
+from ww_core.plugins import SourceLayers, first_result, iter_layers, read_source
 from ww_core.progress import ProgressBar
 from ww_core.protocol import LayerMatrix
 from ww_core.results import Results
@@ -42,12 +43,10 @@ def _unloadable() -> np.ndarray:
 
 
 def _eigenvalues(layer: LayerMatrix, matrices: list[np.ndarray], options: AnalysisOptions) -> list[np.ndarray]:
-    """An adapter's accelerated spectra when one offers them, else core's."""
-    hook = plugin_manager().hook.ww_eigenvalues
-    if hook.get_hookimpls():
-        found = hook(layer=layer, matrices=matrices, options=options.adapter_options())
-        if found is not None:
-            return [np.asarray(evals, dtype=np.float64) for evals in found]
+    """An adapter's accelerated spectra when one offers them (asked with ``exact``, which it may decline), else core's."""
+    found = first_result("ww_eigenvalues", options.adapter_options(), options.adapter, layer=layer, matrices=matrices)
+    if found is not None:
+        return [np.asarray(evals, dtype=np.float64) for evals in found[1]]
     return spectrum.eigenvalues(matrices, exact=options.exact)
 
 
@@ -346,5 +345,5 @@ def get_esd(source: Any, layer: int | str, **options: Any) -> np.ndarray:
     opts = AnalysisOptions.from_kwargs(**options)
     for candidate in iter_layers(source, opts.adapter_options(), opts.adapter):
         if candidate.index == layer or candidate.name == layer:
-            return layer_esd(candidate, candidate.weights(), opts)
+            return layer_esd(candidate, candidate.weights(), opts, eigenvalue_fn=partial(_eigenvalues, candidate, options=opts))
     raise KeyError(f"{source_label(source)}: no layer {layer!r}")

@@ -12,6 +12,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pluggy
 
+from ww_core.adapter_options import AdapterOptions
 from ww_core.protocol import LayerMatrix
 
 PROJECT = "ww"
@@ -20,13 +21,14 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 @hookspec(firstresult=True)
-def ww_layers(source: Any, options: dict[str, Any]) -> Iterable[LayerMatrix] | None:
+def ww_layers(source: Any, options: AdapterOptions) -> Iterable[LayerMatrix] | None:
     """Return the layers of ``source`` in architecture order, or None if it is not yours.
 
     Recognize cheaply: check the object's type module (or ``sys.modules``) or the file
-    suffix before importing your framework. ``options`` carries adapter options such as
-    ``fused_qkv`` (bool) and ``trust_pickle`` (bool); ignore the keys you do not know.
-    Loading must be lazy: put the tensor read inside each ``LayerMatrix.load``.
+    suffix before importing your framework. ``options`` is read-only: ``fused_qkv``,
+    ``trust_pickle``, ``exact`` (bools) and ``extra``, the options the user gave your adapter
+    by its name (``extra={"<your name>": {...}}``). Loading must be lazy: put the tensor read
+    inside each ``LayerMatrix.load``; quantized tensors are dequantized there.
     """
 
 
@@ -36,12 +38,13 @@ def ww_adapter_info() -> dict[str, str]:  # type: ignore[empty-body]
 
 
 @hookspec(firstresult=True)
-def ww_eigenvalues(layer: LayerMatrix, matrices: Sequence[Any], options: dict[str, Any]) -> list[np.ndarray] | None:
+def ww_eigenvalues(layer: LayerMatrix, matrices: Sequence[Any], options: AdapterOptions) -> list[np.ndarray] | None:
     """Optionally compute each matrix's eigenvalues of WᵀW on the framework's own device.
 
     ``matrices`` are the (already sliced and scaled) 2-D numpy arrays; return one float64
     numpy array of squared singular values per matrix (ascending), or None to let core
-    compute them. Never downcast below float32.
+    compute them. Never downcast below float32. When ``options.exact`` asks for a full SVD
+    and your route is not one, return None. ``analyze`` and ``get_esd`` both ask this hook.
     """
 
 

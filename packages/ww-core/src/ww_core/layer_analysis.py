@@ -6,6 +6,7 @@ Never raises for a bad matrix: NaN/Inf or all-zero weights give a failed row nam
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Any, Callable
 
 import numpy as np
@@ -227,12 +228,18 @@ def analyze_layer(
     return rows
 
 
-def layer_esd(layer: LayerMatrix, weights: np.ndarray, options: AnalysisOptions) -> np.ndarray:
-    """Sorted eigenvalues of the layer's pooled ESD (for ``get_ESD``); ValueError for bad weights."""
+def layer_esd(
+    layer: LayerMatrix, weights: np.ndarray, options: AnalysisOptions, *, eigenvalue_fn: EigenvalueFn | None = None
+) -> np.ndarray:
+    """Sorted eigenvalues of the layer's pooled ESD (for ``get_ESD``); ValueError for bad weights.
+
+    ``eigenvalue_fn`` is the same route ``analyze_layer`` takes (an adapter's hook, else core's).
+    """
     matrices, problem = _prepare(layer, weights, options, None)
     if problem:
         raise ValueError(f"{describe_layer(layer)}: {problem}")
-    evals = np.sort(np.concatenate(spectrum.eigenvalues(matrices, exact=options.exact)))
+    eigen = eigenvalue_fn or partial(spectrum.eigenvalues, exact=options.exact)
+    evals = np.sort(np.concatenate(eigen(matrices)))
     if options.inverse:
         with np.errstate(divide="ignore"):
             evals = np.sort(1.0 / evals)

@@ -6,6 +6,8 @@ import warnings
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Sequence
 
+from ww_core.adapter_options import AdapterOptions, frozen, namespaced_extras
+
 DEFAULT_MIN_EVALS = 8
 DEFAULT_MAX_EVALS = 15000
 DEFAULT_MAX_N = 50000
@@ -39,7 +41,8 @@ class AnalysisOptions:
     substring (str); negative ints exclude. ``seed`` makes ``randomize`` reproducible.
     ``fused_qkv`` reports fused attention projections as one row; ``trust_pickle`` lets
     adapters unpickle code from files (never by default); ``exact`` uses full SVD;
-    ``extra`` carries adapter-specific options through to ``ww_layers``. ``peft=True`` analyzes
+    ``extra`` carries adapter-specific options, namespaced by adapter name (``{"torch": {...}}``
+    or ``"torch.key"``; see ``adapter_options``), to that adapter's hooks. ``peft=True`` analyzes
     only the LoRA updates B·A; ``peft="with_base"`` analyzes them beside every other layer.
     ``adapter`` names the adapter (entry-point or distribution name) that must read the source,
     when more than one would claim it.
@@ -69,7 +72,10 @@ class AnalysisOptions:
     fused_qkv: bool = option(False, "fused attention projections as one row", describe=True)
     trust_pickle: bool = option(False, "allow unpickling code from model files (only for files you trust)", describe=True)
     exact: bool = option(False, "full SVD instead of Gram + eigh")
-    extra: dict[str, Any] = field(default_factory=dict, metadata=flag_help("adapter-specific option KEY=VALUE (repeatable)", describe=True))
+    extra: dict[str, Any] = field(
+        default_factory=dict,
+        metadata=flag_help("an adapter's own option ADAPTER.KEY=VALUE, e.g. torch.split_gates=true (repeatable)", describe=True),
+    )
     adapter: str | None = option(None, "the adapter that reads the source (a name `ww plugins` shows)", describe=True)
 
     def __post_init__(self) -> None:
@@ -83,6 +89,7 @@ class AnalysisOptions:
             raise ValueError(INTRA_REFUSED)
         if self.min_evals < 0 or self.max_evals < self.min_evals:
             raise ValueError(f"need 0 <= min_evals <= max_evals, got {self.min_evals}, {self.max_evals}")
+        object.__setattr__(self, "extra", namespaced_extras(self.extra))
 
     @classmethod
     def from_kwargs(cls, **kwargs: Any) -> "AnalysisOptions":
@@ -115,6 +122,6 @@ class AnalysisOptions:
         default = AnalysisOptions()
         return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) != getattr(default, f.name)}
 
-    def adapter_options(self) -> dict[str, Any]:
-        """The subset adapters see in ``ww_layers``."""
-        return {"fused_qkv": self.fused_qkv, "trust_pickle": self.trust_pickle, **self.extra}
+    def adapter_options(self) -> AdapterOptions:
+        """What adapters' hooks see: core's keys, and every adapter's extras (core hands each its own view)."""
+        return AdapterOptions(self.fused_qkv, self.trust_pickle, self.exact, namespaces=frozen(self.extra))

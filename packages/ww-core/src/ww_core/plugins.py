@@ -7,11 +7,12 @@ import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 import pluggy
 
 from ww_core import hookspecs
+from ww_core.adapter_options import AdapterOptions
 from ww_core.protocol import LayerMatrix
 from ww_core.sources import hf_cache
 
@@ -240,7 +241,7 @@ class SourceLayers:
     layers: list[LayerMatrix]
 
 
-def read_source(source: Any, adapter_options: dict[str, Any] | None = None, adapter: str | None = None) -> SourceLayers:
+def read_source(source: Any, adapter_options: Mapping[str, Any] | None = None, adapter: str | None = None) -> SourceLayers:
     """All layers of ``source`` and who read them; EmptyModelError when there are none, so no one mistakes it for a model."""
     found = route(source, adapter_options, adapter)
     layers = list(found.layers)
@@ -249,12 +250,12 @@ def read_source(source: Any, adapter_options: dict[str, Any] | None = None, adap
     return SourceLayers(found.adapter, layers)
 
 
-def collect_layers(source: Any, adapter_options: dict[str, Any] | None = None, adapter: str | None = None) -> list[LayerMatrix]:
+def collect_layers(source: Any, adapter_options: Mapping[str, Any] | None = None, adapter: str | None = None) -> list[LayerMatrix]:
     """All layers of ``source``; EmptyModelError when it has none."""
     return read_source(source, adapter_options, adapter).layers
 
 
-def iter_layers(source: Any, adapter_options: dict[str, Any] | None = None, adapter: str | None = None) -> Iterable[LayerMatrix]:
+def iter_layers(source: Any, adapter_options: Mapping[str, Any] | None = None, adapter: str | None = None) -> Iterable[LayerMatrix]:
     """The layers of ``source`` as its adapter lists them (see ``route``)."""
     return route(source, adapter_options, adapter).layers
 
@@ -265,7 +266,7 @@ class _Routed:
     layers: Iterable[LayerMatrix]
 
 
-def route(source: Any, adapter_options: dict[str, Any] | None = None, adapter: str | None = None) -> _Routed:
+def route(source: Any, adapter_options: Mapping[str, Any] | None = None, adapter: str | None = None) -> _Routed:
     """Ask the adapters in routing order; the first whose ``ww_layers`` returns something reads ``source``.
 
     Routing order: adapters marked ``tryfirst``, then the others by name, core's built-ins
@@ -275,23 +276,49 @@ def route(source: Any, adapter_options: dict[str, Any] | None = None, adapter: s
     source = hf_cache.resolve(source)
     if isinstance(source, (str, os.PathLike)) and not os.path.exists(os.fspath(source)):
         raise FileNotFoundError(f"no such file or directory: {os.fspath(source)!r}")
-    arguments = {"source": source, "options": dict(adapter_options or {})}
-    for impl in _routing_order(adapter):
-        layers = impl.function(*(arguments[name] for name in impl.argnames))
-        if layers is not None:
-            return _Routed(_adapter_ref(impl.plugin_name), layers)
+    found = first_result("ww_layers", adapter_options, adapter, source=source)
+    if found is not None:
+        return _Routed(_adapter_ref(found[0]), found[1])
     if adapter is not None:
         raise UnknownSourceError(f"adapter {adapter!r} does not recognize {_describe(source)}")
     raise unknown_source_error(source)
 
 
-def _routing_order(adapter: str | None) -> list[Any]:
-    impls = [impl for impl in plugin_manager().hook.ww_layers.get_hookimpls() if not (impl.wrapper or impl.hookwrapper)]
+def first_result(
+    hook: str, adapter_options: Mapping[str, Any] | None, adapter: str | None = None, **arguments: Any
+) -> tuple[str, Any] | None:
+    """Call ``hook`` of each plugin in routing order, each with its own view of the options; the first non-None answer.
+
+    Returns (plugin name, answer), or None when every plugin declined.
+    """
+    options = AdapterOptions.from_mapping(adapter_options or {})
+    _check_namespaces(options)
+    for impl in _routing_order(hook, adapter):
+        view = options.for_adapter(impl.plugin_name, _adapter_ref(impl.plugin_name)["distribution"]) if options.namespaces else options
+        given = {**arguments, "options": view}
+        answer = impl.function(*(given[name] for name in impl.argnames))
+        if answer is not None:
+            return impl.plugin_name, answer
+    return None
+
+
+def _check_namespaces(options: AdapterOptions) -> None:
+    """Every namespace in ``extra`` names a plugin found (loaded, disabled or broken) or registered."""
+    known = {name for name, _ in plugin_manager().list_name_plugin()}
+    known |= {plugin.name for plugin in plugins()} | {plugin.distribution for plugin in plugins()}
+    unknown = sorted(set(options.namespaces) - known)
+    if unknown:
+        raise ValueError(f"extra names no installed adapter: {', '.join(map(repr, unknown))}; adapters: {', '.join(sorted(known))}")
+
+
+def _routing_order(hook: str, adapter: str | None) -> list[Any]:
+    caller = getattr(plugin_manager().hook, hook)
+    impls = [impl for impl in caller.get_hookimpls() if not (impl.wrapper or impl.hookwrapper)]
     impls.sort(key=lambda impl: (0 if impl.tryfirst else 2 if impl.trylast else 1, impl.plugin_name))
     if adapter is None:
         return impls
     chosen = [impl for impl in impls if adapter in (impl.plugin_name, _adapter_ref(impl.plugin_name)["distribution"])]
-    if not chosen:
+    if not chosen and hook == "ww_layers":
         usable = ", ".join(impl.plugin_name for impl in impls)
         raise UnknownSourceError(f"no installed adapter named {adapter!r}; adapters that read sources: {usable}")
     return chosen

@@ -37,8 +37,11 @@ def ww_layers(source: Any, options: dict[str, Any]) -> Iterable[LayerMatrix] | N
 
 @hookimpl
 def ww_eigenvalues(layer: LayerMatrix, matrices: Sequence[Any], options: dict[str, Any]) -> list[np.ndarray] | None:
-    """Spectra with torch on the layer's device when it is a GPU or ``torch_spectra`` is set; else None (core computes)."""
-    if not wants_torch_spectra(layer.device, options):
+    """Spectra with torch on the layer's device when it is a GPU or ``torch_spectra`` is set; else None (core computes).
+
+    Also None when ``exact`` asks for a full SVD: this Gram + eigvalsh route is not one.
+    """
+    if options.get("exact") or not wants_torch_spectra(layer.device, options):
         return None
     from ww_torch import spectra
 
