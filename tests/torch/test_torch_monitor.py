@@ -92,3 +92,11 @@ def test_snapshot_does_not_see_later_in_place_updates() -> None:
     after = ww_core.analyze(snapshot).analyzed
     assert [r["alpha"] for r in after] == [r["alpha"] for r in before]
     assert not np.shares_memory(snapshot.layers[0].load(), model[0].weight.detach().numpy())
+
+
+def test_a_named_adapter_reads_the_model_and_is_recorded(tmp_path: Path) -> None:
+    with ww_core.Monitor(every=1, log=tmp_path / "run.jsonl", when_behind="wait", adapter="torch") as monitor:
+        monitor.observe(_cnn(), step=1)
+    history = ww_core.load_history(tmp_path / "run.jsonl")
+    assert not history.errors and history.steps == [1]
+    assert history.snapshots[1]["adapter"] == "torch"

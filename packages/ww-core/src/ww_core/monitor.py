@@ -58,7 +58,8 @@ class Monitor:
         self.every = every
         self.when_behind = when_behind
         self.options = AnalysisOptions.from_kwargs(**options)
-        self._analysis_options = options
+        # ``adapter`` chooses who reads the model when a snapshot is taken; the snapshot itself is core's
+        self._analysis_options = {key: value for key, value in options.items() if key != "adapter"}
         self.rules: tuple[Rule, ...] = tuple(warn) if isinstance(warn, Sequence) else (warn,)
         self.on_warning = on_warning
         self.warning: EarlyWarning | None = None
@@ -182,6 +183,7 @@ class Monitor:
             "step": step,
             "time": now,
             "layers": len(rows),
+            "adapter": snapshot.adapter,
             "copy_seconds": copy_seconds,
             "analysis_seconds": time.perf_counter() - started,
             "summary": results.summary,

@@ -13,7 +13,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ww_core.options import AnalysisOptions
-from ww_core.plugins import collect_layers
+from ww_core.plugins import read_source
 from ww_core.protocol import LayerMatrix
 from ww_core.selection import skip_reason
 
@@ -33,12 +33,14 @@ def private_copy(array: np.ndarray) -> np.ndarray:
 class Snapshot:
     """The layers of a source as they were when taken, each holding its own copy of the weights.
 
-    ``analyze(snapshot)`` analyzes it like any source (core's built-in adapter claims it).
+    ``analyze(snapshot)`` analyzes it like any source (core's built-in adapter claims it);
+    ``adapter`` names the adapter that read the original source.
     Layers that cannot be loaded keep a loader that raises, so they become failed rows.
     """
 
     label: str
     layers: tuple[LayerMatrix, ...]
+    adapter: str = ""
 
 
 def _raising(error: Exception) -> Callable[[], np.ndarray]:
@@ -55,12 +57,13 @@ def take_snapshot(source: Any, options: AnalysisOptions | None = None, label: st
     where LoRA factors too small to be analyzed themselves still make up the B·A products.
     """
     opts = options or AnalysisOptions()
+    found = read_source(source, opts.adapter_options(), opts.adapter)
     layers = []
-    for layer in collect_layers(source, opts.adapter_options()):
+    for layer in found.layers:
         try:
             load = _raising(ValueError("not copied: skipped by the options")) if skip_reason(layer, opts) and not opts.peft else None
             load = load or _frozen(private_copy(layer.weights()))
         except Exception as exc:  # one bad layer must not lose the others; analyze() reports it as failed
             load = _raising(exc)
         layers.append(replace(layer, load=load, device="cpu"))
-    return Snapshot(label=label or type(source).__name__, layers=tuple(layers))
+    return Snapshot(label=label or type(source).__name__, layers=tuple(layers), adapter=found.adapter.get("name", ""))
