@@ -37,7 +37,7 @@ OPTION_COLUMNS: Mapping[str, tuple[str, ...]] = {
     "detX": ("detX_num",),
 }
 REASON = "reason"
-NAME_WIDTH, MIN_NAME_WIDTH = 28, 12
+NAME_WIDTH, MIN_NAME_WIDTH = 32, 20
 MIN_REASON_WIDTH = 16
 GAP = "  "
 
@@ -73,11 +73,10 @@ def cell(row: Mapping[str, Any], column: str) -> str:
 
 
 def abbreviate(text: str, width: int) -> str:
-    """``text`` cut in the middle with "…" to at most ``width`` characters (ends of layer names tell them apart)."""
+    """``text`` cut to at most ``width`` characters, keeping its end after "…" (the end of a layer name tells layers apart)."""
     if len(text) <= width:
         return text
-    keep = width - 1
-    return text[: keep // 2] + "…" + text[len(text) - (keep - keep // 2) :]
+    return "…" + text[len(text) - (width - 1) :]
 
 
 def _widths(cells: list[list[str]], columns: Sequence[str]) -> list[int]:
@@ -97,15 +96,23 @@ def _needed(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], name_widt
 
 
 def fit_columns(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], width: int) -> list[str]:
-    """Drop low-priority columns (the requested options' columns last) until the table fits in ``width``; no empty reason column."""
+    """Drop low-priority columns until the table fits in ``width``; no empty reason column.
+
+    Readable names come first: columns in DROP_ORDER go before names are cut below NAME_WIDTH;
+    alpha_weighted and then the requested options' columns go only when even short names do not fit.
+    """
     has_reason = any(cell(r, REASON) for r in rows)
     shown = [c for c in columns if c != REASON or has_reason]
+    longest_name = max((len(cell(r, "name")) for r in rows), default=0)
     option_columns = [c for extra in OPTION_COLUMNS.values() for c in extra]
-    for column in (*DROP_ORDER, "alpha_weighted", *reversed(option_columns)):
-        if _needed(rows, shown, MIN_NAME_WIDTH) <= width:
-            break
-        if column in shown:
-            shown.remove(column)
+    readable = min(NAME_WIDTH, max(longest_name, MIN_NAME_WIDTH))
+    stages = ((readable, DROP_ORDER), (MIN_NAME_WIDTH, ("alpha_weighted", *reversed(option_columns))))
+    for name_width, droppable in stages:
+        for column in droppable:
+            if _needed(rows, shown, name_width) <= width:
+                return shown
+            if column in shown:
+                shown.remove(column)
     return shown
 
 
