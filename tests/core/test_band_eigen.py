@@ -83,9 +83,9 @@ def test_large_matrices_take_the_band_path_and_match_eigvalsh(monkeypatch: pytes
 def test_blas_rejects_views_that_are_not_column_major() -> None:
     gram = np.zeros((4, 4), order="F")
     with pytest.raises(ValueError, match="not a column-major view"):
-        blas.syrk_lower(np.zeros((4, 6)), gram, beta=0.0)  # C order: rows are not unit-stride
+        blas.gemm(np.zeros((4, 6)), np.zeros((6, 4), order="F"), gram, alpha=1.0, beta=0.0)  # C order: rows are not unit-stride
     with pytest.raises(TypeError, match="float64"):
-        blas.syrk_lower(np.zeros((4, 6), dtype=np.float32, order="F"), gram, beta=0.0)
+        blas.gemm(np.zeros((4, 6), dtype=np.float32, order="F"), np.zeros((6, 4), order="F"), gram, alpha=1.0, beta=0.0)
 
 
 @pytest.mark.parametrize("n", [0, 1, 2, 37, 200])

@@ -19,6 +19,10 @@ BAND = 48
 #: Float64 entries widened at a time while the Gram matrix is accumulated (32 MiB).
 GRAM_CHUNK_ENTRIES = 1 << 22
 
+#: Gram columns updated per matrix product. The lower triangle is built from GEMM panels, not
+#: dsyrk: multithreaded OpenBLAS dsyrk crashed (SIGSEGV) for a 20000×209 block of a 20000² layer.
+GRAM_PANEL = 1024
+
 
 def gram_lower(matrix: np.ndarray) -> np.ndarray:
     """Lower triangle of the float64 Gram matrix of ``matrix``'s smaller side (column-major).
@@ -35,8 +39,20 @@ def gram_lower(matrix: np.ndarray) -> np.ndarray:
             block = np.ascontiguousarray(matrix[start : start + step], dtype=np.float64).T
         else:  # W·Wᵀ = Σ B·Bᵀ over column blocks B
             block = np.asfortranarray(matrix[:, start : start + step], dtype=np.float64)
-        blas.syrk_lower(block, gram, beta=1.0)
+        accumulate_lower(block, gram)
     return gram
+
+
+def accumulate_lower(block: np.ndarray, gram: np.ndarray) -> None:
+    """Lower triangle of ``gram`` += block·blockᵀ (both column-major float64), one GEMM per panel of GRAM_PANEL columns.
+
+    Each panel's product also fills the upper part of its diagonal square, which is never read:
+    GRAM_PANEL/side extra work.
+    """
+    side = block.shape[0]
+    for start in range(0, side, GRAM_PANEL):
+        stop = min(start + GRAM_PANEL, side)
+        blas.gemm(block[start:], block[start:stop], gram[start:, start:stop], alpha=1.0, beta=1.0, transpose_b=True)
 
 
 def band_eigenvalues(lower: np.ndarray, band: int = BAND) -> np.ndarray:

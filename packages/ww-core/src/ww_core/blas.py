@@ -27,7 +27,6 @@ _capsule_name.restype = ctypes.c_char_p
 _capsule_name.argtypes = [ctypes.py_object]
 
 _ROUTINES: dict[str, tuple[Any, int]] = {
-    "dsyrk": (scipy.linalg.cython_blas, 10),
     "dsymm": (scipy.linalg.cython_blas, 12),
     "dsyr2k": (scipy.linalg.cython_blas, 12),
     "dgemm": (scipy.linalg.cython_blas, 13),
@@ -70,12 +69,6 @@ def _operand(array: np.ndarray) -> tuple[Any, Any]:
     return _pointer(array.ctypes.data), _int(column_stride)
 
 
-def syrk_lower(a: np.ndarray, c: np.ndarray, *, beta: float) -> None:
-    """Lower triangle of C ← A·Aᵀ + β·C, in place."""
-    rows, depth = a.shape
-    _routine("dsyrk")(_flag("L"), _flag("N"), _int(rows), _int(depth), _float(1.0), *_operand(a), _float(beta), *_operand(c))
-
-
 def symm_lower(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> None:
     """C ← A·B with A symmetric, read from its lower triangle."""
     rows, cols = b.shape
@@ -90,11 +83,14 @@ def syr2k_lower(a: np.ndarray, b: np.ndarray, c: np.ndarray, *, alpha: float) ->
     )  # fmt: skip
 
 
-def gemm(a: np.ndarray, b: np.ndarray, c: np.ndarray, *, alpha: float, beta: float, transpose_a: bool = False) -> None:
-    """C ← α·op(A)·B + β·C in place, op(A) = Aᵀ when ``transpose_a``."""
+def gemm(
+    a: np.ndarray, b: np.ndarray, c: np.ndarray, *, alpha: float, beta: float, transpose_a: bool = False, transpose_b: bool = False
+) -> None:
+    """C ← α·op(A)·op(B) + β·C in place, op(X) = Xᵀ when ``transpose_x``."""
     rows, depth = (a.shape[1], a.shape[0]) if transpose_a else a.shape
+    cols = b.shape[0] if transpose_b else b.shape[1]
     _routine("dgemm")(
-        _flag("T" if transpose_a else "N"), _flag("N"), _int(rows), _int(b.shape[1]), _int(depth),
+        _flag("T" if transpose_a else "N"), _flag("T" if transpose_b else "N"), _int(rows), _int(cols), _int(depth),
         _float(alpha), *_operand(a), *_operand(b), _float(beta), *_operand(c),
     )  # fmt: skip
 
