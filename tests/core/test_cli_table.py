@@ -136,3 +136,12 @@ def test_one_progress_bar_covers_analysis_and_plots(tmp_path: Path, monkeypatch:
     assert bar.done == bar.total == 5 + 6  # five layers analyzed, six plots (one flow, five ESDs)
     assert "plot fc3" in stream.getvalue() and stream.getvalue().endswith("\n")
     assert stream.getvalue().count("\n") == 1
+
+
+@pytest.mark.parametrize("command", ["compare", "report"])
+def test_every_command_with_a_cache_flag_uses_it(tmp_path: Path, command: str) -> None:
+    first, second = _model(tmp_path / "a.npz", seed=1), _model(tmp_path / "b.npz", seed=2)
+    cache = tmp_path / "run.jsonl"
+    extra = ["-o", str(tmp_path / "r.html")] if command == "report" else []
+    assert main([command, str(first), str(second), "--cache", str(cache), *extra]) == 0
+    assert cache.read_text().count("\n") == 4  # two layers of each model

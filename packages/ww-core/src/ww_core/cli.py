@@ -164,7 +164,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from ww_core.comparison import compare
 
     check_outputs([args.csv, args.json], [args.plot])
-    comparison = compare(*args.paths, names=args.names, workers=args.workers, base_model=args.base, **option_kwargs(args))
+    run = {"base_model": args.base, "workers": args.workers, "cache": args.cache}
+    comparison = compare(*args.paths, names=args.names, **run, **option_kwargs(args))
     jobs = table_jobs(args, comparison.to_csv, comparison.to_json)
     if args.plot:
         jobs.append((args.plot, lambda: comparison.plot(args.plot)))
@@ -183,9 +184,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     paths = args.paths or [str(model_path())]
     check_outputs([args.output])
-    kwargs = {"base_model": args.base, "workers": args.workers, **option_kwargs(args)}
+    kwargs = {"base_model": args.base, "workers": args.workers, "cache": args.cache, **option_kwargs(args)}
     if len(paths) == 1:
-        results = analyze(paths[0], cache=args.cache, progress=None, **kwargs)
+        results = analyze(paths[0], **kwargs)
         require_analyzed(results, args.layers)
         render: Callable[[], str] = results.to_html
     else:
