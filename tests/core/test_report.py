@@ -120,8 +120,10 @@ def test_cli_report_writes_one_file_or_stdout(tmp_path: Path, capsys: pytest.Cap
     assert main(["report", "-o", str(target)]) == 0
     assert capsys.readouterr().out == f"wrote {target}\n"
     assert_self_contained(target.read_text())
-    assert main(["report", "-o", "-"]) == 0
-    assert capsys.readouterr().out.startswith("<!DOCTYPE html>")
+    assert main(["report", "-o", "-", "--names", "Digits CNN"]) == 0
+    page = capsys.readouterr().out
+    assert page.startswith("<!DOCTYPE html>") and "<h1>ww report: Digits CNN</h1>" in page
+    assert main(["report", "-o", "-", "--names", "a", "b"]) == 2
     np.savez(tmp_path / "a.npz", **_layers(3, seed=1))
     np.savez(tmp_path / "b.npz", **_layers(3, seed=2))
     assert main(["report", str(tmp_path / "a.npz"), str(tmp_path / "b.npz"), "-o", str(tmp_path / "cmp.html")]) == 0

@@ -7,6 +7,7 @@ a closed pipe (``ww analyze | head -1``) ends quietly. Anything else is a bug an
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import os
@@ -181,14 +182,18 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     """Write the HTML report of one model, or of several compared (ranking and per-layer deltas)."""
     from ww_core.comparison import compare
+    from ww_core.report import results_report
 
     paths = args.paths or [str(model_path())]
+    if args.names and len(args.names) != len(paths):
+        raise ValueError(f"got {len(args.names)} names for {len(paths)} models")
     check_outputs([args.output])
     kwargs = {"base_model": args.base, "workers": args.workers, "cache": args.cache, **option_kwargs(args)}
     if len(paths) == 1:
         results = analyze(paths[0], **kwargs)
         require_analyzed(results, args.layers)
-        render: Callable[[], str] = results.to_html
+        title = args.names[0] if args.names else None
+        render: Callable[[], str] = functools.partial(results_report, results, title)
     else:
         render = compare(*paths, names=args.names, **kwargs).to_html
     errors = write_all([(args.output, lambda: write_output(args.output, render()))])
@@ -280,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = command("report", cmd_report, "write a self-contained HTML report of a model, or of several models compared")
     sub.add_argument("paths", nargs="*", metavar="path", help="model file or folder; several: compared (default: the bundled demo)")
     sub.add_argument("-o", "--output", default="report.html", metavar="FILE", help="the HTML file (default report.html; '-': stdout)")
-    sub.add_argument("--names", nargs="+", help="a label per model when comparing (default: file names)")
+    sub.add_argument("--names", nargs="+", help="a label per model, the page title for one (default: file names)")
     _run_flags(sub)
     add_option_flags(sub)
     sub = command("plot-history", cmd_plot_history, "plot a training monitor's JSON-lines log (ww_core.Monitor) over steps")
