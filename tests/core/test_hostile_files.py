@@ -172,3 +172,12 @@ def test_npz_archive_is_opened_once_for_all_its_layers(tmp_path: Path, monkeypat
     results = ww_core.analyze(tmp_path / "many.npz", workers=2)
     assert len(results.analyzed) == 30
     assert len(opened) == 1
+
+
+def test_shard_index_larger_than_the_cap_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ww_core.sources import shard_index
+
+    monkeypatch.setattr(shard_index, "MAX_JSON_BYTES", 1024)
+    folder = index_names_a_tensor_no_shard_holds(tmp_path)
+    (folder / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {"a.weight": "one.safetensors"}, "pad": " " * 4096}))
+    check_cli_error(folder, "index.json", "cap")

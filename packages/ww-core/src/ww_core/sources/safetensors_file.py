@@ -13,9 +13,9 @@ import numpy as np
 
 from ww_core.sources import shard_index
 from ww_core.sources.named_arrays import natural_key
-from ww_core.sources.untrusted import UntrustedDataError, parse_json_object
+from ww_core.sources.untrusted import MAX_JSON_BYTES, UntrustedDataError, parse_json_object
 
-MAX_HEADER_BYTES = 100 * 1024 * 1024
+MAX_HEADER_BYTES = MAX_JSON_BYTES
 
 _DTYPES: dict[str, np.dtype[Any]] = {
     "F64": np.dtype("<f8"),

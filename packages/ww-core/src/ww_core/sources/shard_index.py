@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ww_core.sources.named_arrays import natural_key
-from ww_core.sources.untrusted import UntrustedDataError, parse_json_object
+from ww_core.sources.untrusted import MAX_JSON_BYTES, UntrustedDataError, parse_json_object, read_limited
 
 
 class ShardIndexError(UntrustedDataError):
@@ -19,7 +19,9 @@ class ShardIndexError(UntrustedDataError):
 def read_weight_map(index_file: Path) -> dict[str, str]:
     """The tensor → shard-file map of an index file; every shard must be a plain file name in the index's folder."""
     try:
-        document = parse_json_object(index_file.read_bytes(), f"{index_file}: index")
+        with index_file.open("rb") as handle:
+            text = read_limited(handle, MAX_JSON_BYTES, f"{index_file}: index")
+        document = parse_json_object(text, f"{index_file}: index")
     except OSError as exc:
         raise ShardIndexError(f"{index_file}: cannot be read ({exc.strerror or type(exc).__name__})") from None
     except UntrustedDataError as exc:
