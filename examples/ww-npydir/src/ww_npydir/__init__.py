@@ -2,8 +2,8 @@
 
 Kind from the array rank (2-D: dense, or embedding when the file name contains
 "embed"; 3/4/5-D: conv1d/2d/3d in (out, in, *kernel)). Order from ``order.txt`` (one
-file stem per line) when present, else file names sorted. Written against the public
-hooks only: ``ww_core.hookimpl`` and ``ww_core.LayerMatrix``.
+file stem per line) when present, else file names sorted. Written against ww-core's public
+names only: ``ww_core.hookimpl``, ``ww_core.LayerMatrix`` and the adapter toolkit ``ww_core.toolkit``.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from ww_core import LayerKind, LayerMatrix, hookimpl
+from ww_core import LayerMatrix, hookimpl
+from ww_core.toolkit import kind_from_rank, read_npy_header
 
 ORDER_FILE = "order.txt"
-KIND_BY_NDIM: dict[int, LayerKind] = {2: "dense", 3: "conv1d", 4: "conv2d", 5: "conv3d"}
 
 
 @hookimpl
@@ -54,12 +54,10 @@ def _header(path: Path) -> tuple[tuple[int, ...], np.dtype[Any]]:
     """Shape and dtype from the .npy header, without reading the data."""
     try:
         with path.open("rb") as handle:
-            major, _ = np.lib.format.read_magic(handle)
-            read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
-            shape, _, dtype = read_header(handle)
+            shape, dtype, _ = read_npy_header(handle)
     except ValueError as exc:
         raise ValueError(f"{path}: not a .npy file ({exc})") from exc
-    return tuple(int(d) for d in shape), dtype
+    return shape, dtype
 
 
 def _loader(path: Path) -> Callable[[], np.ndarray]:
@@ -70,7 +68,7 @@ def _layers(folder: Path) -> list[LayerMatrix]:
     layers: list[LayerMatrix] = []
     for path in ordered_files(folder):
         shape, dtype = _header(path)
-        kind = KIND_BY_NDIM.get(len(shape))
+        kind = kind_from_rank(len(shape))
         if kind is None or dtype.kind != "f":
             continue
         if kind == "dense" and "embed" in path.stem.lower():

@@ -7,7 +7,8 @@ canonical layout (docs/layouts.md), and how to load them when core asks.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Literal
+from types import MappingProxyType
+from typing import Callable, Literal, Mapping
 
 import numpy as np
 
@@ -15,6 +16,9 @@ LayerKind = Literal["dense", "conv1d", "conv2d", "conv3d", "embedding"]
 
 #: Every kind core understands, with the number of array dimensions of its canonical layout.
 KIND_NDIM: dict[str, int] = {"dense": 2, "embedding": 2, "conv1d": 3, "conv2d": 4, "conv3d": 5}
+
+#: The conv kind of a canonical (out, in, *kernel) tensor, by its rank.
+CONV_KIND_BY_RANK: Mapping[int, LayerKind] = MappingProxyType({3: "conv1d", 4: "conv2d", 5: "conv3d"})
 
 
 def widen_to_float(array: np.ndarray) -> np.ndarray:

@@ -10,18 +10,18 @@ import numpy as np
 from gguf import GGMLQuantizationType
 
 from ww_core import LayerKind, LayerMatrix
+from ww_core.toolkit import CONV_KIND_BY_RANK
 from ww_gguf.header import TensorInfo
 from ww_gguf.names import hf_name, is_expert_stack, permuted_heads
 from ww_gguf.tensors import INTEGER_TYPES, GGUFFile
 
-_CONV_KINDS: dict[int, LayerKind] = {3: "conv1d", 4: "conv2d"}
 _EMBEDDING_TENSORS = ("token_embd", "pos_embd", "token_types", "per_layer_token_embd")
 
 
 def _kind(tensor: TensorInfo, ndim: int) -> LayerKind | None:
     if ndim == 2:
         return "embedding" if tensor.name.split(".")[0] in _EMBEDDING_TENSORS else "dense"
-    return _CONV_KINDS.get(ndim)
+    return CONV_KIND_BY_RANK.get(ndim)
 
 
 def _unpermuted(load: Callable[[], np.ndarray], heads: Callable[[], int | None]) -> Callable[[], np.ndarray]:

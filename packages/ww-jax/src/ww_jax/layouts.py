@@ -12,7 +12,7 @@ from typing import Callable, Literal
 
 import numpy as np
 
-from ww_core.protocol import LayerKind, LayerMatrix, widen_to_float
+from ww_core.toolkit import CONV_KIND_BY_RANK, LayerKind, LayerMatrix, widen_to_float
 
 Role = Literal["dense", "general", "conv", "embedding"]
 Transform = Callable[[np.ndarray], np.ndarray]
@@ -22,7 +22,6 @@ ATTENTION_INPUTS = frozenset({"query", "key", "value", "qkv", "kv"})
 ATTENTION_OUTPUT = "out"
 #: Leaf names that are never weight matrices even when 2-D (DenseGeneral biases are (heads, dim)).
 NON_MATRIX_LEAVES = frozenset({"bias", "scale", "mean", "var"})
-_CONV_KIND: dict[int, LayerKind] = {3: "conv1d", 4: "conv2d", 5: "conv3d"}
 
 
 @dataclass(frozen=True)
@@ -59,7 +58,7 @@ def role_from_names(path: tuple[str, ...], ndim: int) -> tuple[Role, int] | None
         return "general", 1
     if parent == ATTENTION_OUTPUT:
         return "general", ndim - 1
-    return ("conv", 1) if ndim in _CONV_KIND else None
+    return ("conv", 1) if ndim in CONV_KIND_BY_RANK else None
 
 
 def layout(weight: JaxWeight) -> tuple[LayerKind, tuple[int, ...], Transform]:
@@ -75,7 +74,7 @@ def layout(weight: JaxWeight) -> tuple[LayerKind, tuple[int, ...], Transform]:
         return "dense", canonical, lambda a: a.reshape(canonical[1], canonical[0]).T
     nd = len(shape)
     order = (nd - 1, nd - 2, *range(nd - 2))
-    return _CONV_KIND[nd], tuple(shape[i] for i in order), lambda a: np.transpose(a, order)
+    return CONV_KIND_BY_RANK[nd], tuple(shape[i] for i in order), lambda a: np.transpose(a, order)
 
 
 def to_layers(weights: list[JaxWeight], origin: str) -> list[LayerMatrix]:

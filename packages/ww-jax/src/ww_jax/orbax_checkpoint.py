@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ww_core.sources.named_arrays import natural_key
+from ww_core.toolkit import natural_key
 from ww_jax.layouts import JaxWeight, role_from_names
 from ww_jax.pytrees import is_float_matrix
 

@@ -13,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 
-from ww_core.protocol import LayerKind, LayerMatrix
+from ww_core.toolkit import CONV_KIND_BY_RANK, LayerKind, LayerMatrix
 
 #: Owner classes whose ``kernel`` is (*k, in, out).
 CONV_CLASSES = frozenset({"Conv1D", "Conv2D", "Conv3D", "Convolution1D", "Convolution2D", "Convolution3D"})
@@ -26,7 +26,6 @@ ATTENTION_CLASSES = frozenset({"MultiHeadAttention", "GroupedQueryAttention"})
 #: Variables that hold a weight matrix; biases, norms and states are not analyzed.
 MATRIX_VARIABLES = frozenset({"kernel", "recurrent_kernel", "embeddings", "depthwise_kernel", "pointwise_kernel"})
 
-_CONV_KIND: dict[int, LayerKind] = {3: "conv1d", 4: "conv2d", 5: "conv3d"}
 
 
 @dataclass(frozen=True)
@@ -87,19 +86,19 @@ def layout(weight: KerasWeight) -> tuple[LayerKind, tuple[int, ...], Transform] 
     if var == "embeddings":
         return ("embedding", shape, np.asarray) if len(shape) == 2 else None
     depthwise = var == "depthwise_kernel" or (var == "kernel" and owner in DEPTHWISE_CLASSES)
-    if depthwise and len(shape) in _CONV_KIND:
-        return (_CONV_KIND[len(shape)], *_depthwise(shape))
+    if depthwise and len(shape) in CONV_KIND_BY_RANK:
+        return (CONV_KIND_BY_RANK[len(shape)], *_depthwise(shape))
     if weight.in_axes is not None:
         return ("dense", *_einsum(shape, weight.in_axes))
     if len(shape) == 2:
         return "dense", (shape[1], shape[0]), np.transpose
-    if len(shape) not in _CONV_KIND:
+    if len(shape) not in CONV_KIND_BY_RANK:
         return None
     nd = len(shape)
     if owner in CONV_TRANSPOSE_CLASSES:
-        return (_CONV_KIND[nd], *_conv(shape, out_axis=nd - 2, in_axis=nd - 1))
+        return (CONV_KIND_BY_RANK[nd], *_conv(shape, out_axis=nd - 2, in_axis=nd - 1))
     if owner in CONV_CLASSES or var == "pointwise_kernel":
-        return (_CONV_KIND[nd], *_conv(shape, out_axis=nd - 1, in_axis=nd - 2))
+        return (CONV_KIND_BY_RANK[nd], *_conv(shape, out_axis=nd - 1, in_axis=nd - 2))
     return None
 
 

@@ -14,10 +14,10 @@ from typing import Any, Iterator
 import onnx
 
 from ww_core import LayerKind, LayerMatrix
+from ww_core.toolkit import CONV_KIND_BY_RANK
 from ww_onnx.graph import WeightUse, weight_uses
 from ww_onnx.tensors import loader
 
-CONV_KINDS: dict[int, LayerKind] = {3: "conv1d", 4: "conv2d", 5: "conv3d"}
 GATES = {"LSTM": ("i", "o", "f", "c"), "GRU": ("z", "r", "h"), "RNN": ("",)}
 DIRECTIONS = {1: ("",), 2: (".forward", ".reverse")}
 
@@ -52,10 +52,10 @@ def rows(use: WeightUse, options: dict[str, Any]) -> list[Row]:
         trans = _int_attribute(use.node, "transB" if use.input_index == 1 else "transA", 0) if op == "Gemm" else 0
         transpose = (use.input_index == 1) != bool(trans)
         return [Row(name, "dense", _swapped(dims) if transpose else dims, transpose)]
-    if op == "Conv" and len(dims) in CONV_KINDS:
-        return [Row(name, CONV_KINDS[len(dims)], dims)]
-    if op == "ConvTranspose" and len(dims) in CONV_KINDS:
-        return [Row(name, CONV_KINDS[len(dims)], _swapped(dims), transpose=True)]
+    if op == "Conv" and len(dims) in CONV_KIND_BY_RANK:
+        return [Row(name, CONV_KIND_BY_RANK[len(dims)], dims)]
+    if op == "ConvTranspose" and len(dims) in CONV_KIND_BY_RANK:
+        return [Row(name, CONV_KIND_BY_RANK[len(dims)], _swapped(dims), transpose=True)]
     if op == "Gather" and len(dims) == 2 and _int_attribute(use.node, "axis", 0) == 0:
         return [Row(name, "embedding", dims)]
     if op in GATES and len(dims) == 2 and use.restacked:

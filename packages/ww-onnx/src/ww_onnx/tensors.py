@@ -9,8 +9,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from ww_core.protocol import widen_to_float
-from ww_core.sources.safetensors_file import bf16_to_float32
+from ww_core.toolkit import bf16_to_float32, widen_to_float
 
 Loader = Callable[[], np.ndarray]
 

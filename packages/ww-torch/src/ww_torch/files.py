@@ -9,8 +9,8 @@ from typing import Any, Iterator, Mapping
 
 import torch
 
-from ww_core.sources import shard_index
-from ww_core.sources.named_arrays import natural_key
+from ww_core.toolkit import ShardHolders, natural_key, read_weight_map
+from ww_core.toolkit import shard_files as index_shard_files
 from ww_torch.recognize import TORCH_SUFFIXES, is_training_state
 
 #: Keys under which training checkpoints usually keep the model's state dict.
@@ -99,7 +99,7 @@ def shard_files(folder: Path) -> list[Path]:
     """
     index = index_file(folder)
     if index is not None:
-        return shard_index.shard_files(index, shard_index.read_weight_map(index))
+        return index_shard_files(index, read_weight_map(index))
     weights = (p for p in folder.iterdir() if p.suffix.lower() in TORCH_SUFFIXES and not is_training_state(p))
     entries = (p for p in weights if p.is_symlink() or p.is_file())
     return sorted(entries, key=lambda p: natural_key(p.name))
@@ -107,7 +107,7 @@ def shard_files(folder: Path) -> list[Path]:
 
 def iter_shards(folder: Path, trust_pickle: bool) -> Iterator[tuple[Path, Mapping[str, torch.Tensor] | torch.nn.Module]]:
     """Each shard file of ``folder`` with its tensors (memory-mapped), in shard order; shards checked against the index."""
-    holders = shard_index.Holders(folder)
+    holders = ShardHolders(folder)
     for shard in shard_files(folder):
         tensors = find_tensors(load_file(shard, trust_pickle), shard)
         if not isinstance(tensors, torch.nn.Module):
@@ -115,4 +115,4 @@ def iter_shards(folder: Path, trust_pickle: bool) -> Iterator[tuple[Path, Mappin
         yield shard, tensors
     index = index_file(folder)
     if index is not None:
-        holders.check_index(index, shard_index.read_weight_map(index))
+        holders.check_index(index, read_weight_map(index))

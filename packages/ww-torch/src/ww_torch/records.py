@@ -8,11 +8,11 @@ from typing import Iterable, Iterator
 import torch
 
 from ww_core import LayerKind, LayerMatrix
+from ww_core.toolkit import CONV_KIND_BY_RANK
 from ww_torch.tensors import canonical_shape, device_name, loader
 
 QKV = ("q", "k", "v")
 GATES = {4: ("i", "f", "g", "o"), 3: ("r", "z", "n")}
-_CONV_KINDS: dict[int, LayerKind] = {3: "conv1d", 4: "conv2d", 5: "conv3d"}
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class WeightRef:
 
 def conv_kind(ndim: int) -> LayerKind | None:
     """conv1d/2d/3d for a 3-/4-/5-D (out, in, *kernel) weight, else None."""
-    return _CONV_KINDS.get(ndim)
+    return CONV_KIND_BY_RANK.get(ndim)
 
 
 def split_rows(ref: WeightRef, labels: tuple[str, ...]) -> list[WeightRef]:

@@ -6,7 +6,7 @@ from typing import Any, Iterator, Mapping
 
 import torch
 
-from ww_core.sources.named_arrays import infer_kind, module_path
+from ww_core.toolkit import infer_kind, module_path
 from ww_torch.records import QKV, WeightRef, split_rows
 
 

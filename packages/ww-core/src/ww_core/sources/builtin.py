@@ -16,6 +16,7 @@ from ww_core.hookspecs import hookimpl
 from ww_core.protocol import LayerMatrix
 from ww_core.sources import safetensors_file
 from ww_core.sources.named_arrays import layers_from_named
+from ww_core.toolkit import read_npy_header
 
 
 @hookimpl
@@ -89,10 +90,7 @@ def _npz_layers(path: Path) -> Iterable[LayerMatrix]:
 def _npz_member_shape(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> tuple[int, ...]:
     """A member's shape from its .npy header, checked against the member's size, without reading its data."""
     with archive.open(info) as handle:
-        major, _ = np.lib.format.read_magic(handle)
-        read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
-        shape, _, dtype = read_header(handle)
-        header_bytes = handle.tell()
+        shape, dtype, header_bytes = read_npy_header(handle)
     claimed = prod(shape) * dtype.itemsize
     if not dtype.hasobject and header_bytes + claimed != info.file_size:
         held = info.file_size - header_bytes

@@ -7,17 +7,16 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from ww_core.protocol import LayerKind, LayerMatrix
+from ww_core.protocol import CONV_KIND_BY_RANK, LayerKind, LayerMatrix
 
 _EMBEDDING_NAME = re.compile(r"(embed|wte|wpe|tok_emb|word_emb|lookup)", re.IGNORECASE)
-_KIND_BY_NDIM: dict[int, LayerKind] = {3: "conv1d", 4: "conv2d", 5: "conv3d"}
 
 
 def infer_kind(name: str, shape: tuple[int, ...]) -> LayerKind | None:
     """The layer kind of a canonical-layout tensor, or None for what is no weight matrix (biases, norms)."""
     if len(shape) == 2:
         return "embedding" if _EMBEDDING_NAME.search(name) else "dense"
-    return _KIND_BY_NDIM.get(len(shape))
+    return CONV_KIND_BY_RANK.get(len(shape))
 
 
 _WEIGHT_SUFFIXES = (".weight", "_weight")

@@ -1,0 +1,64 @@
+"""The public toolkit for adapter authors: everything an adapter needs from ww-core, in one module.
+
+Adapters (first-party and third-party alike) import only ``ww_core``, ``ww_core.toolkit``
+and, in their tests, ``ww_core.testing``; every other ``ww_core`` module is internal and may
+change. docs/writing-adapters.md describes each name.
+"""
+
+from __future__ import annotations
+
+from typing import IO, Any
+
+import numpy as np
+
+from ww_core.adapter_options import AdapterOptions
+from ww_core.hookspecs import hookimpl
+from ww_core.protocol import CONV_KIND_BY_RANK, KIND_NDIM, LayerKind, LayerLoadError, LayerMatrix, widen_to_float
+from ww_core.sources.named_arrays import infer_kind, layers_from_named, module_path, natural_key
+from ww_core.sources.safetensors_file import bf16_to_float32
+from ww_core.sources.shard_index import Holders as ShardHolders
+from ww_core.sources.shard_index import ShardIndexError, read_weight_map, shard_files
+from ww_core.sources.untrusted import UntrustedDataError, parse_json, parse_json_object, read_limited
+
+
+def kind_from_rank(ndim: int) -> LayerKind | None:
+    """The kind of a canonical-layout tensor of rank ``ndim``: 2 → dense, 3/4/5 → conv1d/2d/3d, else None."""
+    return "dense" if ndim == 2 else CONV_KIND_BY_RANK.get(ndim)
+
+
+def read_npy_header(handle: IO[bytes]) -> tuple[tuple[int, ...], np.dtype[Any], int]:
+    """Shape, dtype and header length of the ``.npy`` data at ``handle``'s position, without reading the data.
+
+    ValueError when it is no ``.npy`` header.
+    """
+    major, _ = np.lib.format.read_magic(handle)
+    read = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+    shape, _, dtype = read(handle)
+    return tuple(int(d) for d in shape), dtype, handle.tell()
+
+
+__all__ = [
+    "CONV_KIND_BY_RANK",
+    "KIND_NDIM",
+    "AdapterOptions",
+    "LayerKind",
+    "LayerLoadError",
+    "LayerMatrix",
+    "ShardHolders",
+    "ShardIndexError",
+    "UntrustedDataError",
+    "bf16_to_float32",
+    "hookimpl",
+    "infer_kind",
+    "kind_from_rank",
+    "layers_from_named",
+    "module_path",
+    "natural_key",
+    "parse_json",
+    "parse_json_object",
+    "read_limited",
+    "read_npy_header",
+    "read_weight_map",
+    "shard_files",
+    "widen_to_float",
+]
