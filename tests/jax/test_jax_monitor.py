@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -20,7 +21,15 @@ from ww_jax.training import model_source, observe
 datasets = pytest.importorskip("sklearn.datasets")
 
 STEPS, EVERY, BATCH = 60, 10, 64
-METRICS = ("alpha", "D", "log_norm", "log_spectral_norm", "alpha_weighted", "stable_rank")
+
+
+def _numbers(row: dict[str, Any]) -> list[str]:
+    """Every float column of a row: all the metrics it has."""
+    return [key for key, value in row.items() if isinstance(value, float)]
+
+
+def _close(got: float, want: float) -> bool:
+    return (math.isnan(got) and math.isnan(want)) or math.isclose(got, want, rel_tol=0, abs_tol=1e-10)
 
 
 class CNN(nnx.Module):
@@ -74,8 +83,9 @@ def test_every_snapshot_is_recorded_and_equals_analyze_of_the_checkpoints(tmp_pa
         reference = ww_core.analyze(tmp_path / f"step{step}.msgpack").analyzed
         assert len(history.rows[step]) == len(reference) == 4
         for got, want in zip(history.rows[step], reference):
-            for metric in METRICS:
-                assert math.isclose(got[metric], want[metric], rel_tol=0, abs_tol=1e-10), (step, got["name"], metric)
+            assert len(_numbers(want)) > 10
+            for metric in _numbers(want):
+                assert _close(got[metric], want[metric]), (step, got["name"], metric)
 
 
 def test_monitoring_leaves_training_unchanged(tmp_path: Path) -> None:

@@ -17,7 +17,15 @@ from ww_keras.callbacks import MonitorCallback
 datasets = pytest.importorskip("sklearn.datasets")
 
 EVERY, BATCH, EPOCHS = 10, 64, 2
-METRICS = ("alpha", "D", "log_norm", "log_spectral_norm", "alpha_weighted", "stable_rank")
+
+
+def _numbers(row: dict[str, Any]) -> list[str]:
+    """Every float column of a row: all the metrics it has."""
+    return [key for key, value in row.items() if isinstance(value, float)]
+
+
+def _close(got: float, want: float) -> bool:
+    return (math.isnan(got) and math.isnan(want)) or math.isclose(got, want, rel_tol=0, abs_tol=1e-10)
 
 
 def _digits() -> tuple[np.ndarray, np.ndarray]:
@@ -71,8 +79,9 @@ def test_every_batch_snapshot_is_recorded_and_equals_analyze_of_the_saved_model(
         reference = ww_core.analyze(tmp_path / f"step{step}.keras").analyzed
         assert len(history.rows[step]) == len(reference) == 4
         for got, want in zip(history.rows[step], reference):
-            for metric in METRICS:
-                assert math.isclose(got[metric], want[metric], rel_tol=0, abs_tol=1e-10), (step, got["name"], metric)
+            assert len(_numbers(want)) > 10
+            for metric in _numbers(want):
+                assert _close(got[metric], want[metric]), (step, got["name"], metric)
 
 
 def test_monitoring_leaves_training_unchanged(tmp_path: Path) -> None:
