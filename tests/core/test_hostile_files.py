@@ -144,6 +144,15 @@ def test_no_message_quotes_the_bytes_a_link_points_at(tmp_path: Path) -> None:
         assert "hunter2" not in line and leaked not in line, line
 
 
+@pytest.mark.parametrize("suffix", [".safetensors", ".npz", ".pt", ".bin", ".h5", ".keras", ".msgpack", ".onnx", ".gguf"])
+def test_a_link_to_a_secret_under_any_model_suffix_is_refused_without_quoting_it(tmp_path: Path, suffix: str) -> None:
+    """Whichever reader (or none, where its adapter is not installed) gets the file, its bytes stay out of the message."""
+    (tmp_path / "secret.txt").write_bytes(SECRET)
+    (tmp_path / f"model{suffix}").symlink_to(tmp_path / "secret.txt")
+    for line in check_cli_error(tmp_path / f"model{suffix}"):
+        assert "hunter2" not in line and "Secret" not in line, line
+
+
 def test_links_into_a_cache_blob_folder_are_followed(tmp_path: Path) -> None:
     """The Hugging Face cache layout: snapshots/<rev>/model.safetensors → ../../blobs/<hash>."""
     weights = {"fc.weight": np.random.default_rng(0).standard_normal((64, 32)).astype(np.float32)}
