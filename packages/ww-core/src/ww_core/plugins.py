@@ -13,6 +13,7 @@ import pluggy
 
 from ww_core import hookspecs
 from ww_core.adapter_options import AdapterOptions
+from ww_core.install_hints import install_hint
 from ww_core.protocol import LayerMatrix
 from ww_core.sources import hf_cache
 
@@ -229,7 +230,7 @@ def unknown_source_error(source: Any) -> UnknownSourceError:
     """An error listing the installed adapters and the package that would read ``source``."""
     installed = ", ".join(a.get("name", "?") for a in list_adapters())
     hint = _suggested_package(source)
-    advice = f" Install it with: pip install {hint}" if hint else " No known adapter package handles it."
+    advice = f" Install it with: {install_hint(hint)}" if hint else " No known adapter package handles it."
     return UnknownSourceError(f"no installed adapter recognizes {_describe(source)}. Installed adapters: {installed}.{advice}")
 
 
