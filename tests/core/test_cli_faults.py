@@ -141,6 +141,8 @@ def test_stdout_is_written_in_place_of_a_file_named_dash(tmp_path: Path, capsys:
         out = capsys.readouterr().out
         assert out.startswith(("layer_id,", "{")) and "summary:" not in out
     assert not (tmp_path / "-").exists()
+    assert main(["demo", "--csv", "-", "--json", "-"]) == 2
+    assert capsys.readouterr().err == "ww: error: only one output can go to stdout ('-'); write the others to files\n"
 
 
 def test_a_full_disk_under_the_cache_still_shows_the_rows_so_far(

@@ -107,7 +107,9 @@ def write_all(jobs: Sequence[Job]) -> list[str]:
 
 
 def check_outputs(files: Sequence[str | None] = (), folders: Sequence[str | None] = ()) -> None:
-    """Fail now, before any analysis, when an output file or folder cannot be written."""
+    """Fail now, before any analysis, when an output file or folder cannot be written, or two outputs would share stdout."""
+    if sum(target == STDOUT for target in files) > 1:
+        raise ValueError("only one output can go to stdout ('-'); write the others to files")
     for target in files:
         if target:
             check_writable_file(target)
