@@ -113,3 +113,19 @@ def test_emptied_checkpoint_is_one_error_naming_the_folder(tmp_path: Path) -> No
             data.write_bytes(b"")
     with pytest.raises(ValueError, match="not a readable Orbax checkpoint"):
         ww_core.analyze(path)
+
+
+def test_checkpoint_manager_step_folders(tmp_path: Path) -> None:
+    model = Net(nnx.Rngs(0))
+    manager = ocp.CheckpointManager((tmp_path / "single").absolute())
+    manager.save(100, args=ocp.args.StandardSave(nnx.split(model)[1]))
+    manager.wait_until_finished()
+    step = tmp_path / "single" / "100"
+    testing.assert_rows_close(ww_core.analyze(step, min_evals=2).details, ww_core.analyze(step / "default", min_evals=2).details)
+    several = ocp.CheckpointManager((tmp_path / "several").absolute(), item_names=("state", "ema"))
+    saved = nnx.split(model)[1]
+    several.save(5, args=ocp.args.Composite(state=ocp.args.StandardSave(saved), ema=ocp.args.StandardSave(saved)))
+    several.wait_until_finished()
+    with pytest.raises(ValueError, match="several PyTree items"):
+        ww_core.analyze(tmp_path / "several" / "5")
+    assert ww_core.analyze(tmp_path / "several" / "5" / "state", min_evals=2).analyzed

@@ -34,10 +34,11 @@ def ww_layers(source: Any, options: dict[str, Any]) -> Iterable[LayerMatrix] | N
 
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
-        if path.is_dir() and (path / "_METADATA").is_file():
-            from ww_jax.orbax_checkpoint import orbax_weights
+        if path.is_dir() and ((path / "_METADATA").is_file() or (path / "_CHECKPOINT_METADATA").is_file()):
+            from ww_jax.orbax_checkpoint import item_folder, orbax_weights
 
-            return to_layers(orbax_weights(path), origin=str(path))
+            item = item_folder(path)
+            return None if item is None else to_layers(orbax_weights(item), origin=str(item))
         if path.suffix.lower() not in FILE_SUFFIXES or not path.is_file():
             return None
         from ww_jax.msgpack_file import msgpack_weights

@@ -21,9 +21,29 @@ LeafPath = tuple[str, ...]
 METADATA_FILE = "_METADATA"
 
 
+STEP_METADATA_FILE = "_CHECKPOINT_METADATA"
+
+
 def is_orbax_item(path: Path) -> bool:
     """True for a folder Orbax wrote one PyTree item into (it holds ``_METADATA``)."""
     return path.is_dir() and (path / METADATA_FILE).is_file()
+
+
+def item_folder(path: Path) -> Path | None:
+    """The PyTree item of an Orbax item folder or of a CheckpointManager step folder; None for any other path.
+
+    A step folder (``ckpt/100``) holding several PyTree items is refused naming them: pass one.
+    """
+    if is_orbax_item(path):
+        return path
+    if not (path.is_dir() and (path / STEP_METADATA_FILE).is_file()):
+        return None
+    items = sorted(child for child in path.iterdir() if is_orbax_item(child))
+    if len(items) == 1:
+        return items[0]
+    if not items:
+        raise ValueError(f"{path}: an Orbax checkpoint step holding no PyTree item")
+    raise ValueError(f"{path}: an Orbax checkpoint step with several PyTree items; pass one of {', '.join(map(str, items))}")
 
 
 def _leaves(tree: Any, prefix: LeafPath = ()) -> Iterator[tuple[LeafPath, Any]]:
