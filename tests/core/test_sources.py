@@ -142,8 +142,11 @@ def test_missing_path_is_a_clear_error(tmp_path: Path) -> None:
         iter_layers(tmp_path / "nope.safetensors")
 
 
-def test_integer_tensors_are_not_layers(tmp_path: Path) -> None:
+def test_integer_tensors_are_listed_as_skipped_not_layers(tmp_path: Path) -> None:
     path = tmp_path / "ids.safetensors"
     ids = np.arange(512, dtype=np.int64).reshape(1, 512)
     save_file({"embeddings.position_ids": ids, "w.weight": np.ones((9, 9), np.float32)}, str(path))
-    assert [layer.name for layer in iter_layers(path)] == ["w"]
+    assert [(layer.name, layer.skip.split(":")[0]) for layer in iter_layers(path)] == [
+        ("embeddings.position_ids", "integer dtype int64"),
+        ("w", ""),
+    ]

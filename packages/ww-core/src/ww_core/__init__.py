@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ww_core.adapter_options import AdapterOptions
 from ww_core.hookspecs import hookimpl
 from ww_core.options import AnalysisOptions
-from ww_core.protocol import LayerKind, LayerLoadError, LayerMatrix
+from ww_core.protocol import LayerKind, LayerLoadError, LayerMatrix, unanalyzable_reason
 
 if TYPE_CHECKING:
     from ww_core.analysis import analyze, describe, get_esd
@@ -81,6 +81,7 @@ __all__ = [
     "load_history",
     "svd_sharpness",
     "svd_smoothing",
+    "unanalyzable_reason",
 ]
 
 

@@ -22,7 +22,7 @@ from ww_core.plugins import SourceLayers, first_result, iter_layers, read_source
 from ww_core.progress import ProgressBar
 from ww_core.protocol import LayerMatrix
 from ww_core.results import Results
-from ww_core.rows import base_row, esd_key, failed_row
+from ww_core.rows import base_row, describe_layer, esd_key, failed_row
 from ww_core.selection import skip_reason
 from ww_core.threads import blas_threads_per_worker, default_workers, limited_blas_threads, serial_blas_threads
 
@@ -345,5 +345,7 @@ def get_esd(source: Any, layer: int | str, **options: Any) -> np.ndarray:
     opts = AnalysisOptions.from_kwargs(**options)
     for candidate in iter_layers(source, opts.adapter_options(), opts.adapter):
         if candidate.index == layer or candidate.name == layer:
+            if candidate.skip:
+                raise ValueError(f"{describe_layer(candidate)}: {candidate.skip}")
             return layer_esd(candidate, candidate.weights(), opts, eigenvalue_fn=partial(_eigenvalues, candidate, options=opts))
     raise KeyError(f"{source_label(source)}: no layer {layer!r}")

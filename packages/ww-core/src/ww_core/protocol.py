@@ -28,6 +28,23 @@ def widen_to_float(array: np.ndarray) -> np.ndarray:
     return array.astype(np.float32 if array.dtype.itemsize <= 4 else np.float64)
 
 
+def unanalyzable_reason(dtype: str, shape: tuple[int, ...]) -> str:
+    """Why a tensor that looks like a weight matrix (by rank) is not analyzed, or "" when it is: the one rule of every route.
+
+    ``dtype`` is the dtype's name ("int32", "bool", "bfloat16"; a "torch." prefix is ignored).
+    Integer and bool tensors are ids, masks or quantized codes without their scales, not weights;
+    a tensor with a zero-size axis has no spectrum. Adapters set ``LayerMatrix.skip`` to the result.
+    """
+    name = dtype.removeprefix("torch.")
+    if 0 in shape:
+        return f"empty tensor, shape {tuple(shape)}: no spectrum"
+    if name == "bool":
+        return "bool dtype: a mask, not a weight matrix"
+    if name.startswith(("int", "uint", "qint", "quint")):
+        return f"integer dtype {name}: ids or quantized codes, not a floating-point weight matrix"
+    return ""
+
+
 class LayerLoadError(ValueError):
     """Raised when a layer's weights cannot be loaded or are not in the promised layout."""
 
@@ -41,7 +58,9 @@ class LayerMatrix:
     core widens to float32/float64). ``origin`` names the file or object it came from,
     for error messages; ``framework_type`` is the framework's own class name; ``device``
     is where the tensor lives (e.g. "cuda:0"), so an adapter's ``ww_eigenvalues`` hook
-    can compute the spectrum there.
+    can compute the spectrum there. ``skip``, when not empty, says why core must not analyze
+    this tensor although it looks like a weight (``unanalyzable_reason``): it gets a skipped
+    row with that reason and is never loaded.
     """
 
     name: str
@@ -52,6 +71,7 @@ class LayerMatrix:
     origin: str = ""
     framework_type: str = ""
     device: str = "cpu"
+    skip: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in KIND_NDIM:

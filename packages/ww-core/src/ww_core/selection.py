@@ -6,7 +6,7 @@ from typing import Sequence
 
 from ww_core.options import AnalysisOptions
 from ww_core.peft import is_lora_product
-from ww_core.protocol import KIND_NDIM, LayerMatrix
+from ww_core.protocol import KIND_NDIM, LayerMatrix, unanalyzable_reason
 from ww_core.shapes import matrix_dims
 
 
@@ -29,7 +29,9 @@ def matches_filters(layer: LayerMatrix, filters: Sequence[int | str]) -> bool:
 
 
 def skip_reason(layer: LayerMatrix, options: AnalysisOptions) -> str:
-    """Why the ``layers`` filter, the peft choice or the size limits exclude this layer, or "" when it is analyzed."""
+    """Why the source (``layer.skip``), the ``layers`` filter, the peft choice or the size limits exclude this layer, or ""."""
+    if layer.skip:
+        return layer.skip
     if not matches_filters(layer, options.layers):
         return "excluded by layers filter"
     if options.peft is True and not is_lora_product(layer):
@@ -37,7 +39,7 @@ def skip_reason(layer: LayerMatrix, options: AnalysisOptions) -> str:
     dims = matrix_dims(layer.shape)
     num_evals = dims.num_evals(options.pool)
     if dims.M == 0:
-        return "empty weight matrix"
+        return unanalyzable_reason("", layer.shape)
     if num_evals < options.min_evals:
         return f"num_evals={num_evals} < min_evals={options.min_evals}"
     if num_evals > options.max_evals:

@@ -13,7 +13,7 @@ from typing import Any, Iterator
 
 import onnx
 
-from ww_core import LayerKind, LayerMatrix
+from ww_core import LayerKind, LayerMatrix, unanalyzable_reason
 from ww_core.toolkit import CONV_KIND_BY_RANK
 from ww_onnx.graph import WeightUse, weight_uses
 from ww_onnx.tensors import loader
@@ -77,9 +77,13 @@ def _recurrent_rows(name: str, op: str, dims: tuple[int, ...], split_gates: bool
 
 
 def model_layers(model: onnx.ModelProto, base_dir: Path | None, origin: str, options: dict[str, Any]) -> Iterator[LayerMatrix]:
-    """Every weight matrix of ``model`` in graph node order, indexed from 0, loaded lazily."""
+    """Every weight matrix of ``model`` in graph node order, indexed from 0, loaded lazily.
+
+    Integer, bool and empty initializers are marked skipped with core's reason, as on every route.
+    """
     index = 0
     for use in weight_uses(model.graph):
+        dtype = onnx.TensorProto.DataType.Name(use.tensor.data_type).lower()
         for row in rows(use, options):
             yield LayerMatrix(
                 name=row.name,
@@ -89,5 +93,6 @@ def model_layers(model: onnx.ModelProto, base_dir: Path | None, origin: str, opt
                 load=loader(use.tensor, base_dir, row.transpose, row.index),
                 origin=origin,
                 framework_type=use.node.op_type,
+                skip=unanalyzable_reason(dtype, row.shape),
             )
             index += 1

@@ -7,7 +7,7 @@ from typing import Iterable, Iterator
 
 import torch
 
-from ww_core import LayerKind, LayerMatrix
+from ww_core import LayerKind, LayerMatrix, unanalyzable_reason
 from ww_core.toolkit import CONV_KIND_BY_RANK
 from ww_torch.tensors import canonical_shape, device_name, loader
 
@@ -42,15 +42,20 @@ def split_rows(ref: WeightRef, labels: tuple[str, ...]) -> list[WeightRef]:
 
 
 def to_layers(refs: Iterable[WeightRef], origin: str) -> Iterator[LayerMatrix]:
-    """Number the references 0, 1, ... in the order given and wrap them as lazy LayerMatrix records."""
+    """Number the references 0, 1, ... in the order given and wrap them as lazy LayerMatrix records.
+
+    Integer, bool and empty tensors are marked ``skip`` with core's reason, as on every route.
+    """
     for index, ref in enumerate(refs):
+        shape = canonical_shape(ref.tensor, ref.transpose, ref.rows)
         yield LayerMatrix(
             name=ref.name,
             index=index,
             kind=ref.kind,
-            shape=canonical_shape(ref.tensor, ref.transpose, ref.rows),
+            shape=shape,
             load=loader(ref.tensor, ref.transpose, ref.rows),
             origin=origin,
             framework_type=ref.framework_type,
             device=device_name(ref.tensor),
+            skip=unanalyzable_reason(str(ref.tensor.dtype), shape),
         )

@@ -11,13 +11,14 @@ from ww_torch.records import QKV, WeightRef, split_rows
 
 
 def state_dict_refs(tensors: Mapping[str, torch.Tensor], options: dict[str, Any]) -> Iterator[WeightRef]:
-    """Every floating-point tensor of rank 2 to 5, in mapping order; biases, norms and buffers left out.
+    """Every tensor of rank 2 to 5, in mapping order; biases and norms left out. Integer, bool and
+    empty tensors are kept: ``to_layers`` marks them skipped with core's reason (``unanalyzable_reason``).
 
     A state dict cannot tell a ConvTranspose or GPT-2 ``Conv1D`` weight from a plain one, so
     layouts stay as stored (the spectrum is the same either way; only out/in are swapped).
     """
     for key, tensor in tensors.items():
-        if not tensor.is_floating_point() or tensor.ndim < 2 or 0 in tensor.shape:
+        if tensor.ndim < 2:
             continue
         kind = infer_kind(key, tuple(tensor.shape))
         if kind is None:

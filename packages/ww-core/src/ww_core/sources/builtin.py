@@ -55,7 +55,7 @@ def _constant(array: np.ndarray) -> Callable[[], np.ndarray]:
 
 
 def _mapping_layers(arrays: Mapping[str, np.ndarray]) -> Iterable[LayerMatrix]:
-    entries = [(str(name), tuple(a.shape), _constant(a)) for name, a in arrays.items()]
+    entries = [(str(name), tuple(a.shape), _constant(a), a.dtype.name) for name, a in arrays.items()]
     return layers_from_named(entries, "dict of numpy arrays", "numpy.ndarray")
 
 
@@ -71,7 +71,7 @@ def _npz_layers(path: Path) -> Iterable[LayerMatrix]:
         raise ValueError(f"{path}: not a readable .npz archive ({type(exc).__name__}: {exc})") from None
     try:
         members = [info for info in archive.infolist() if info.filename.endswith(".npy")]
-        shapes = {info.filename[: -len(".npy")]: _npz_member_shape(archive, info) for info in members}
+        headers = {info.filename[: -len(".npy")]: _npz_member_header(archive, info) for info in members}
     except Exception as exc:  # so do .npy header parsers
         archive.close()
         raise ValueError(f"{path}: not a readable .npz archive ({type(exc).__name__}: {exc})") from None
@@ -84,18 +84,19 @@ def _npz_layers(path: Path) -> Iterable[LayerMatrix]:
 
         return load
 
-    return layers_from_named([(name, shape, member(name)) for name, shape in shapes.items()], str(path), "npz")
+    entries = [(name, shape, member(name), dtype) for name, (shape, dtype) in headers.items()]
+    return layers_from_named(entries, str(path), "npz")
 
 
-def _npz_member_shape(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> tuple[int, ...]:
-    """A member's shape from its .npy header, checked against the member's size, without reading its data."""
+def _npz_member_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> tuple[tuple[int, ...], str]:
+    """A member's shape and dtype name from its .npy header, checked against the member's size, without reading its data."""
     with archive.open(info) as handle:
         shape, dtype, header_bytes = read_npy_header(handle)
     claimed = prod(shape) * dtype.itemsize
     if not dtype.hasobject and header_bytes + claimed != info.file_size:
         held = info.file_size - header_bytes
         raise ValueError(f"member {info.filename!r} claims shape {shape} {dtype} ({claimed} bytes) but holds {held}")
-    return tuple(shape)
+    return tuple(shape), dtype.name
 
 
 @hookimpl(trylast=True)

@@ -1,4 +1,4 @@
-"""Turn (name, shape, loader) triples into layers: kind from rank and name, natural order."""
+"""Turn (name, shape, loader, dtype) entries into layers: kind from rank and name, natural order."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from ww_core.protocol import CONV_KIND_BY_RANK, LayerKind, LayerMatrix
+from ww_core.protocol import CONV_KIND_BY_RANK, LayerKind, LayerMatrix, unanalyzable_reason
 
 _EMBEDDING_NAME = re.compile(r"(embed|wte|wpe|tok_emb|word_emb|lookup)", re.IGNORECASE)
 
@@ -40,17 +40,27 @@ def natural_key(name: str) -> list[object]:
 
 
 def layers_from_named(
-    entries: Iterable[tuple[str, tuple[int, ...], Callable[[], np.ndarray]]],
+    entries: Iterable[tuple[str, tuple[int, ...], Callable[[], np.ndarray], str]],
     origin: str,
     framework_type: str,
 ) -> Iterator[LayerMatrix]:
-    """Yield a LayerMatrix for every entry whose rank makes it a weight matrix, indexed from 0."""
+    """Yield a LayerMatrix for every (name, shape, loader, dtype name) whose rank makes it a weight matrix, indexed from 0.
+
+    Integer, bool and empty tensors are yielded too, marked ``skip`` (``unanalyzable_reason``).
+    """
     index = 0
-    for name, shape, load in entries:
+    for name, shape, load, dtype in entries:
         kind = infer_kind(name, shape)
-        if kind is None or 0 in shape:
+        if kind is None:
             continue
         yield LayerMatrix(
-            name=module_path(name), index=index, kind=kind, shape=tuple(shape), load=load, origin=origin, framework_type=framework_type
+            name=module_path(name),
+            index=index,
+            kind=kind,
+            shape=tuple(shape),
+            load=load,
+            origin=origin,
+            framework_type=framework_type,
+            skip=unanalyzable_reason(dtype, shape),
         )
         index += 1

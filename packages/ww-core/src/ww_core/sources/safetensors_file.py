@@ -132,10 +132,11 @@ def _weight_map(index_file: Path) -> dict[str, str]:
         raise SafetensorsError(str(exc)) from None
 
 
-def iter_tensors(path: Path) -> Iterator[tuple[str, tuple[int, ...], Callable[[], np.ndarray]]]:
-    """(name, shape, loader) of every floating-point tensor across all shards, in natural name order.
+def iter_tensors(path: Path) -> Iterator[tuple[str, tuple[int, ...], Callable[[], np.ndarray], str]]:
+    """(name, shape, loader, dtype name) of every tensor across all shards, in natural name order.
 
-    Integer and bool tensors (token ids, masks, quantization indices) are no weight matrices.
+    Integer and bool tensors (token ids, masks, quantization indices) are listed with their dtype,
+    so they get a skipped row saying why (``protocol.unanalyzable_reason``).
     A tensor held by two shards, or named by the index but not held by its shard, is refused.
     """
     entries = []
@@ -144,8 +145,8 @@ def iter_tensors(path: Path) -> Iterator[tuple[str, tuple[int, ...], Callable[[]
         table, data_start = read_header(shard)
         holders.add(shard, list(table))
         for name, entry in table.items():
-            if entry["dtype"] in _FLOAT_DTYPES:
-                entries.append((name, tuple(entry["shape"]), tensor_loader(shard, entry, data_start)))
+            dtype = "bfloat16" if entry["dtype"] == "BF16" else _DTYPES[entry["dtype"]].name
+            entries.append((name, tuple(entry["shape"]), tensor_loader(shard, entry, data_start), dtype))
     index_file = _index_file(path)
     if index_file is not None:
         holders.check_index(index_file, _weight_map(index_file))
