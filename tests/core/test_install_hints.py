@@ -11,7 +11,7 @@ import pytest
 import tomllib
 
 from ww_core import plots
-from ww_core.plugins import _PACKAGE_BY_MODULE, _PACKAGE_BY_SUFFIX, unknown_source_error
+from ww_core.adapter_hints import FIRST_PARTY, Hints, advice
 
 REPO = Path(__file__).resolve().parents[2]
 HINT = re.compile(
@@ -35,10 +35,9 @@ def check_hint(message: str) -> None:
         assert found["extra"] in project["optional-dependencies"], f"{found['name']} has no extra {found['extra']!r}"
 
 
-@pytest.mark.parametrize("package", sorted(set(_PACKAGE_BY_SUFFIX.values()) | set(_PACKAGE_BY_MODULE.values())))
-def test_adapter_hints_name_a_package_of_this_repository(tmp_path: Path, package: str) -> None:
-    suffix = next(s for s, p in _PACKAGE_BY_SUFFIX.items() if p == package)
-    check_hint(str(unknown_source_error(str(tmp_path / f"model{suffix}"))))
+@pytest.mark.parametrize("hints", FIRST_PARTY, ids=lambda hints: hints.package)
+def test_adapter_hints_name_a_package_of_this_repository(tmp_path: Path, hints: Hints) -> None:
+    check_hint(advice(str(tmp_path / f"model{hints.suffixes[0]}"), []))  # the advice when that adapter is not installed
 
 
 def test_plot_hint(monkeypatch: pytest.MonkeyPatch) -> None:

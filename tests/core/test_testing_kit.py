@@ -96,6 +96,14 @@ def test_check_adapter_info() -> None:
     testing.check_adapter_info({"name": "x", "package": "ww-x", "handles": "x files"})
     with pytest.raises(AssertionError, match="handles"):
         testing.check_adapter_info({"name": "x", "package": "ww-x"})
+    info = {"name": "x", "package": "ww-x", "handles": "x files"}
+    testing.check_adapter_info({**info, "suffixes": [".x"], "modules": ["xlib"]})
+    with pytest.raises(AssertionError, match="suffixes"):
+        testing.check_adapter_info({**info, "suffixes": ".x"})  # a string, not a list
+    with pytest.raises(AssertionError, match="suffixes"):
+        testing.check_adapter_info({**info, "suffixes": ["X"]})  # no dot, not lower case
+    with pytest.raises(AssertionError, match="modules"):
+        testing.check_adapter_info({**info, "modules": ["xlib.sub"]})  # top-level module names only
 
 
 def test_assert_rows_close() -> None:

@@ -33,8 +33,12 @@ def ww_layers(source: Any, options: AdapterOptions) -> Iterable[LayerMatrix] | N
 
 
 @hookspec
-def ww_adapter_info() -> dict[str, str]:  # type: ignore[empty-body]
-    """Describe this adapter for ``ww plugins``: keys ``name``, ``package``, ``handles``."""
+def ww_adapter_info() -> dict[str, Any]:  # type: ignore[empty-body]
+    """Describe this adapter: ``name``, ``package``, ``handles`` (shown by ``ww plugins``), and optionally its hints
+
+    ``suffixes`` (file suffixes it reads, lower case with the dot) and ``modules`` (top-level modules
+    of the objects it reads), which name your package when one of those sources is not read.
+    """
 
 
 @hookspec(firstresult=True)

@@ -12,8 +12,8 @@ from typing import Any, Iterable, Mapping
 import pluggy
 
 from ww_core import hookspecs
+from ww_core.adapter_hints import advice
 from ww_core.adapter_options import AdapterOptions
-from ww_core.install_hints import install_hint
 from ww_core.protocol import LayerMatrix
 from ww_core.sources import hf_cache
 
@@ -24,32 +24,6 @@ class UnknownSourceError(TypeError, ValueError):
 
 class EmptyModelError(ValueError):
     """The source was recognized but holds no weight matrix (e.g. an empty dict, a file of biases only)."""
-
-
-#: Where a source that no installed adapter claims most likely belongs.
-_PACKAGE_BY_MODULE = {
-    "torch": "ww-torch",
-    "transformers": "ww-torch",
-    "peft": "ww-torch",
-    "keras": "ww-keras",
-    "tensorflow": "ww-keras",
-    "tf_keras": "ww-keras",
-    "flax": "ww-jax",
-    "jax": "ww-jax",
-    "jaxlib": "ww-jax",
-    "onnx": "ww-onnx",
-}
-_PACKAGE_BY_SUFFIX = {
-    ".pt": "ww-torch",
-    ".pth": "ww-torch",
-    ".bin": "ww-torch",
-    ".keras": "ww-keras",
-    ".h5": "ww-keras",
-    ".hdf5": "ww-keras",
-    ".msgpack": "ww-jax",
-    ".onnx": "ww-onnx",
-    ".gguf": "ww-gguf",
-}
 
 
 #: Environment variable naming plugins (entry-point or distribution names, comma separated) not to load.
@@ -211,27 +185,12 @@ def _describe(source: Any) -> str:
     return f"object of type {type(source).__module__}.{type(source).__qualname__}"
 
 
-def _suggested_package(source: Any) -> str | None:
-    if isinstance(source, (str, os.PathLike)):
-        path = os.fspath(source)
-        suffix = os.path.splitext(path)[1].lower()
-        if os.path.isdir(path):
-            names = os.listdir(path)
-            for name in names:
-                found = _PACKAGE_BY_SUFFIX.get(os.path.splitext(name)[1].lower())
-                if found:
-                    return found
-        return _PACKAGE_BY_SUFFIX.get(suffix)
-    root = type(source).__module__.split(".")[0]
-    return _PACKAGE_BY_MODULE.get(root)
-
-
 def unknown_source_error(source: Any) -> UnknownSourceError:
     """An error listing the installed adapters and the package that would read ``source``."""
-    installed = ", ".join(a.get("name", "?") for a in list_adapters())
-    hint = _suggested_package(source)
-    advice = f" Install it with: {install_hint(hint)}" if hint else " No known adapter package handles it."
-    return UnknownSourceError(f"no installed adapter recognizes {_describe(source)}. Installed adapters: {installed}.{advice}")
+    adapters = list_adapters()
+    installed = ", ".join(str(a.get("name", "?")) for a in adapters if a.get("status") == "ok")
+    what = f"no installed adapter recognizes {_describe(source)}"
+    return UnknownSourceError(f"{what}. Installed adapters: {installed}.{advice(source, adapters)}")
 
 
 @dataclass(frozen=True)

@@ -145,10 +145,20 @@ def check_clear_error(action: Callable[[], Any], *needles: str, error: type[Base
     raise AssertionError(f"expected {error.__name__} mentioning {list(needles)}, but nothing was raised")
 
 
-def check_adapter_info(info: dict[str, str]) -> None:
-    """Check an adapter's ``ww_adapter_info()`` has the keys ``ww plugins`` shows."""
+def check_adapter_info(info: dict[str, Any]) -> None:
+    """Check an adapter's ``ww_adapter_info()``: the keys ``ww plugins`` shows, and well-formed hints.
+
+    ``suffixes`` must be a list of lower-case suffixes with their dot, ``modules`` a list of top-level module names.
+    """
     missing = [key for key in ("name", "package", "handles") if not info.get(key)]
     assert not missing, f"ww_adapter_info() lacks {missing}: {info}"
+    suffixes, modules = info.get("suffixes", []), info.get("modules", [])
+    assert isinstance(suffixes, list) and all(isinstance(s, str) and s.startswith(".") and s == s.lower() for s in suffixes), (
+        f"ww_adapter_info()['suffixes'] must be a list like ['.pt', '.pth'], got {suffixes!r}"
+    )
+    assert isinstance(modules, list) and all(isinstance(m, str) and m.isidentifier() for m in modules), (
+        f"ww_adapter_info()['modules'] must be a list of top-level module names like ['torch'], got {modules!r}"
+    )
 
 
 def assert_rows_close(

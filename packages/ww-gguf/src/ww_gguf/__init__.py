@@ -14,12 +14,13 @@ from ww_core import LayerMatrix, hookimpl
 
 
 @hookimpl
-def ww_adapter_info() -> dict[str, str]:
+def ww_adapter_info() -> dict[str, Any]:
     """Describe this adapter for ``ww plugins``."""
     return {
         "name": "gguf",
         "package": "ww-gguf",
         "handles": ".gguf files (F32/F16/BF16 and the quantized types gguf dequantizes; llama-family names as on Hugging Face)",
+        "suffixes": [".gguf"],
     }
 
 

@@ -18,12 +18,14 @@ FILE_SUFFIXES = (".msgpack",)
 
 
 @hookimpl
-def ww_adapter_info() -> dict[str, str]:
+def ww_adapter_info() -> dict[str, Any]:
     """Describe this adapter for ``ww plugins``."""
     return {
         "name": "jax",
         "package": "ww-jax",
         "handles": "flax.nnx.Module, Linen variables {'params': ...}, pytrees of jax arrays, .msgpack and Orbax checkpoints",
+        "suffixes": [".msgpack"],
+        "modules": ["flax", "jax", "jaxlib"],
     }
 
 

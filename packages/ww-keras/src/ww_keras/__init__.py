@@ -17,9 +17,15 @@ FILE_SUFFIXES = (".keras", ".h5", ".hdf5")
 
 
 @hookimpl
-def ww_adapter_info() -> dict[str, str]:
+def ww_adapter_info() -> dict[str, Any]:
     """Describe this adapter for ``ww plugins``."""
-    return {"name": "keras", "package": "ww-keras", "handles": "keras.Model / keras.Layer (Keras 3), .keras and .h5 model files"}
+    return {
+        "name": "keras",
+        "package": "ww-keras",
+        "handles": "keras.Model / keras.Layer (Keras 3), .keras and .h5 model files",
+        "suffixes": [".keras", ".h5", ".hdf5"],
+        "modules": ["keras", "tensorflow", "tf_keras"],
+    }
 
 
 @hookimpl

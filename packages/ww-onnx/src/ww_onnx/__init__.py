@@ -14,9 +14,15 @@ from ww_core import LayerMatrix, hookimpl
 
 
 @hookimpl
-def ww_adapter_info() -> dict[str, str]:
+def ww_adapter_info() -> dict[str, Any]:
     """Describe this adapter for ``ww plugins``."""
-    return {"name": "onnx", "package": "ww-onnx", "handles": ".onnx files (external data memory-mapped), onnx.ModelProto"}
+    return {
+        "name": "onnx",
+        "package": "ww-onnx",
+        "handles": ".onnx files (external data memory-mapped), onnx.ModelProto",
+        "suffixes": [".onnx"],
+        "modules": ["onnx"],
+    }
 
 
 @hookimpl

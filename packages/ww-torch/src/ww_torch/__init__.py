@@ -15,12 +15,14 @@ from ww_torch.recognize import source_kind, wants_torch_spectra
 
 
 @hookimpl
-def ww_adapter_info() -> dict[str, str]:
+def ww_adapter_info() -> dict[str, Any]:
     """Describe this adapter for ``ww plugins``."""
     return {
         "name": "torch",
         "package": "ww-torch",
         "handles": "torch.nn.Module, state dict of tensors, .pt/.pth/.bin files, folders of .bin/.pt shards",
+        "suffixes": [".pt", ".pth", ".bin"],
+        "modules": ["torch", "transformers", "peft"],
     }
 
 

@@ -20,7 +20,7 @@ from ww_core.toolkit import read_npy_header
 
 
 @hookimpl
-def ww_adapter_info() -> dict[str, str]:
+def ww_adapter_info() -> dict[str, Any]:
     """Describe the built-in sources for ``ww plugins``."""
     from ww_core import __version__
 
