@@ -1,6 +1,6 @@
 """Monitoring overhead on training wall time: the digits CNN in torch, with and without ww_core.Monitor.
 
-``python benchmarks/bench_monitor.py [--epochs 4] [--every 50] [--batch 32] [--repeat 9] [--threads 1]``
+``python benchmarks/bench_monitor.py [--epochs 4] [--every 100] [--batch 32] [--repeat 9] [--threads 1]``
 Runs alternate (plain, monitored, plain, ...) so machine load hits both alike; the medians are
 compared. The monitor runs as shipped: background thread, skip when behind. Wall time is the
 target (< 10%); process CPU time (training plus the background analysis) is printed beside it,
@@ -68,7 +68,7 @@ def train(epochs: int, batch: int, monitor: ww_core.Monitor | None) -> tuple[flo
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--every", type=int, default=50, help="snapshot every N optimizer steps")
+    parser.add_argument("--every", type=int, default=100, help="snapshot every N optimizer steps")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--repeat", type=int, default=9)
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
