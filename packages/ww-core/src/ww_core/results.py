@@ -5,32 +5,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
-from ww_core import export
+from ww_core import export, table_view
 from ww_core.options import AnalysisOptions
 from ww_core.outputs import write_atomic
 from ww_core.summary import summarize, summary_lines
-
-#: Columns shown by ``str(results)`` and the CLI table, when present.
-TABLE_COLUMNS = (
-    "layer_id",
-    "name",
-    "layer_type",
-    "N",
-    "M",
-    "num_evals",
-    "alpha",
-    "D",
-    "log_norm",
-    "log_spectral_norm",
-    "alpha_weighted",
-    "stable_rank",
-    "warning",
-    "status",
-)
 
 
 @dataclass
@@ -128,14 +110,14 @@ class Results:
 
         return plots.plot_correlation_flow(self, ax=ax)
 
-    def table(self, columns: tuple[str, ...] = TABLE_COLUMNS) -> str:
-        """A plain-text table of the rows, for terminals."""
-        return format_table(self.details, columns)
+    def table(self, columns: Sequence[str] | None = None) -> str:
+        """A plain-text table of the rows: by default the main metrics, the requested options' columns and reasons."""
+        return table_view.render(self.details, columns or table_view.default_columns(self.details, self.options))
 
     def __str__(self) -> str:
         lines = [self.table(), "", "summary:"]
         lines += summary_lines(self.summary)
-        return "\n".join(lines)
+        return "\n".join(lines + table_view.legend(self.details))
 
 
 def adapter_label(adapter: dict[str, str]) -> str:
