@@ -82,3 +82,15 @@ def test_cli_analyze_and_compare(tmp_path: Path, capsys: pytest.CaptureFixture[s
     rows = json.loads(capsys.readouterr().out)["details"]
     assert [row["name"] for row in rows] == ["model.embed_tokens", "model.layers.0.self_attn.v_proj", "model.layers.0.mlp.up_proj"]
     assert main(["compare", str(a), str(b), "--min-evals", "2"]) == 0
+
+
+def test_a_folder_of_gguf_files(tmp_path: Path) -> None:
+    """A downloaded GGUF repo folder: one file is read; several quantizations are refused naming them."""
+    folder = tmp_path / "repo"
+    folder.mkdir()
+    (folder / "README.md").write_text("model card")
+    write_gguf(folder / "m-Q8_0.gguf", _model(), arch="qwen2")
+    rows = ww_core.analyze(folder, min_evals=2).details
+    assert [row["status"] for row in rows] == ["success"] * 3
+    write_gguf(folder / "m-F16.gguf", _model(), arch="qwen2")
+    testing.check_clear_error(lambda: ww_core.analyze(folder), str(folder), "m-F16.gguf", "m-Q8_0.gguf", error=ValueError)
