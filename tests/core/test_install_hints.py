@@ -55,3 +55,11 @@ def test_pandas_hint(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ImportError) as caught:
         results.to_pandas()
     check_hint(str(caught.value))
+
+
+def test_an_orbax_checkpoint_folder_points_to_ww_jax(tmp_path: Path) -> None:
+    for name in ("_METADATA", "_CHECKPOINT_METADATA", "manifest.ocdbt"):
+        (tmp_path / name).write_text("{}")
+    message = advice(str(tmp_path), [])
+    check_hint(message)
+    assert "ww-jax" in message

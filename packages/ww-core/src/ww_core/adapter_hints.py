@@ -28,7 +28,7 @@ class Hints:
 FIRST_PARTY: tuple[Hints, ...] = (
     Hints("ww-torch", (".pt", ".pth", ".bin"), ("torch", "transformers", "peft")),
     Hints("ww-keras", (".keras", ".h5", ".hdf5"), ("keras", "tensorflow", "tf_keras")),
-    Hints("ww-jax", (".msgpack",), ("flax", "jax", "jaxlib")),
+    Hints("ww-jax", (".msgpack", ".ocdbt"), ("flax", "jax", "jaxlib")),
     Hints("ww-onnx", (".onnx",), ("onnx",)),
     Hints("ww-gguf", (".gguf",), ()),
 )

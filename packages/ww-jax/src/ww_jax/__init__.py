@@ -24,7 +24,7 @@ def ww_adapter_info() -> dict[str, Any]:
         "name": "jax",
         "package": "ww-jax",
         "handles": "flax.nnx.Module, Linen variables {'params': ...}, pytrees of jax arrays, .msgpack and Orbax checkpoints",
-        "suffixes": [".msgpack"],
+        "suffixes": [".msgpack", ".ocdbt"],  # .ocdbt: the manifest inside an Orbax checkpoint folder
         "modules": ["flax", "jax", "jaxlib"],
     }
 
