@@ -39,3 +39,13 @@ def test_medians_leave_out_failed_rows() -> None:
     rows = [{"status": "success", "alpha": 2.0}, {"status": "success", "alpha": 4.0}, {"status": "failed", "alpha": float("nan")}]
     summary = summarize(rows)
     assert summary["alpha"] == 3.0 and summary["alpha_median"] == 3.0 and summary["num_degenerate"] == 0
+
+
+def test_the_html_summary_names_degenerate_layers_and_leaves_them_out() -> None:
+    from ww_core.report import WARNING_HINTS, summary_sentences
+
+    results = ww_core.analyze(_model(np.float32))
+    text, good = summary_sentences(results)
+    assert not good and "1 of 3 layers have a flat spectrum" in text and "of 2 analyzed layers" in text
+    assert "e+" not in text and "median alpha" in text
+    assert "flat" in WARNING_HINTS["degenerate-spectrum"]

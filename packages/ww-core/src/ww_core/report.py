@@ -8,6 +8,7 @@ report stays small and opens quickly). For several models: the ranking and per-l
 from __future__ import annotations
 
 import json
+import statistics
 from html import escape
 from importlib.resources import files
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import numpy as np
 
 from ww_core import table_view
-from ww_core.metrics import OVER_TRAINED_THRESH, UNDER_TRAINED_THRESH
+from ww_core.metrics import DEGENERATE_WARNING, OVER_TRAINED_THRESH, UNDER_TRAINED_THRESH
 from ww_core.outputs import write_output
 from ww_core.report_svg import finite, flow_svg
 from ww_core.rows import esd_key
@@ -46,6 +47,7 @@ REPORT_COLUMNS = (
 WARNING_HINTS = {
     "over-trained": table_view.WARNING_LEGEND[0],
     "under-trained": table_view.WARNING_LEGEND[1],
+    DEGENERATE_WARNING: table_view.WARNING_LEGEND[3],
 }
 #: Eigenvalues at or below this are left out of the ESD, as they are left out of the fit.
 EVAL_FLOOR = 1e-5
@@ -75,23 +77,34 @@ def esd_payload(evals: np.ndarray, row: Mapping[str, Any]) -> dict[str, Any] | N
 
 def summary_sentences(results: Results) -> tuple[str, bool]:
     """Two sentences a non-expert can read about the 2–6 band, and whether every analyzed layer is inside it."""
-    alphas = [a for row in results.details if row.get("status") == "success" and (a := finite(row.get("alpha"))) is not None]
-    if not alphas:
+    fitted = [row for row in results.details if row.get("status") == "success" and finite(row.get("alpha")) is not None]
+    degenerate = sum(row.get("warning") == DEGENERATE_WARNING for row in fitted)
+    alphas = [float(row["alpha"]) for row in fitted if row.get("warning") != DEGENERATE_WARNING]
+    if not fitted:
         return "No layer could be analyzed, so there is nothing to judge. The table below gives each layer's reason.", False
     inside = sum(OVER_TRAINED_THRESH <= a <= UNDER_TRAINED_THRESH for a in alphas)
     below = sum(a < OVER_TRAINED_THRESH for a in alphas)
     above = sum(a > UNDER_TRAINED_THRESH for a in alphas)
     first = (
         f"{inside} of {len(alphas)} analyzed layers have alpha between {OVER_TRAINED_THRESH:g} and {UNDER_TRAINED_THRESH:g}, "
-        f"the range where the layers of well-trained networks usually fall (mean alpha {sum(alphas) / len(alphas):.2f})."
+        f"the range where the layers of well-trained networks usually fall (median alpha {statistics.median(alphas):.2f})."
+        if alphas
+        else ""
     )
-    if not below and not above:
+    if degenerate:
+        first = (
+            f"{degenerate} of {len(fitted)} layers have a flat spectrum (degenerate: their alpha measures nothing and is left "
+            f"out here). {first}"
+        ).strip()
+    if not below and not above and not degenerate:
         return first + " No layer is flagged: judged from its weights alone, without any data, the model looks well trained.", True
     flagged = []
     if below:
         flagged.append(f"{below} below {OVER_TRAINED_THRESH:g} may be over-trained (very heavy-tailed weights, perhaps over-fit)")
     if above:
         flagged.append(f"{above} above {UNDER_TRAINED_THRESH:g} may be under-trained (weights still close to random)")
+    if not flagged:
+        return first, False
     return first + f" Of the others, {' and '.join(flagged)}; they are marked red in the flow below.", False
 
 
