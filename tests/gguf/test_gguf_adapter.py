@@ -94,3 +94,28 @@ def test_a_folder_of_gguf_files(tmp_path: Path) -> None:
     assert [row["status"] for row in rows] == ["success"] * 3
     write_gguf(folder / "m-F16.gguf", _model(), arch="qwen2")
     testing.check_clear_error(lambda: ww_core.analyze(folder), str(folder), "m-F16.gguf", "m-Q8_0.gguf", error=ValueError)
+
+
+def _split_model(folder: Path) -> list[Path]:
+    """Five tensors written by gguf as three split files (two tensors each at most)."""
+    folder.mkdir(exist_ok=True)
+    writer = gguf.GGUFWriter(folder / "m.gguf", "qwen2", split_max_tensors=2)
+    for block in range(5):
+        writer.add_tensor(f"blk.{block}.ffn_up.weight", RNG.standard_normal((24, 16)).astype(np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return sorted(folder.glob("m-*.gguf"))
+
+
+def test_any_split_file_reads_the_whole_model(tmp_path: Path) -> None:
+    files = _split_model(tmp_path / "split")
+    assert [f.name for f in files] == ["m-00001-of-00003.gguf", "m-00002-of-00003.gguf", "m-00003-of-00003.gguf"]
+    expected = [f"model.layers.{block}.mlp.up_proj" for block in range(5)]
+    for source in (*files, tmp_path / "split"):
+        layers = testing.check_layers(ww_gguf.ww_layers(source, {}))
+        assert [layer.name for layer in layers] == expected, source
+    assert [layer.origin for layer in layers][-1] == str(files[2])
+    files[1].unlink()
+    testing.check_clear_error(lambda: ww_core.analyze(files[0]), str(files[0]), "m-00002-of-00003.gguf", "missing", error=FileNotFoundError)

@@ -44,11 +44,13 @@ _OTHER_WEIGHTS = (".safetensors", ".bin", ".pt", ".pth", ".onnx", ".keras", ".h5
 
 
 def _only_gguf_file(folder: Path) -> Path:
-    """The one ``.gguf`` file of a folder of GGUF files (a downloaded repo); the folder itself when it is no such folder."""
+    """The one model (file, or first split) of a folder of GGUF files (a downloaded repo); the folder itself when it is no such folder."""
+    from ww_gguf.splits import one_model
+
     files = [p for p in folder.iterdir() if p.is_file()]
     ggufs = sorted(p for p in files if p.suffix.lower() == ".gguf")
     if not ggufs or any(p.suffix.lower() in _OTHER_WEIGHTS for p in files):
         return folder
-    if len(ggufs) > 1:
+    if len(ggufs) > 1 and not one_model(ggufs):
         raise ValueError(f"{folder}: holds {len(ggufs)} GGUF files ({', '.join(p.name for p in ggufs)}); pass one of them")
     return ggufs[0]

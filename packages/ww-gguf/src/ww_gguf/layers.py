@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 from gguf import GGMLQuantizationType
@@ -13,6 +14,7 @@ from ww_core import LayerKind, LayerMatrix
 from ww_core.toolkit import CONV_KIND_BY_RANK
 from ww_gguf.header import TensorInfo
 from ww_gguf.names import hf_name, is_expert_stack, permuted_heads
+from ww_gguf.splits import split_files
 from ww_gguf.tensors import INTEGER_TYPES, GGUFFile
 
 _EMBEDDING_TENSORS = ("token_embd", "pos_embd", "token_types", "per_layer_token_embd")
@@ -41,12 +43,29 @@ def _unpermuted(load: Callable[[], np.ndarray], heads: Callable[[], int | None])
 
 
 def gguf_layers(path: Path) -> Iterator[LayerMatrix]:
-    """Every float matrix of ``path`` in file order; a stacked MoE tensor gives one row per expert."""
-    gguf_file = GGUFFile(path)
-    header = gguf_file.header
-    arch = str(header.metadata.get("general.architecture", ""))
+    """Every float matrix of the model ``path`` holds (all its split files) in file order; MoE stacks give one row per expert.
+
+    Architecture and head counts come from the first file, which alone carries the model's metadata.
+    """
+    first = GGUFFile(path)
+    files = split_files(path, first.header.metadata)
+    if files[0] != path:
+        first = GGUFFile(files[0])
+    metadata = first.header.metadata
+    arch = str(metadata.get("general.architecture", ""))
     index = 0
-    for tensor in header.tensors:
+    for number, file in enumerate(files):
+        gguf_file = first if number == 0 else GGUFFile(file)
+        if gguf_file.header.metadata.get("split.no", number) != number:
+            raise ValueError(f"{file}: split.no is {gguf_file.header.metadata.get('split.no')}, its name says {number}")
+        for layer in _file_layers(gguf_file, arch, metadata):
+            yield dataclasses.replace(layer, index=index)
+            index += 1
+
+
+def _file_layers(gguf_file: GGUFFile, arch: str, metadata: dict[str, Any]) -> Iterator[LayerMatrix]:
+    """One file's layers, all with index 0 (the caller numbers them across split files)."""
+    for tensor in gguf_file.header.tensors:
         shape = tensor.shape
         if GGMLQuantizationType(tensor.ggml_type) in INTEGER_TYPES or 0 in shape:
             continue
@@ -58,14 +77,13 @@ def gguf_layers(path: Path) -> Iterator[LayerMatrix]:
                 continue
             load = gguf_file.reader(tensor.name, expert, experts or 1)
             if expert is None:
-                load = _unpermuted(load, functools.partial(permuted_heads, arch, tensor.name, header.metadata))
+                load = _unpermuted(load, functools.partial(permuted_heads, arch, tensor.name, metadata))
             yield LayerMatrix(
                 name=hf_name(arch, tensor.name, expert),
-                index=index,
+                index=0,
                 kind=kind,
                 shape=tuple(int(d) for d in canonical),
                 load=load,
-                origin=str(path),
+                origin=str(gguf_file.path),
                 framework_type=f"gguf {tensor.type_name}",
             )
-            index += 1
