@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -52,3 +53,16 @@ def test_cli_plot_history_writes_a_png(run_log: Path, tmp_path: Path, capsys: py
     assert (tmp_path / "d.png").is_file() and "wrote" in capsys.readouterr().out
     assert main(["plot-history", str(tmp_path / "missing.jsonl")]) == 2
     assert "no such monitor log" in capsys.readouterr().err
+
+
+def test_cli_plot_history_writes_the_format_its_suffix_names(run_log: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plot-history", str(run_log), "-o", str(tmp_path / "h.svg")]) == 0
+    assert (tmp_path / "h.svg").read_text().lstrip().startswith(("<?xml", "<svg"))
+    assert main(["plot-history", str(run_log), "-o", str(tmp_path / "h.html")]) == 0
+    page = (tmp_path / "h.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and "<svg" in page
+    assert not re.search(r"(src|href)=\"https?:", page), "the page must open offline"
+    for text in ("fc1", "fc2", "fraction_below", "alpha left the 2–6 band"):
+        assert text in page
+    assert main(["plot-history", str(run_log), "-o", str(tmp_path / "h.jpg")]) == 2
+    assert "h.jpg: plot-history writes .png, .svg or .html" in capsys.readouterr().err

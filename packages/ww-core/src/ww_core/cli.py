@@ -223,9 +223,19 @@ def cmd_plot_history(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ww_core import plots
+    from ww_core.history import load_history
+    from ww_core.history_report import figure_bytes, history_html
+    from ww_core.outputs import write_atomic
 
     target = Path(args.output or Path(args.log).with_suffix(".png"))
-    plots.save_figure(plots.plot_history(args.log, metric=args.metric), target)
+    kind = target.suffix.lower()
+    if kind not in (".png", ".svg", ".html"):
+        raise ValueError(f"{target}: plot-history writes .png, .svg or .html, not {kind or 'a file without suffix'}")
+    history = load_history(args.log)
+    if kind == ".html":
+        write_atomic(target, history_html(history, args.metric))
+    else:
+        write_atomic(target, figure_bytes(plots.plot_history(history, args.metric), kind[1:]))
     print(f"wrote {target}")
     return 0
 
@@ -292,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_option_flags(sub)
     sub = command("plot-history", cmd_plot_history, "plot a training monitor's JSON-lines log (ww_core.Monitor) over steps")
     sub.add_argument("log", help="the monitor's log, e.g. run.jsonl")
-    sub.add_argument("-o", "--output", help="PNG to write (default: the log's name with .png)")
+    sub.add_argument("-o", "--output", help="the .png, .svg or .html (page with the signals) to write (default: the log's name with .png)")
     sub.add_argument("--metric", default="alpha", help="row metric to draw (default alpha)")
     sub = command("plugins", cmd_plugins, "list installed adapters")
     sub.add_argument("--json", action="store_true", help="as JSON")
