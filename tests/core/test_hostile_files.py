@@ -190,3 +190,16 @@ def test_shard_index_larger_than_the_cap_is_refused(tmp_path: Path, monkeypatch:
     folder = index_names_a_tensor_no_shard_holds(tmp_path)
     (folder / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {"a.weight": "one.safetensors"}, "pad": " " * 4096}))
     check_cli_error(folder, "index.json", "cap")
+
+
+def test_npz_zip_bomb_is_refused_before_inflating(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 1 MB .npz whose zero-filled member inflated to 1.2 GB took 2.4 GB of memory; the cap here is shrunk to keep the file tiny."""
+    from ww_core.sources import untrusted
+
+    monkeypatch.setattr(untrusted, "MAX_INFLATED_BYTES", 1 << 20)
+    path = tmp_path / "bomb.npz"
+    np.savez_compressed(path, w=np.zeros((1024, 512), np.float32))  # 2 MiB of zeros in a 2 KB file
+    assert path.stat().st_size < 10_000
+    check_cli_error(path, "'w.npy'", "zip bomb")
+    np.savez_compressed(path, w=np.random.default_rng(0).standard_normal((1024, 512)).astype(np.float32))  # real weights barely deflate
+    assert ww_core.analyze(path, workers=1).details[0]["status"] == "success"

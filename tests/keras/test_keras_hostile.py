@@ -201,3 +201,16 @@ def test_keras_zip_bomb_stops_at_the_cap(saved_keras: Path, tmp_path: Path, monk
 def test_a_good_file_still_reads(saved_keras: Path, tmp_path: Path) -> None:
     assert [row["name"] for row in ww_core.analyze(saved_keras).details] == ["fc"]
     assert [row["name"] for row in ww_core.analyze(_legacy(tmp_path / "fine.h5")).details] == ["fc"]
+
+
+def test_keras_weights_member_zip_bomb_is_refused(saved_keras: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ww_core.sources import untrusted
+
+    monkeypatch.setattr(untrusted, "MAX_INFLATED_BYTES", 1 << 20)
+    with zipfile.ZipFile(saved_keras) as archive:
+        weights = io.BytesIO(archive.read(keras_file.WEIGHTS_MEMBER))
+    with h5py.File(weights, "r+") as handle:
+        handle["padding"] = np.zeros((1024, 512), np.float32)  # 2 MiB that deflate to almost nothing
+    path = _rewritten(saved_keras, tmp_path / "bomb.keras", **{keras_file.WEIGHTS_MEMBER: weights.getvalue()})
+    assert path.stat().st_size < 100_000
+    check_cli_error(path, "model.weights.h5", "zip bomb")

@@ -128,3 +128,18 @@ def test_trusting_a_folder_never_runs_a_pickle_its_index_names_outside(tmp_path:
     with pytest.raises(ValueError, match=r"index\.json.*in this folder"):
         ww_core.analyze(folder, trust_pickle=True)
     assert not marker.exists()
+
+
+def test_zip_bomb_member_is_refused_before_torch_reads_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """torch.save stores members uncompressed; a deflated 1000:1 member would be inflated whole by torch.load."""
+    import zipfile
+
+    from ww_core.sources import untrusted
+
+    monkeypatch.setattr(untrusted, "MAX_INFLATED_BYTES", 1 << 20)
+    torch.save({"w": torch.zeros(1024, 512)}, tmp_path / "stored.pt")
+    with zipfile.ZipFile(tmp_path / "stored.pt") as stored, zipfile.ZipFile(tmp_path / "bomb.pt", "w", zipfile.ZIP_DEFLATED) as bomb:
+        for info in stored.infolist():
+            bomb.writestr(info.filename, stored.read(info.filename))
+    assert (tmp_path / "bomb.pt").stat().st_size < 20_000
+    check_cli_error(tmp_path / "bomb.pt", "zip bomb")

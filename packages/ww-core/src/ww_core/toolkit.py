@@ -18,7 +18,7 @@ from ww_core.sources.named_arrays import infer_kind, layers_from_named, module_p
 from ww_core.sources.safetensors_file import bf16_to_float32
 from ww_core.sources.shard_index import Holders as ShardHolders
 from ww_core.sources.shard_index import ShardIndexError, read_weight_map, shard_files
-from ww_core.sources.untrusted import UntrustedDataError, parse_json, parse_json_object, read_limited
+from ww_core.sources.untrusted import UntrustedDataError, check_inflation, parse_json, parse_json_object, read_limited
 
 
 def kind_from_rank(ndim: int) -> LayerKind | None:
@@ -48,6 +48,7 @@ __all__ = [
     "ShardIndexError",
     "UntrustedDataError",
     "bf16_to_float32",
+    "check_inflation",
     "hookimpl",
     "infer_kind",
     "kind_from_rank",

@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ww_core.toolkit import parse_json_object, read_limited
+from ww_core.toolkit import check_inflation, parse_json_object, read_limited
 from ww_keras import hdf5
 from ww_keras.config import Architecture, architecture
 from ww_keras.layouts import ATTENTION_CLASSES, CONV_CLASSES, CONV_TRANSPOSE_CLASSES, KerasWeight
@@ -109,6 +109,7 @@ def keras_file_weights(path: Path) -> list[KerasWeight]:
         with zipfile.ZipFile(path) as archive:
             config = read_config(archive, path)
             arch = architecture(config)
+            check_inflation(archive.getinfo(WEIGHTS_MEMBER), str(path))
             with archive.open(WEIGHTS_MEMBER) as member, hdf5.open_file(member, path, WEIGHTS_MEMBER) as handle:
                 found: list[tuple[int, KerasWeight]] = []
                 _collect(path, handle, "", arch, found)

@@ -9,7 +9,7 @@ from typing import Any, Iterator, Mapping
 
 import torch
 
-from ww_core.toolkit import ShardHolders, natural_key, read_weight_map
+from ww_core.toolkit import ShardHolders, UntrustedDataError, check_inflation, natural_key, read_weight_map
 from ww_core.toolkit import shard_files as index_shard_files
 from ww_torch.recognize import TORCH_SUFFIXES, is_training_state
 
@@ -45,6 +45,15 @@ def _check_torch_format(path: Path) -> None:
         raise ValueError(f"{path}: cannot be read ({exc.strerror or type(exc).__name__})") from None
     if head not in PICKLE_HEADS and not zipfile.is_zipfile(path):
         raise ValueError(f"{path}: not a torch file (neither a zip archive nor a pickle stream)")
+    if zipfile.is_zipfile(path):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                for info in archive.infolist():
+                    check_inflation(info, str(path))
+        except UntrustedDataError:
+            raise
+        except (zipfile.BadZipFile, ValueError) as exc:
+            raise ValueError(f"{path}: not a readable torch file ({exc})") from None
 
 
 def load_file(path: Path, trust_pickle: bool) -> Any:

@@ -16,6 +16,7 @@ from ww_core.hookspecs import hookimpl
 from ww_core.protocol import LayerMatrix
 from ww_core.sources import safetensors_file
 from ww_core.sources.named_arrays import layers_from_named
+from ww_core.sources.untrusted import UntrustedDataError, check_inflation
 from ww_core.toolkit import read_npy_header
 
 
@@ -72,6 +73,9 @@ def _npz_layers(path: Path) -> Iterable[LayerMatrix]:
     try:
         members = [info for info in archive.infolist() if info.filename.endswith(".npy")]
         headers = {info.filename[: -len(".npy")]: _npz_member_header(archive, info) for info in members}
+    except UntrustedDataError:
+        archive.close()
+        raise
     except Exception as exc:  # so do .npy header parsers
         archive.close()
         raise ValueError(f"{path}: not a readable .npz archive ({type(exc).__name__}: {exc})") from None
@@ -90,6 +94,7 @@ def _npz_layers(path: Path) -> Iterable[LayerMatrix]:
 
 def _npz_member_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> tuple[tuple[int, ...], str]:
     """A member's shape and dtype name from its .npy header, checked against the member's size, without reading its data."""
+    check_inflation(info, str(archive.filename))
     with archive.open(info) as handle:
         shape, dtype, header_bytes = read_npy_header(handle)
     claimed = prod(shape) * dtype.itemsize

@@ -7,10 +7,16 @@ so a message must not echo what it read: it gives sizes and byte positions, neve
 from __future__ import annotations
 
 import json
+import zipfile
 from typing import IO, Any
 
-#: Largest JSON document (safetensors header, shard index, Keras config) read into memory.
+#: Largest JSON document (safetensors header, shard index) read into memory.
 MAX_JSON_BYTES = 100 * 1024 * 1024
+
+#: A compressed archive member may inflate beyond MAX_INFLATED_BYTES only below MAX_INFLATION:1.
+#: Deflate leaves float weights nearly their size; a zip bomb inflates about 1000:1.
+MAX_INFLATED_BYTES = 64 * 1024 * 1024
+MAX_INFLATION = 100
 
 
 class UntrustedDataError(ValueError):
@@ -23,6 +29,16 @@ def read_limited(handle: IO[bytes], limit: int, what: str) -> bytes:
     if len(data) > limit:
         raise UntrustedDataError(f"{what}: larger than the {limit // (1024 * 1024)} MiB cap, refused")
     return data
+
+
+def check_inflation(info: zipfile.ZipInfo, what: str) -> None:
+    """Refuse an archive member that a few bytes would inflate into a lot of memory (a zip bomb)."""
+    if info.file_size > MAX_INFLATED_BYTES and info.file_size > MAX_INFLATION * max(info.compress_size, 1):
+        cap = MAX_INFLATED_BYTES // (1024 * 1024)
+        raise UntrustedDataError(
+            f"{what}: member {info.filename!r} inflates {info.compress_size} bytes to {info.file_size}, "
+            f"over {MAX_INFLATION}:1 and beyond the {cap} MiB cap (a zip bomb?): refused"
+        )
 
 
 def parse_json(data: bytes, what: str) -> Any:
