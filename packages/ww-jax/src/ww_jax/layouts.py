@@ -12,7 +12,7 @@ from typing import Callable, Literal
 
 import numpy as np
 
-from ww_core.toolkit import CONV_KIND_BY_RANK, LayerKind, LayerMatrix, widen_to_float
+from ww_core.toolkit import CONV_KIND_BY_RANK, LayerKind, LayerMatrix, unanalyzable_reason, widen_to_float
 
 Role = Literal["dense", "general", "conv", "embedding"]
 Transform = Callable[[np.ndarray], np.ndarray]
@@ -28,7 +28,8 @@ NON_MATRIX_LEAVES = frozenset({"bias", "scale", "mean", "var"})
 class JaxWeight:
     """One parameter leaf: its pytree path, the role its module gives it, stored shape and reader.
 
-    ``n_in`` is the number of leading input axes of a ``general`` (DenseGeneral) kernel.
+    ``n_in`` is the number of leading input axes of a ``general`` (DenseGeneral) kernel; ``dtype`` its
+    dtype name, so integer and empty leaves get a skipped row (``unanalyzable_reason``).
     """
 
     path: tuple[str, ...]
@@ -37,6 +38,7 @@ class JaxWeight:
     read: Callable[[], np.ndarray]
     n_in: int = 1
     framework_type: str = ""
+    dtype: str = ""
 
 
 def role_from_names(path: tuple[str, ...], ndim: int) -> tuple[Role, int] | None:
@@ -91,6 +93,7 @@ def to_layers(weights: list[JaxWeight], origin: str) -> list[LayerMatrix]:
                 load=_converted(weight.read, transform),
                 origin=origin,
                 framework_type=weight.framework_type,
+                skip=unanalyzable_reason(weight.dtype, tuple(int(d) for d in canonical)),
             )
         )
     return layers

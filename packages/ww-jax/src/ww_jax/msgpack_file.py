@@ -14,7 +14,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ww_jax.layouts import JaxWeight, role_from_names
-from ww_jax.pytrees import is_float_matrix
+from ww_jax.pytrees import dtype_name, is_matrix
 
 _CHUNKED = "__msgpack_chunked_array__"
 _MAP_TYPES = frozenset(range(0x80, 0x90)) | {0xDE, 0xDF}
@@ -101,10 +101,10 @@ def msgpack_weights(path: Path) -> list[JaxWeight]:
         if prefix_len and leaf[:1] != ("params",):
             continue
         value = checkpoint.decode(leaf)
-        if not is_float_matrix(value):
+        if not is_matrix(value):
             continue
         shape = tuple(int(d) for d in value.shape)
         found = role_from_names(leaf[prefix_len:], len(shape))
         if found is not None:
-            weights.append(JaxWeight(leaf[prefix_len:], found[0], shape, checkpoint.reader(leaf), found[1], "msgpack"))
+            weights.append(JaxWeight(leaf[prefix_len:], found[0], shape, checkpoint.reader(leaf), found[1], "msgpack", dtype_name(value)))
     return weights

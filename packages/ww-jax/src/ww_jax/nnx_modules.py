@@ -8,7 +8,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ww_jax.layouts import JaxWeight, Role, role_from_names
-from ww_jax.pytrees import is_float_matrix
+from ww_jax.pytrees import dtype_name, is_matrix
 
 _ROLE_BY_CLASS: dict[str, Role] = {
     "Linear": "dense",
@@ -49,16 +49,16 @@ def _role(path: tuple[str, ...], owner: Any, ndim: int) -> tuple[Role, int] | No
 
 
 def module_weights(module: Any) -> list[JaxWeight]:
-    """Describe every float matrix ``nnx.Param`` of ``module``."""
+    """Describe every matrix ``nnx.Param`` of ``module``."""
     from flax import nnx
 
     weights = []
     for path, param, owner in _params(module, (), module, nnx):
         value = param.get_value()
-        if not is_float_matrix(value):
+        if not is_matrix(value):
             continue
         shape = tuple(int(d) for d in value.shape)
         found = _role(path, owner, len(shape))
         if found is not None:
-            weights.append(JaxWeight(path, found[0], shape, _reader(param), found[1], type(owner).__name__))
+            weights.append(JaxWeight(path, found[0], shape, _reader(param), found[1], type(owner).__name__, dtype_name(value)))
     return weights

@@ -15,7 +15,7 @@ import numpy as np
 
 from ww_core.toolkit import natural_key
 from ww_jax.layouts import JaxWeight, role_from_names
-from ww_jax.pytrees import is_float_matrix
+from ww_jax.pytrees import dtype_name, is_matrix
 
 LeafPath = tuple[str, ...]
 METADATA_FILE = "_METADATA"
@@ -101,11 +101,11 @@ def orbax_weights(path: Path) -> list[JaxWeight]:
     nnx_state = all(leaf[-1] == "value" and len(leaf) > 1 for leaf, _ in leaves)
     weights = []
     for leaf, meta in leaves:
-        if not is_float_matrix(meta):
+        if not is_matrix(meta):
             continue
         names = leaf[start : len(leaf) - 1 if nnx_state else len(leaf)]
         shape = tuple(int(d) for d in meta.shape)
         found = role_from_names(names, len(shape))
         if found is not None:
-            weights.append(JaxWeight(names, found[0], shape, _reader(path, leaf), found[1], "orbax"))
+            weights.append(JaxWeight(names, found[0], shape, _reader(path, leaf), found[1], "orbax", dtype_name(meta)))
     return sorted(weights, key=lambda weight: natural_key("/".join(weight.path)))

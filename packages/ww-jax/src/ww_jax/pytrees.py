@@ -27,12 +27,15 @@ def leaves(tree: Any, prefix: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str,
         yield prefix, tree
 
 
-def is_float_matrix(leaf: Any) -> bool:
-    """A floating-point array of rank >= 2 (jax, numpy or anything with shape and dtype)."""
+def is_matrix(leaf: Any) -> bool:
+    """An array of rank >= 2 (jax, numpy or anything with shape and dtype); integer ones are listed as skipped."""
     shape, dtype = getattr(leaf, "shape", None), getattr(leaf, "dtype", None)
-    if shape is None or dtype is None or len(shape) < 2:
-        return False
-    return np.dtype(dtype).kind == "f" or np.dtype(dtype).name == "bfloat16"
+    return shape is not None and dtype is not None and len(shape) >= 2
+
+
+def dtype_name(leaf: Any) -> str:
+    """The leaf's dtype name ("float32", "bfloat16", "int32"), for ``unanalyzable_reason``."""
+    return np.dtype(leaf.dtype).name
 
 
 def _constant(leaf: Any) -> Callable[[], np.ndarray]:
@@ -40,15 +43,15 @@ def _constant(leaf: Any) -> Callable[[], np.ndarray]:
 
 
 def tree_weights(tree: Any, framework_type: str) -> list[JaxWeight]:
-    """Describe every float matrix leaf of a parameter tree; roles come from path names."""
+    """Describe every matrix leaf of a parameter tree; roles come from path names."""
     weights = []
     for path, leaf in leaves(params_of(tree)):
-        if not is_float_matrix(leaf):
+        if not is_matrix(leaf):
             continue
         shape = tuple(int(d) for d in leaf.shape)
         found = role_from_names(path, len(shape))
         if found is not None:
-            weights.append(JaxWeight(path, found[0], shape, _constant(leaf), found[1], framework_type))
+            weights.append(JaxWeight(path, found[0], shape, _constant(leaf), found[1], framework_type, dtype_name(leaf)))
     return weights
 
 
