@@ -35,3 +35,44 @@ def test_get_esd_and_describe() -> None:
 def test_ignored_reference_options_warn() -> None:
     with pytest.warns(UserWarning, match="glorot_fix"):
         WeightWatcher(model=_model()).analyze(glorot_fix=False)
+
+
+def _state_dict() -> dict[str, np.ndarray]:
+    """As the reference counts a state dict: fc1.weight is 1, norm.weight 2 (1-D, not analyzed), fc2.weight 3."""
+    rng = np.random.default_rng(3)
+    return {
+        "fc1.weight": rng.standard_t(3, size=(80, 40)),
+        "fc1.bias": np.zeros(80),
+        "norm.weight": np.ones(80),
+        "fc2.weight": rng.standard_t(3, size=(60, 80)),
+    }
+
+
+def test_ids_are_the_reference_ids_for_a_state_dict() -> None:
+    watcher = WeightWatcher(model=_state_dict())
+    assert list(watcher.analyze()["layer_id"]) == [1, 3]
+    frame = watcher.analyze(layers=[3])
+    assert list(frame["name"]) == ["fc2"] and list(frame["layer_id"]) == [3]
+    assert list(watcher.analyze(layers=[-1])["name"]) == ["fc2"]
+    np.testing.assert_allclose(watcher.get_ESD(layer=3), ww_core.get_esd(_state_dict(), "fc2"))
+
+
+def test_an_unknown_id_warns_naming_the_ids_that_exist() -> None:
+    with pytest.warns(UserWarning, match=r"no layer has id 2; weightwatcher layer ids that exist: 1, 3"):
+        assert WeightWatcher(model=_state_dict()).analyze(layers=[2]).empty
+    with pytest.warns(UserWarning, match=r"no layer has id 5; layer ids that exist: 0-1"):
+        ww_core.analyze(_state_dict(), layers=[5])
+    with pytest.raises(KeyError, match="layer ids that exist: 0-1"):
+        ww_core.get_esd(_state_dict(), 7)
+
+
+def test_every_watcher_method_selects_by_the_reference_ids() -> None:
+    a = _state_dict()
+    b = {key: value + 0.01 for key, value in a.items()}
+    _, _, frame = WeightWatcher().distances(a, b, layers=[3])
+    assert list(frame.index) == [3] and list(frame["name"]) == ["fc2"]
+    watcher = WeightWatcher(model=a)
+    np.testing.assert_array_equal(watcher.get_Weights(layer=3)[0], a["fc2.weight"])
+    smoothed = WeightWatcher(model=dict(a)).SVDSmoothing(layers=[3], percent=0.1)
+    np.testing.assert_array_equal(smoothed["fc1.weight"], a["fc1.weight"])
+    assert np.linalg.matrix_rank(smoothed["fc2.weight"]) < np.linalg.matrix_rank(a["fc2.weight"])

@@ -21,7 +21,7 @@ def test_distances_returns_the_reference_triple() -> None:
     a, b = _pair()
     avg_dw, avg_db, frame = WeightWatcher().distances(a, b)
     raw = [np.linalg.norm(b["fc.weight"] - a["fc.weight"]), np.linalg.norm(b["conv.weight"] - a["conv.weight"])]
-    assert list(frame.index) == [0, 1] and list(frame["name"]) == ["fc", "conv"]
+    assert list(frame.index) == [1, 2] and list(frame["name"]) == ["fc", "conv"]  # the reference's state-dict ids
     np.testing.assert_allclose(frame["delta_W"], raw, rtol=1e-12)
     assert avg_dw == pytest.approx(np.mean(raw)) and math.isnan(avg_db)
     assert list(frame.columns[:7]) == ["method", "name", "delta_W", "delta_b", "M", "N", "b_shape"]
@@ -31,7 +31,7 @@ def test_euclidean_and_cka_average_over_conv_slices() -> None:
     a, b = _pair()
     _, _, euclid = WeightWatcher().distances(a, b, method="euclidean")
     slices = [np.linalg.norm(b["conv.weight"][:, :, i, j] - a["conv.weight"][:, :, i, j]) for i in range(3) for j in range(3)]
-    assert euclid.loc[1, "delta_W"] == pytest.approx(np.mean(slices))
+    assert euclid.loc[2, "delta_W"] == pytest.approx(np.mean(slices))
     _, _, same = WeightWatcher().distances(a, a, method="CKA")
     np.testing.assert_allclose(same["delta_W"], 1.0, rtol=1e-12)
 
@@ -53,7 +53,7 @@ def test_distances_names_a_layer_missing_from_model_2() -> None:
 def test_get_weights_gives_the_reference_matrices() -> None:
     a, _ = _pair()
     watcher = WeightWatcher(model=a)
-    np.testing.assert_array_equal(watcher.get_Weights(layer=0)[0], a["fc.weight"])
+    np.testing.assert_array_equal(watcher.get_Weights(layer=1)[0], a["fc.weight"])  # the reference's id of fc.weight
     slices = watcher.get_Weights(layer="conv")
     assert len(slices) == 9 and slices[0].shape == (6, 4)  # made tall, as the reference's Wmats
     with pytest.raises(KeyError, match="nope"):
@@ -63,7 +63,7 @@ def test_get_weights_gives_the_reference_matrices() -> None:
 def test_get_framework_layer_explains_arrays_have_none() -> None:
     a, _ = _pair()
     with pytest.raises(TypeError, match="get_Weights"):
-        WeightWatcher(model=a).get_framework_layer(layer=0)
+        WeightWatcher(model=a).get_framework_layer(layer=1)
 
 
 def test_svd_smoothing_and_sharpness_through_the_watcher() -> None:

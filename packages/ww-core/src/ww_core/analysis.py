@@ -23,7 +23,7 @@ from ww_core.progress import ProgressBar
 from ww_core.protocol import LayerMatrix
 from ww_core.results import Results
 from ww_core.rows import base_row, describe_layer, esd_key, failed_row
-from ww_core.selection import skip_reason
+from ww_core.selection import id_ranges, skip_reason, warn_unknown_ids
 from ww_core.threads import blas_threads_per_worker, default_workers, limited_blas_threads, serial_blas_threads
 
 log = logging.getLogger("ww_core")
@@ -165,10 +165,14 @@ class _Runner:
 
 
 def model_layers(source: Any, options: AnalysisOptions) -> SourceLayers:
-    """The source's layers and the adapter that read them, plus a LoRA update layer B·A per adapter pair when ``peft`` asks."""
+    """The source's layers and the adapter that read them, plus a LoRA update layer B·A per adapter pair when ``peft`` asks.
+
+    An id in ``layers=`` that no layer has is warned about, naming the ids that exist.
+    """
     found = read_source(source, options.adapter_options(), options.adapter)
     if options.peft:
-        return SourceLayers(found.adapter, found.layers + lora_products(found.layers))
+        found = SourceLayers(found.adapter, found.layers + lora_products(found.layers))
+    warn_unknown_ids(options.layers, (layer.index for layer in found.layers))
     return found
 
 
@@ -343,9 +347,11 @@ def describe(source: Any, **options: Any) -> Results:
 def get_esd(source: Any, layer: int | str, **options: Any) -> np.ndarray:
     """Sorted eigenvalues of one layer's (pooled) ESD, the layer given by index or name."""
     opts = AnalysisOptions.from_kwargs(**options)
+    seen: list[LayerMatrix] = []
     for candidate in iter_layers(source, opts.adapter_options(), opts.adapter):
         if candidate.index == layer or candidate.name == layer:
             if candidate.skip:
                 raise ValueError(f"{describe_layer(candidate)}: {candidate.skip}")
             return layer_esd(candidate, candidate.weights(), opts, eigenvalue_fn=partial(_eigenvalues, candidate, options=opts))
-    raise KeyError(f"{source_label(source)}: no layer {layer!r}")
+        seen.append(candidate)
+    raise KeyError(f"{source_label(source)}: no layer {layer!r}; layer ids that exist: {id_ranges(c.index for c in seen)}")

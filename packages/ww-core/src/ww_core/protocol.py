@@ -60,7 +60,9 @@ class LayerMatrix:
     is where the tensor lives (e.g. "cuda:0"), so an adapter's ``ww_eigenvalues`` hook
     can compute the spectrum there. ``skip``, when not empty, says why core must not analyze
     this tensor although it looks like a weight (``unanalyzable_reason``): it gets a skipped
-    row with that reason and is never loaded.
+    row with that reason and is never loaded. ``reference_id`` is the id weightwatcher 0.7.7
+    gives this layer when it reads the same source (its framework enumeration index; None when
+    it does not enumerate the layer or the source): ``WeightWatcher`` selects by it.
     """
 
     name: str
@@ -72,6 +74,7 @@ class LayerMatrix:
     framework_type: str = ""
     device: str = "cpu"
     skip: str = ""
+    reference_id: int | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KIND_NDIM:

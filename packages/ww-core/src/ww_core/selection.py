@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+import warnings
+from typing import Iterable, Sequence
 
 from ww_core.options import AnalysisOptions
 from ww_core.peft import is_lora_product
@@ -26,6 +27,27 @@ def matches_filters(layer: LayerMatrix, filters: Sequence[int | str]) -> bool:
         if isinstance(item, str) and (item == layer.kind if item in KIND_NDIM else item in layer.name):
             return True
     return False
+
+
+def id_ranges(ids: Iterable[int]) -> str:
+    """``0-4, 7, 9-10``: a short list of ids for messages."""
+    runs: list[list[int]] = []
+    for value in sorted(set(ids)):
+        if runs and value == runs[-1][1] + 1:
+            runs[-1][1] = value
+        else:
+            runs.append([value, value])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs) or "none"
+
+
+def warn_unknown_ids(filters: Sequence[int | str], existing: Iterable[int], what: str = "layer ids") -> list[int]:
+    """Warn about ``layers=`` ints (or their negation) that select no layer, naming the ids that exist; returns them."""
+    known = set(existing)
+    unknown = [item for item in filters if isinstance(item, int) and not isinstance(item, bool) and abs(item) not in known]
+    if unknown:
+        missing = id_ranges(map(abs, unknown))
+        warnings.warn(f"layers={list(filters)}: no layer has id {missing}; {what} that exist: {id_ranges(known)}", stacklevel=3)
+    return unknown
 
 
 def skip_reason(layer: LayerMatrix, options: AnalysisOptions) -> str:

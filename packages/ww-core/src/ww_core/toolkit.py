@@ -14,7 +14,7 @@ import numpy as np
 from ww_core.adapter_options import AdapterOptions
 from ww_core.hookspecs import hookimpl
 from ww_core.protocol import CONV_KIND_BY_RANK, KIND_NDIM, LayerKind, LayerLoadError, LayerMatrix, unanalyzable_reason, widen_to_float
-from ww_core.sources.named_arrays import infer_kind, layers_from_named, module_path, natural_key
+from ww_core.sources.named_arrays import infer_kind, layers_from_named, module_path, natural_key, state_dict_reference_ids
 from ww_core.sources.safetensors_file import bf16_to_float32
 from ww_core.sources.shard_index import Holders as ShardHolders
 from ww_core.sources.shard_index import ShardIndexError, read_weight_map, shard_files
@@ -61,6 +61,7 @@ __all__ = [
     "read_npy_header",
     "read_weight_map",
     "shard_files",
+    "state_dict_reference_ids",
     "unanalyzable_reason",
     "widen_to_float",
 ]

@@ -33,7 +33,7 @@ class KerasWeight:
     """One Keras variable: owning layer path and class, variable name, stored shape and reader.
 
     ``in_axes`` lists the kernel axes an EinsumDense contracts with its input (None for
-    other layers).
+    other layers); ``reference_id`` is the id weightwatcher 0.7.7 gives its layer.
     """
 
     layer_path: str
@@ -42,6 +42,7 @@ class KerasWeight:
     shape: tuple[int, ...]
     read: Callable[[], np.ndarray]
     in_axes: tuple[int, ...] | None = None
+    reference_id: int | None = None
 
 
 Transform = Callable[[np.ndarray], np.ndarray]
@@ -124,6 +125,7 @@ def to_layers(weights: list[KerasWeight], origin: str, framework_type: str | Non
                 load=_converted(weight.read, transform),
                 origin=origin,
                 framework_type=framework_type or weight.owner_class,
+                reference_id=weight.reference_id,
             )
         )
     return layers

@@ -42,6 +42,15 @@ def _in_axes(owner: Any) -> tuple[int, ...] | None:
     return einsum_in_axes(equation) if isinstance(equation, str) and "->" in equation else None
 
 
+def reference_positions(source: Any) -> dict[str, int]:
+    """Top-level layer name → its position in ``model.layers``, the id weightwatcher 0.7.7 gives it.
+
+    Keras 3 layers have no ``submodules``, so the reference numbers each entry of ``model.layers``
+    (an ``InputLayer`` included) once, from 0; a lone layer (no ``layers``) gets no ids.
+    """
+    return {layer.name: position for position, layer in enumerate(getattr(source, "layers", None) or [])}
+
+
 def keras_weights(source: Any) -> list[KerasWeight]:
     """Describe every variable of ``source`` (a built ``keras.Layer``/``keras.Model``)."""
     variables = list(source.weights)
@@ -49,6 +58,7 @@ def keras_weights(source: Any) -> list[KerasWeight]:
         name = getattr(source, "name", type(source).__name__)
         raise ValueError(f"Keras model {name!r} has no weights yet; build it first (call it on data or model.build(input_shape))")
     owners = _owners(source)
+    positions = reference_positions(source)
     described = []
     for variable in variables:
         layer_path, owner = owners.get(id(variable), ("", None))
@@ -60,6 +70,7 @@ def keras_weights(source: Any) -> list[KerasWeight]:
                 shape=tuple(int(d) for d in variable.shape),
                 read=_reader(variable),
                 in_axes=_in_axes(owner),
+                reference_id=positions.get(layer_path.split("/")[0]) if layer_path else None,
             )
         )
     return described

@@ -80,7 +80,10 @@ def model_layers(model: onnx.ModelProto, base_dir: Path | None, origin: str, opt
     """Every weight matrix of ``model`` in graph node order, indexed from 0, loaded lazily.
 
     Integer, bool and empty initializers are marked skipped with core's reason, as on every route.
+    A weight's reference id is its position in ``graph.initializer``, as weightwatcher 0.7.7
+    numbers ONNX layers (Constant-node and subgraph weights have none).
     """
+    positions = {tensor.name: position for position, tensor in enumerate(model.graph.initializer)}
     index = 0
     for use in weight_uses(model.graph):
         dtype = onnx.TensorProto.DataType.Name(use.tensor.data_type).lower()
@@ -94,5 +97,6 @@ def model_layers(model: onnx.ModelProto, base_dir: Path | None, origin: str, opt
                 origin=origin,
                 framework_type=use.node.op_type,
                 skip=unanalyzable_reason(dtype, row.shape),
+                reference_id=positions.get(use.name),
             )
             index += 1

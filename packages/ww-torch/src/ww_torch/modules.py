@@ -7,6 +7,7 @@ layer under the wrapper's own path, then each adapter's A and B as their own row
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Iterator, cast
 
 import torch
@@ -19,10 +20,15 @@ GATE_COUNTS = {"LSTM": 4, "GRU": 3}
 
 
 def module_refs(model: nn.Module, options: dict[str, Any]) -> Iterator[WeightRef]:
-    """Every reportable weight of ``model`` and its submodules, each shared module once."""
+    """Every reportable weight of ``model`` and its submodules, each shared module once.
+
+    A weight's reference id is its module's position in ``model.named_modules()``, the
+    enumeration weightwatcher 0.7.7 numbers layers by (the model itself is 0).
+    """
+    positions = {id(module): position for position, module in enumerate(model.modules())}
     seen: set[int] = set()
     for path, module in _walk(model, "", seen):
-        yield from _weights(path or type(model).__name__, module, options)
+        yield from _weights(path or type(model).__name__, module, options, positions)
 
 
 def _walk(module: nn.Module, path: str, seen: set[int]) -> Iterator[tuple[str, nn.Module]]:
@@ -50,13 +56,19 @@ def _usable(weight: Any) -> bool:
     return isinstance(weight, torch.Tensor) and not isinstance(weight, nn.parameter.UninitializedParameter) and weight.ndim >= 2
 
 
-def _weights(path: str, module: nn.Module, options: dict[str, Any]) -> Iterator[WeightRef]:
-    """The weights this one module owns (not its children's)."""
+def _weights(path: str, module: nn.Module, options: dict[str, Any], positions: dict[int, int]) -> Iterator[WeightRef]:
+    """The weights this one module owns (not its children's), tagged with the module's reference id."""
+    if _is_lora(module):
+        yield from _lora_weights(path, module, options, positions)
+        return
+    for ref in _own_weights(path, module, options):
+        yield replace(ref, reference_id=positions.get(id(module)))
+
+
+def _own_weights(path: str, module: nn.Module, options: dict[str, Any]) -> Iterator[WeightRef]:
     kind_name = type(module).__name__
     weight: Any = getattr(module, "weight", None)
-    if _is_lora(module):
-        yield from _lora_weights(path, module, options)
-    elif isinstance(module, nn.MultiheadAttention):
+    if isinstance(module, nn.MultiheadAttention):
         yield from _attention_weights(path, module, options)
     elif isinstance(module, nn.RNNBase):
         yield from _recurrent_weights(path, module, options)
@@ -94,12 +106,12 @@ def _recurrent_weights(path: str, module: nn.RNNBase, options: dict[str, Any]) -
         yield from split_rows(ref, gates) if options.get("split_gates") and gates else [ref]
 
 
-def _lora_weights(path: str, module: nn.Module, options: dict[str, Any]) -> Iterator[WeightRef]:
+def _lora_weights(path: str, module: nn.Module, options: dict[str, Any], positions: dict[int, int]) -> Iterator[WeightRef]:
     """The base layer under the wrapper's path, then every adapter's A and B."""
     base = cast(nn.Module, module.base_layer)
     downs = cast(nn.ModuleDict, module.lora_A)
     ups = cast(nn.ModuleDict, module.lora_B)
-    yield from _weights(path, base, options)
+    yield from _weights(path, base, options, positions)
     for adapter, down in downs.items():
-        yield from _weights(f"{path}.lora_A.{adapter}", down, options)
-        yield from _weights(f"{path}.lora_B.{adapter}", ups[adapter], options)
+        yield from _weights(f"{path}.lora_A.{adapter}", down, options, positions)
+        yield from _weights(f"{path}.lora_B.{adapter}", ups[adapter], options, positions)

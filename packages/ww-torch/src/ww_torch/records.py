@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterable, Iterator
 
 import torch
@@ -17,7 +17,10 @@ GATES = {4: ("i", "f", "g", "o"), 3: ("r", "z", "n")}
 
 @dataclass(frozen=True)
 class WeightRef:
-    """One tensor to report: ``rows`` picks a slice of axis 0, ``transpose`` swaps the first two axes."""
+    """One tensor to report: ``rows`` picks a slice of axis 0, ``transpose`` swaps the first two axes.
+
+    ``reference_id`` is the id weightwatcher 0.7.7 gives the module or key it came from.
+    """
 
     name: str
     kind: LayerKind
@@ -25,6 +28,7 @@ class WeightRef:
     framework_type: str
     transpose: bool = False
     rows: slice | None = None
+    reference_id: int | None = None
 
 
 def conv_kind(ndim: int) -> LayerKind | None:
@@ -35,10 +39,7 @@ def conv_kind(ndim: int) -> LayerKind | None:
 def split_rows(ref: WeightRef, labels: tuple[str, ...]) -> list[WeightRef]:
     """Cut a fused weight (e.g. q/k/v or LSTM gates stacked along axis 0) into equal row blocks."""
     size = ref.tensor.shape[0] // len(labels)
-    return [
-        WeightRef(f"{ref.name}.{label}", ref.kind, ref.tensor, ref.framework_type, ref.transpose, slice(i * size, (i + 1) * size))
-        for i, label in enumerate(labels)
-    ]
+    return [replace(ref, name=f"{ref.name}.{label}", rows=slice(i * size, (i + 1) * size)) for i, label in enumerate(labels)]
 
 
 def to_layers(refs: Iterable[WeightRef], origin: str) -> Iterator[LayerMatrix]:
@@ -58,4 +59,5 @@ def to_layers(refs: Iterable[WeightRef], origin: str) -> Iterator[LayerMatrix]:
             framework_type=ref.framework_type,
             device=device_name(ref.tensor),
             skip=unanalyzable_reason(str(ref.tensor.dtype), shape),
+            reference_id=ref.reference_id,
         )

@@ -34,12 +34,18 @@ def layers(source: Any, kind: SourceKind, options: dict[str, Any]) -> Iterator[L
     return to_layers(_shard_refs(shards, options), origin=str(path))
 
 
-def _refs(tensors: Mapping[str, torch.Tensor] | torch.nn.Module, options: dict[str, Any]) -> Iterable[WeightRef]:
+def _refs(tensors: Mapping[str, torch.Tensor] | torch.nn.Module, options: dict[str, Any], start_id: int = 1) -> Iterable[WeightRef]:
     if isinstance(tensors, torch.nn.Module):
         return module_refs(tensors, options)
-    return state_dict_refs(tensors, options)
+    return state_dict_refs(tensors, options, start_id)
 
 
 def _shard_refs(shards: list[tuple[Path, Mapping[str, torch.Tensor] | torch.nn.Module]], options: dict[str, Any]) -> Iterator[WeightRef]:
+    """Every shard's weights; reference ids as weightwatcher 0.7.7 counts a folder: from 0, each shard
+    starting after the running total of ids so far is added once more."""
+    start = given = 0
     for _, tensors in shards:
-        yield from _refs(tensors, options)
+        start += given
+        yield from _refs(tensors, options, start)
+        if not isinstance(tensors, torch.nn.Module):
+            given += sum(1 for key in tensors if str(key).endswith(".weight"))

@@ -15,7 +15,7 @@ import numpy as np
 from ww_core.hookspecs import hookimpl
 from ww_core.protocol import LayerMatrix
 from ww_core.sources import safetensors_file
-from ww_core.sources.named_arrays import layers_from_named
+from ww_core.sources.named_arrays import layers_from_named, state_dict_reference_ids
 from ww_core.sources.untrusted import UntrustedDataError, check_inflation
 from ww_core.toolkit import read_npy_header
 
@@ -45,7 +45,8 @@ def ww_layers(source: Any, options: dict[str, Any]) -> Iterable[LayerMatrix] | N
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         if safetensors_file.is_safetensors(path):
-            return layers_from_named(safetensors_file.iter_tensors(path), str(path), "safetensors")
+            ids = safetensors_file.reference_ids(path)
+            return layers_from_named(safetensors_file.iter_tensors(path), str(path), "safetensors", ids)
         if path.suffix == ".npz" and path.is_file():
             return _npz_layers(path)
     return None
@@ -57,7 +58,7 @@ def _constant(array: np.ndarray) -> Callable[[], np.ndarray]:
 
 def _mapping_layers(arrays: Mapping[str, np.ndarray]) -> Iterable[LayerMatrix]:
     entries = [(str(name), tuple(a.shape), _constant(a), a.dtype.name) for name, a in arrays.items()]
-    return layers_from_named(entries, "dict of numpy arrays", "numpy.ndarray")
+    return layers_from_named(entries, "dict of numpy arrays", "numpy.ndarray", state_dict_reference_ids(map(str, arrays), start=1))
 
 
 def _npz_layers(path: Path) -> Iterable[LayerMatrix]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Mapping
 
 import numpy as np
 
@@ -39,14 +39,29 @@ def natural_key(name: str) -> list[object]:
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
 
 
+def state_dict_reference_ids(keys: Iterable[str], start: int) -> dict[str, int]:
+    """The ids weightwatcher 0.7.7 gives a state dict's tensors: its ``.weight`` keys, numbered from ``start`` in the order given.
+
+    Every ``.weight`` key takes an id (1-D norm weights too), other keys none; with no ``.weight``
+    key at all the reference enumerates nothing.
+    """
+    ids: dict[str, int] = {}
+    for key in keys:
+        if key.endswith(".weight"):
+            ids[key] = start + len(ids)
+    return ids
+
+
 def layers_from_named(
     entries: Iterable[tuple[str, tuple[int, ...], Callable[[], np.ndarray], str]],
     origin: str,
     framework_type: str,
+    ids: Mapping[str, int] | None = None,
 ) -> Iterator[LayerMatrix]:
     """Yield a LayerMatrix for every (name, shape, loader, dtype name) whose rank makes it a weight matrix, indexed from 0.
 
     Integer, bool and empty tensors are yielded too, marked ``skip`` (``unanalyzable_reason``).
+    ``ids`` gives reference ids (``LayerMatrix.reference_id``) by key.
     """
     index = 0
     for name, shape, load, dtype in entries:
@@ -62,5 +77,6 @@ def layers_from_named(
             origin=origin,
             framework_type=framework_type,
             skip=unanalyzable_reason(dtype, shape),
+            reference_id=(ids or {}).get(name),
         )
         index += 1

@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from ww_core.sources import shard_index
-from ww_core.sources.named_arrays import natural_key
+from ww_core.sources.named_arrays import natural_key, state_dict_reference_ids
 from ww_core.sources.untrusted import MAX_JSON_BYTES, UntrustedDataError, parse_json_object
 
 MAX_HEADER_BYTES = MAX_JSON_BYTES
@@ -160,6 +160,28 @@ def _index_file(path: Path) -> Path | None:
         return None
     index_files = sorted(path.glob("*.safetensors.index.json"))
     return index_files[0] if index_files else None
+
+
+def reference_ids(path: Path) -> dict[str, int]:
+    """The ids weightwatcher 0.7.7 gives the tensors of a safetensors file or folder (its folder reader).
+
+    With an index file: ``.weight`` keys from 0, shards in sorted name order, keys in index order;
+    without: shard by shard in sorted name order, keys sorted, each shard starting after the
+    running total of ids given so far is added once more (the reference's own counting).
+    """
+    index_file = _index_file(path)
+    if index_file is not None:
+        weight_map = _weight_map(index_file)
+        ordered = [key for shard in sorted(set(weight_map.values())) for key, file in weight_map.items() if file == shard]
+        return state_dict_reference_ids(ordered, start=0)
+    shards = sorted(path.glob("*.safetensors")) if path.is_dir() else [path]
+    ids: dict[str, int] = {}
+    start = 0
+    for shard in shards:
+        start += len(ids)
+        table, _ = read_header(shard)
+        ids.update(state_dict_reference_ids(sorted(table), start))
+    return ids
 
 
 def is_safetensors(path: str | os.PathLike[str]) -> bool:
