@@ -62,9 +62,13 @@ def _metadata_tree(path: Path) -> Any:
 
     try:
         metadata = ocp.PyTreeCheckpointer().metadata(path.absolute())
-        return metadata.item_metadata.tree
     except Exception as exc:  # orbax reports bad metadata as many types
         raise ValueError(f"{path}: not a readable Orbax checkpoint ({type(exc).__name__}: {exc})") from exc
+    item = metadata.item_metadata if hasattr(metadata, "item_metadata") else metadata  # StepMetadata (orbax >= 0.11) or the tree
+    tree = item.tree if hasattr(item, "tree") else item
+    if not isinstance(tree, (Mapping, list, tuple)):
+        raise ValueError(f"{path}: not a readable Orbax checkpoint (its metadata describes no tree)")
+    return tree
 
 
 def restore_leaf(path: Path, leaf: LeafPath) -> np.ndarray:
