@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from test_torch_real_models import package_dir
 
+import ww_core
 from ww_core.cli import main
 
 
@@ -18,5 +19,7 @@ def test_minilm_report_is_one_small_self_contained_file(tmp_path: Path, capsys: 
     html = target.read_text()
     assert not re.search(r"(https?:|ftp:|//[a-z])", html, re.I)
     assert not re.search(r"<(script|img|link|iframe)[^>]*\b(src|href)=", html, re.I)
-    assert html.count('<tr class="layer') == 40 and html.count('data-esd="') == 39
-    assert len(html.encode()) < 100_000  # README: 59 kB
+    listed = ww_core.describe(str(model)).details
+    selected = [row for row in listed if row["status"] == "selected"]
+    assert html.count('<tr class="layer') == len(listed) and html.count('data-esd="') == len(selected) == 39
+    assert len(html.encode()) < 100_000  # README: 60 kB
