@@ -78,6 +78,47 @@ def test_checkpoint_dict_with_state_dict_key(tmp_path: Path, layers: Any) -> Non
     assert rows(layers(path)) == EXPECTED
 
 
+def _trained_optimizer_state(model: nn.Module) -> dict[str, Any]:
+    """An Adam state after one step: its exp_avg/exp_avg_sq are 2-D tensors shaped like the weights."""
+    optimizer = torch.optim.Adam(model.parameters())
+    model.head(torch.randn(2, 8)).sum().backward()
+    optimizer.step()
+    return optimizer.state_dict()
+
+
+@pytest.mark.parametrize("trust_pickle", [False, True])
+def test_checkpoint_wrapper_found_by_structure_never_the_optimizer_state(tmp_path: Path, layers: Any, trust_pickle: bool) -> None:
+    model = Small()
+    path = tmp_path / "ckpt.pt"
+    torch.save({"step": 120, "optimizer_state": _trained_optimizer_state(model), "model_state": model.state_dict()}, path)
+    found = layers(path, trust_pickle=trust_pickle)
+    assert rows(found) == EXPECTED
+    np.testing.assert_array_equal(found[-1].weights(), model.head.weight.detach().numpy())
+
+
+def test_checkpoint_nested_two_levels_and_beside_a_scalar_tensor(tmp_path: Path, layers: Any) -> None:
+    path = tmp_path / "nested.pt"
+    torch.save({"step": torch.tensor(7), "trainer": {"epoch": 2, "weights": Small().state_dict()}}, path)
+    assert rows(layers(path)) == EXPECTED
+
+
+def test_checkpoint_with_two_models_prefers_the_usual_key_else_names_them(tmp_path: Path, layers: Any) -> None:
+    path = tmp_path / "ema.pt"
+    torch.save({"ema": Small().state_dict(), "model": Small().state_dict()}, path)
+    assert rows(layers(path)) == EXPECTED
+    gan = tmp_path / "gan.pt"
+    torch.save({"generator": Small().state_dict(), "discriminator": Small().state_dict()}, gan)
+    with pytest.raises(ValueError, match=r"gan\.pt.*several.*'generator'.*'discriminator'"):
+        layers(gan)
+
+
+def test_checkpoint_without_a_state_dict_names_the_keys_found(tmp_path: Path, layers: Any) -> None:
+    path = tmp_path / "opt_only.pt"
+    torch.save({"step": 3, "optimizer_state": _trained_optimizer_state(Small()), "config": {"lr": 0.1}}, path)
+    with pytest.raises(ValueError, match=r"opt_only\.pt.*'step' \(int\).*'optimizer_state' \(optimizer state\).*'config' \(dict\)"):
+        layers(path)
+
+
 def test_bf16_file_widened(tmp_path: Path, layers: Any) -> None:
     path = tmp_path / "half.pt"
     torch.save({"fc.weight": torch.randn(4, 6, dtype=torch.bfloat16)}, path)
@@ -113,7 +154,7 @@ def test_corrupted_file_names_the_file(tmp_path: Path, layers: Any) -> None:
 def test_file_without_tensors(tmp_path: Path, layers: Any) -> None:
     path = tmp_path / "empty.pt"
     torch.save({"epoch": 1}, path)
-    with pytest.raises(ValueError, match=r"empty\.pt: holds no tensors"):
+    with pytest.raises(ValueError, match=r"empty\.pt: holds no model state dict .*'epoch' \(int\)"):
         layers(path)
 
 

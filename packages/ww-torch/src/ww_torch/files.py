@@ -14,7 +14,7 @@ from ww_core.toolkit import shard_files as index_shard_files
 from ww_torch.recognize import TORCH_SUFFIXES, is_training_state
 
 #: Keys under which training checkpoints usually keep the model's state dict.
-CHECKPOINT_KEYS = ("state_dict", "model_state_dict", "model", "module", "params")
+CHECKPOINT_KEYS = ("state_dict", "model_state_dict", "model_state", "model", "module", "params", "net", "network")
 
 
 class PickledCodeError(ValueError):
@@ -81,17 +81,62 @@ def load_file(path: Path, trust_pickle: bool) -> Any:
 
 
 def find_tensors(obj: Any, path: Path) -> Mapping[str, torch.Tensor] | torch.nn.Module:
-    """The state dict (or whole module) inside a loaded file, looking into checkpoint dicts."""
+    """The state dict (or whole module) inside a loaded file, found by structure in checkpoint wrappers.
+
+    A state dict is a mapping with string keys holding at least one tensor of rank 2 or more;
+    it is looked for in the object itself, then up to two levels down (``{step, model_state,
+    optimizer_state}``, ``{"trainer": {"weights": ...}}``), never inside optimizer state. Several
+    candidates: the one under a usual key (``CHECKPOINT_KEYS``), else an error naming them.
+    """
     if isinstance(obj, torch.nn.Module):
         return obj
-    if isinstance(obj, Mapping):
-        tensors = {str(k): v for k, v in obj.items() if isinstance(v, torch.Tensor)}
-        if tensors:
-            return tensors
-        for key in CHECKPOINT_KEYS:
-            if key in obj:
-                return find_tensors(obj[key], path)
-    raise ValueError(f"{path}: holds no tensors (top-level object is {type(obj).__name__})")
+    if not isinstance(obj, Mapping):
+        raise ValueError(f"{path}: holds no tensors (top-level object is {type(obj).__name__})")
+    if _is_state_dict(obj):
+        return {str(k): v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+    found = _nested_state_dicts(obj, depth=2)
+    if len(found) == 1:
+        return found[0][1]
+    usual = [item for key in CHECKPOINT_KEYS for item in found if item[0].split(".")[-1] == key]
+    if usual:
+        return usual[0][1]
+    if found:
+        names = ", ".join(repr(key) for key, _ in found)
+        raise ValueError(f"{path}: holds several state dicts ({names}); load the file and pass the one to analyze")
+    contents = ", ".join(f"{key!r} ({_kind_of(value)})" for key, value in obj.items())
+    raise ValueError(f"{path}: holds no model state dict (a mapping of weight tensors); it has {contents or 'no keys'}")
+
+
+def _is_state_dict(obj: Mapping[Any, Any]) -> bool:
+    """String keys and at least one tensor of rank 2 or more among the values."""
+    return all(isinstance(k, str) for k in obj) and any(isinstance(v, torch.Tensor) and v.ndim >= 2 for v in obj.values())
+
+
+def _is_optimizer_state(obj: Any) -> bool:
+    return isinstance(obj, Mapping) and "state" in obj and "param_groups" in obj
+
+
+def _nested_state_dicts(obj: Mapping[Any, Any], depth: int, prefix: str = "") -> list[tuple[str, Any]]:
+    """(dotted key, state dict or module) of every candidate below ``obj``, at most ``depth`` levels down."""
+    found: list[tuple[str, Any]] = []
+    for key, value in obj.items():
+        where = f"{prefix}{key}"
+        if isinstance(value, torch.nn.Module):
+            found.append((where, value))
+        elif isinstance(value, Mapping) and not _is_optimizer_state(value):
+            if _is_state_dict(value):
+                found.append((where, {str(k): v for k, v in value.items() if isinstance(v, torch.Tensor)}))
+            elif depth > 1:
+                found.extend(_nested_state_dicts(value, depth - 1, f"{where}."))
+    return found
+
+
+def _kind_of(value: Any) -> str:
+    if _is_optimizer_state(value):
+        return "optimizer state"
+    if isinstance(value, torch.Tensor):
+        return f"tensor {tuple(value.shape)}"
+    return type(value).__name__
 
 
 def index_file(folder: Path) -> Path | None:
