@@ -185,3 +185,13 @@ def test_kernel_density_matches_sklearn() -> None:
     grid = np.linspace(0, samples.max() + 0.5, 1000)
     kde = sklearn_neighbors.KernelDensity(kernel="linear", bandwidth=0.1).fit(samples.reshape(-1, 1))
     np.testing.assert_allclose(linear_kde(samples, grid, 0.1), np.exp(kde.score_samples(grid[:, None])), rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize(("shape", "expected_reference"), [((1, 8, 5, 5), "kernel axes as channels"), ((4, 6, 2, 2), "N and M swapped")])
+def test_conv_orientation_is_one_rule_here_where_the_reference_guesses(shape: tuple[int, ...], expected_reference: str) -> None:
+    """docs/differences.md 'Conv orientation': N = max(out, in), M = min(out, in), rf = kernel positions, always."""
+    weights = heavy_tailed(shape, seed=5)
+    [row] = ours("conv2d", weights, min_evals=0)
+    assert (row["N"], row["M"], row["rf"]) == (max(shape[:2]), min(shape[:2]), shape[2] * shape[3])
+    [ref] = reference_rows(torch_layer("conv2d", weights), min_evals=0)
+    assert (ref["N"], ref["M"], ref["rf"]) != (row["N"], row["M"], row["rf"]), expected_reference
