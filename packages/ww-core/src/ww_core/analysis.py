@@ -9,7 +9,7 @@ from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Executor, Future
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -21,9 +21,11 @@ from ww_core.peft import lora_products
 from ww_core.plugins import SourceLayers, first_result, iter_layers, read_source
 from ww_core.progress import ProgressBar
 from ww_core.protocol import LayerMatrix
+from ww_core.remote_layers import CacheProbe, Finished, analyze_from_refs, reads_remotely, shippable
 from ww_core.results import Results
 from ww_core.rows import base_row, describe_layer, esd_key, failed_row
 from ww_core.selection import id_ranges, skip_reason, warn_unknown_ids
+from ww_core.tensor_refs import ref_of
 from ww_core.threads import blas_threads_per_worker, default_workers, limited_blas_threads, serial_blas_threads
 
 log = logging.getLogger("ww_core")
@@ -80,18 +82,29 @@ def _esd_names(rows: list[dict[str, Any]], evals: list[np.ndarray], pool: bool) 
     return {esd_key(row): np.sort(e) for row, e in zip(rows, evals, strict=True)}
 
 
+def run_loaded(layer: LayerMatrix, weights: np.ndarray, base_weights: np.ndarray | None, options: AnalysisOptions) -> Finished:
+    """``run_layer`` for weights loaded by the client, as the Finished record every task returns."""
+    rows, evals = run_layer(layer, weights, base_weights, options)
+    return Finished(rows, evals)
+
+
+def run_from_refs(layer: LayerMatrix, partner: LayerMatrix | None, options: AnalysisOptions, probe: CacheProbe | None) -> Finished:
+    """The worker's task for a layer that travels as a file reference: it reads, keys and analyzes the layer itself."""
+    return analyze_from_refs(layer, partner, options, probe, run_layer)
+
+
 @dataclass(frozen=True)
 class _Queued:
-    """A layer sent to the executor, with what it needs to be run again if its worker process dies."""
+    """A task sent to the executor, with what it needs to be run again if its worker process dies."""
 
     layer: LayerMatrix
-    future: Future[LayerOutcome]
-    weights: np.ndarray
-    base: np.ndarray | None
+    future: Future[Finished]
+    task: Callable[..., Finished]
+    args: tuple[Any, ...]
 
 
 class _Runner:
-    """Feeds loaded layers to an executor with a bounded number in flight (bounded memory).
+    """Feeds layers to an executor with a bounded number in flight (bounded memory).
 
     A worker process that dies breaks its pool: the layers in flight are each retried once alone
     (``worker_faults``), later layers go to a fresh pool, and the pools made here are closed by ``close``.
@@ -105,26 +118,38 @@ class _Runner:
         self.pending: list[_Queued] = []
         self.made: list[Executor] = []
 
-    def submit(
+    def submit_loaded(
         self, layer: LayerMatrix, weights: np.ndarray, base: np.ndarray | None, options: AnalysisOptions
-    ) -> Iterator[tuple[LayerMatrix, LayerOutcome]]:
-        """Run now (serial) or queue; yields whatever finished to make room."""
+    ) -> Iterator[tuple[LayerMatrix, Finished]]:
+        """Run a layer loaded here now (serial) or queue it with its arrays; yields whatever finished to make room."""
         if self.executor is None:
             with limited_blas_threads(serial_blas_threads(layer.shape)):
-                outcome = run_layer(layer, weights, base, options)
+                outcome = run_loaded(layer, weights, base, options)
             yield layer, outcome
             return
+        yield from self._submit(layer, run_loaded, (replace(layer, load=_unloadable), weights, base, options))
+
+    def submit_refs(
+        self, layer: LayerMatrix, partner: LayerMatrix | None, options: AnalysisOptions, probe: CacheProbe | None
+    ) -> Iterator[tuple[LayerMatrix, Finished]]:
+        """Queue a layer that its worker reads from the file itself (``remote_layers``)."""
+        yield from self._submit(layer, run_from_refs, (layer, partner, options, probe))
+
+    def _submit(self, layer: LayerMatrix, task: Callable[..., Finished], args: tuple[Any, ...]) -> Iterator[tuple[LayerMatrix, Finished]]:
+        if self.executor is None:  # a broken pool that cannot be replaced: run here
+            yield layer, task(*args)
+            return
         try:
-            future = self.executor.submit(run_layer, replace(layer, load=_unloadable), weights, base, options)
+            future = self.executor.submit(task, *args)
         except BrokenExecutor:  # a worker died earlier: go on with a fresh pool (or here)
             self._replace_executor()
-            yield from self.submit(layer, weights, base, options)
+            yield from self._submit(layer, task, args)
             return
-        self.pending.append(_Queued(layer, future, weights, base))
+        self.pending.append(_Queued(layer, future, task, args))
         while len(self.pending) >= self.in_flight:
             yield self._pop()
 
-    def drain(self) -> Iterator[tuple[LayerMatrix, LayerOutcome]]:
+    def drain(self) -> Iterator[tuple[LayerMatrix, Finished]]:
         """Yield every queued result."""
         while self.pending:
             yield self._pop()
@@ -140,7 +165,7 @@ class _Runner:
             self.made.append(fresh)
         self.executor = fresh
 
-    def _pop(self) -> tuple[LayerMatrix, LayerOutcome]:
+    def _pop(self) -> tuple[LayerMatrix, Finished]:
         """The earliest queued layer that has finished (waiting for one): a slow layer does not stall the rest."""
         finished, _ = wait([queued.future for queued in self.pending], return_when=FIRST_COMPLETED)
         position = next(i for i, queued in enumerate(self.pending) if queued.future in finished)
@@ -149,19 +174,25 @@ class _Runner:
             return queued.layer, queued.future.result()
         except BrokenExecutor as exc:  # a worker process died: this layer may be the one that killed it, or not
             return queued.layer, self._retry_alone(queued, exc)
-        except Exception as exc:  # the worker itself failed (e.g. a remote executor lost a node)
-            return queued.layer, ([failed_row(queued.layer, self.options, f"worker failed: {type(exc).__name__}: {exc}")], [])
+        except Exception as exc:  # the worker itself failed (e.g. a cluster lost the node, after its own retries)
+            where = _file_of(queued.layer)
+            reason = f"worker failed while analyzing it{f' ({where})' if where else ''}: {type(exc).__name__}: {exc}"
+            return queued.layer, Finished([failed_row(queued.layer, self.options, reason)])
 
-    def _retry_alone(self, queued: _Queued, first: BaseException) -> LayerOutcome:
+    def _retry_alone(self, queued: _Queued, first: BaseException) -> Finished:
         """Run a layer whose pool broke once more, alone in a fresh process; a failed row if that process dies too."""
         assert self.template is not None
-        shipped = replace(queued.layer, load=_unloadable)
         try:
-            return worker_faults.run_alone(self.template, run_layer, shipped, queued.weights, queued.base, self.options)
+            return worker_faults.run_alone(self.template, queued.task, *queued.args)
         except BrokenExecutor:
             log.warning("layer %r: its worker process died twice", queued.layer.name)
             reason = f"worker process died while analyzing it ({type(first).__name__}), and again when retried alone in a fresh process"
-            return [failed_row(queued.layer, self.options, reason)], []
+            return Finished([failed_row(queued.layer, self.options, reason)])
+
+
+def _file_of(layer: LayerMatrix) -> str:
+    ref = ref_of(layer.load)
+    return ref.path if ref is not None else ""
 
 
 def model_layers(source: Any, options: AnalysisOptions) -> SourceLayers:
@@ -180,14 +211,19 @@ def _base_layers(base_model: Any, options: AnalysisOptions) -> dict[str, LayerMa
     return {layer.name: layer for layer in iter_layers(base_model, options.adapter_options(), options.adapter)}
 
 
-def _load_pair(layer: LayerMatrix, base: dict[str, LayerMatrix] | None) -> tuple[np.ndarray, np.ndarray | None]:
-    weights = layer.weights()
+def _partner(layer: LayerMatrix, base: dict[str, LayerMatrix] | None) -> LayerMatrix | None:
+    """The base model's layer of the same name and shape (None without a base model); ValueError when it has none."""
     if base is None:
-        return weights, None
+        return None
     partner = base.get(layer.name)
     if partner is None or partner.shape != layer.shape:
         raise ValueError(f"layer {layer.name!r}: base model has no layer of that name and shape {layer.shape}")
-    return weights, partner.weights()
+    return partner
+
+
+def _load_pair(layer: LayerMatrix, partner: LayerMatrix | None) -> tuple[np.ndarray, np.ndarray | None]:
+    weights = layer.weights()
+    return weights, partner.weights() if partner is not None else None
 
 
 @dataclass(frozen=True)
@@ -245,13 +281,26 @@ class _Collector:
         self.by_index[layer.index] = rows
         self.bar.advance(layer.name)
 
-    def finished(self, layer: LayerMatrix, outcome: LayerOutcome) -> None:
-        """Record a computed layer: its rows, its ESDs, and its rows in the cache when all succeeded."""
-        rows, evals = outcome
+    def probe(self, layer: LayerMatrix) -> CacheProbe | None:
+        """What a worker reading this layer itself needs to key it for the cache (None without a cache)."""
+        if self.store is None:
+            return None
+        return CacheProbe(self.store.fingerprint, self.store.known_keys(layer))
+
+    def finished(self, layer: LayerMatrix, outcome: Finished) -> None:
+        """Record a computed layer: its rows, its ESDs, and its rows in the cache when all succeeded.
+
+        A worker that found its key in the cache (``outcome.hit``) computed nothing: the cached rows are used.
+        """
+        key = outcome.key or self.cache_keys.pop(layer.index, None)
+        if outcome.hit and self.store is not None and key is not None:
+            cached = self.store.get(key) or []
+            self.keep(layer, [{**row, "layer_id": layer.index} for row in cached])
+            return
+        rows = outcome.rows
         self.by_index[layer.index] = rows
-        self.esds.update(_esd_names(rows, evals, self.opts.pool))
+        self.esds.update(_esd_names(rows, outcome.evals, self.opts.pool))
         self.bar.advance(layer.name)
-        key = self.cache_keys.pop(layer.index, None)
         if self.store is not None and key is not None and all(row.get("status") == "success" for row in rows):
             self.store.put(key, rows)
 
@@ -261,23 +310,33 @@ class _Collector:
 
 
 def _run_layers(layers: list[LayerMatrix], base: dict[str, LayerMatrix] | None, runner: _Runner, collector: _Collector) -> None:
-    """Load each layer that needs computing (one at a time) and feed it to the runner; collect what finishes."""
+    """Feed each layer that needs computing to the runner and collect what finishes.
+
+    To executors in other processes, layers with file references travel as references (the worker
+    reads them); every other layer is loaded here, one at a time, and its arrays travel.
+    """
     opts = collector.opts
+    remote = reads_remotely(runner.executor)
     for layer in layers:
         ready = collector.ready_rows(layer)
         if ready is not None:
             collector.keep(layer, ready)
             continue
         try:
-            weights, base_weights = _load_pair(layer, base)
+            partner = _partner(layer, base)
+            if remote and shippable(layer, partner):
+                for done in runner.submit_refs(layer, partner, opts, collector.probe(layer)):
+                    collector.finished(*done)
+                continue
+            weights, base_weights = _load_pair(layer, partner)
         except Exception as exc:
-            collector.finished(layer, ([failed_row(layer, opts, str(exc))], []))
+            collector.finished(layer, Finished([failed_row(layer, opts, str(exc))]))
             continue
         cached = collector.cached_rows(layer, weights, base_weights)
         if cached is not None:
             collector.keep(layer, cached)
             continue
-        for done in runner.submit(layer, weights, base_weights, opts):
+        for done in runner.submit_loaded(layer, weights, base_weights, opts):
             collector.finished(*done)
         del weights, base_weights
     for done in runner.drain():

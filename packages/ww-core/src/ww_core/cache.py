@@ -67,6 +67,19 @@ def content_hash(array: np.ndarray) -> str:
     return digest.hexdigest()
 
 
+def layer_key(fingerprint: str, layer: LayerMatrix, weights: np.ndarray, base_weights: np.ndarray | None = None) -> str:
+    """A loaded layer's key: options fingerprint, name, shape, dtype and the content hash of its weights (and base).
+
+    A module function so a worker that read the layer itself computes the same key as the client would.
+    """
+    base = f"|base:{content_hash(base_weights)}" if base_weights is not None else ""
+    return f"{_key_prefix(fingerprint, layer)}{weights.dtype}|{content_hash(weights)}{base}"
+
+
+def _key_prefix(fingerprint: str, layer: LayerMatrix) -> str:
+    return f"{fingerprint}|{layer.name}|{layer.shape}|"
+
+
 def _decode(value: Any) -> Any:
     return math.nan if value is None else value
 
@@ -103,8 +116,12 @@ class ResultsCache:
 
     def key(self, layer: LayerMatrix, weights: np.ndarray, base_weights: np.ndarray | None = None) -> str:
         """The key of a loaded layer: options, name, shape, dtype and the content hash of its weights (and base)."""
-        base = f"|base:{content_hash(base_weights)}" if base_weights is not None else ""
-        return f"{self.fingerprint}|{layer.name}|{layer.shape}|{weights.dtype}|{content_hash(weights)}{base}"
+        return layer_key(self.fingerprint, layer, weights, base_weights)
+
+    def known_keys(self, layer: LayerMatrix) -> frozenset[str]:
+        """The keys held for a layer of this name and shape: all a worker needs to tell a hit from its own key."""
+        prefix = _key_prefix(self.fingerprint, layer)
+        return frozenset(key for key in self._rows if key.startswith(prefix))
 
     def _load(self) -> None:
         bad = 0

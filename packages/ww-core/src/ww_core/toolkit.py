@@ -19,6 +19,7 @@ from ww_core.sources.safetensors_file import bf16_to_float32
 from ww_core.sources.shard_index import Holders as ShardHolders
 from ww_core.sources.shard_index import ShardIndexError, read_weight_map, shard_files
 from ww_core.sources.untrusted import UntrustedDataError, check_inflation, parse_json, parse_json_object, read_limited
+from ww_core.tensor_refs import BF16, FileSpan, Layout, TensorRef
 
 
 def kind_from_rank(ndim: int) -> LayerKind | None:
@@ -38,14 +39,18 @@ def read_npy_header(handle: IO[bytes]) -> tuple[tuple[int, ...], np.dtype[Any], 
 
 
 __all__ = [
+    "BF16",
     "CONV_KIND_BY_RANK",
     "KIND_NDIM",
     "AdapterOptions",
+    "FileSpan",
     "LayerKind",
     "LayerLoadError",
     "LayerMatrix",
+    "Layout",
     "ShardHolders",
     "ShardIndexError",
+    "TensorRef",
     "UntrustedDataError",
     "bf16_to_float32",
     "check_inflation",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import threading
 import zipfile
 from collections.abc import Mapping
 from math import prod
@@ -14,7 +13,7 @@ import numpy as np
 
 from ww_core.hookspecs import hookimpl
 from ww_core.protocol import LayerMatrix
-from ww_core.sources import safetensors_file
+from ww_core.sources import npz_member, safetensors_file
 from ww_core.sources.named_arrays import layers_from_named, state_dict_reference_ids
 from ww_core.sources.untrusted import UntrustedDataError, check_inflation
 from ww_core.toolkit import read_npy_header
@@ -62,34 +61,24 @@ def _mapping_layers(arrays: Mapping[str, np.ndarray]) -> Iterable[LayerMatrix]:
 
 
 def _npz_layers(path: Path) -> Iterable[LayerMatrix]:
-    """Members' shapes from their .npy headers; each member is read only when its layer loads.
+    """Members' shapes from their .npy headers; each member is read only when its layer loads (``NpzMember``).
 
-    The archive is opened once and shared by the loaders (under a lock): reopening it per layer
-    re-read the zip's central directory every time, quadratic in the number of members.
+    The archive is opened once per process and shared by the readers (``npz_member.open_archive``):
+    reopening it per layer re-read the zip's central directory every time, quadratic in the number of members.
     """
     try:
-        archive = zipfile.ZipFile(path)
+        archive, lock = npz_member.open_archive(path)
     except Exception as exc:  # zip parsers raise many types; all mean a corrupt file
         raise ValueError(f"{path}: not a readable .npz archive ({type(exc).__name__}: {exc})") from None
     try:
-        members = [info for info in archive.infolist() if info.filename.endswith(".npy")]
-        headers = {info.filename[: -len(".npy")]: _npz_member_header(archive, info) for info in members}
+        with lock:
+            members = [info for info in archive.infolist() if info.filename.endswith(".npy")]
+            headers = {info.filename[: -len(".npy")]: _npz_member_header(archive, info) for info in members}
     except UntrustedDataError:
-        archive.close()
         raise
     except Exception as exc:  # so do .npy header parsers
-        archive.close()
         raise ValueError(f"{path}: not a readable .npz archive ({type(exc).__name__}: {exc})") from None
-    lock = threading.Lock()
-
-    def member(name: str) -> Callable[[], np.ndarray]:
-        def load() -> np.ndarray:
-            with lock, archive.open(name + ".npy") as handle:
-                return np.asarray(np.lib.format.read_array(handle, allow_pickle=False))
-
-        return load
-
-    entries = [(name, shape, member(name), dtype) for name, (shape, dtype) in headers.items()]
+    entries = [(name, shape, npz_member.NpzMember(str(path), name + ".npy"), dtype) for name, (shape, dtype) in headers.items()]
     return layers_from_named(entries, str(path), "npz")
 
 

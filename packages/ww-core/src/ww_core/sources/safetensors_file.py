@@ -14,6 +14,7 @@ import numpy as np
 from ww_core.sources import shard_index
 from ww_core.sources.named_arrays import natural_key, state_dict_reference_ids
 from ww_core.sources.untrusted import MAX_JSON_BYTES, UntrustedDataError, parse_json_object
+from ww_core.tensor_refs import BF16, FileSpan
 
 MAX_HEADER_BYTES = MAX_JSON_BYTES
 
@@ -98,21 +99,10 @@ def _validate_entry(path: Path, name: str, entry: Any, data_size: int) -> None:
         raise SafetensorsError(f"{path}: tensor {name!r} spans {end - start} bytes but shape {shape} {dtype} needs {expected}")
 
 
-def tensor_loader(path: Path, entry: dict[str, Any], data_start: int) -> Callable[[], np.ndarray]:
-    """A function that memory-maps one tensor and widens it to float32/float64 when called."""
-
-    def load() -> np.ndarray:
-        dtype = _DTYPES[entry["dtype"]]
-        shape = tuple(entry["shape"])
-        start = data_start + entry["data_offsets"][0]
-        raw = np.memmap(path, dtype=dtype, mode="r", offset=start, shape=shape) if prod(shape) else np.zeros(shape, dtype)
-        if entry["dtype"] == "BF16":
-            return bf16_to_float32(np.asarray(raw))
-        if entry["dtype"] in ("F16",) or entry["dtype"] not in _FLOAT_DTYPES:
-            return np.asarray(raw, dtype=np.float32)
-        return raw
-
-    return load
+def tensor_loader(path: Path, entry: dict[str, Any], data_start: int) -> FileSpan:
+    """A picklable reference that memory-maps one tensor and widens it to float32/float64 when read."""
+    dtype = BF16 if entry["dtype"] == "BF16" else _DTYPES[entry["dtype"]].str
+    return FileSpan(str(path), data_start + entry["data_offsets"][0], dtype, tuple(entry["shape"]))
 
 
 def shard_files(path: Path) -> list[Path]:

@@ -1,0 +1,41 @@
+"""A picklable reference to one ``.npz`` member: any process reads it, reusing its own open archive."""
+
+from __future__ import annotations
+
+import threading
+import zipfile
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from ww_core.sources.untrusted import check_inflation
+from ww_core.tensor_refs import TensorRef
+
+
+@lru_cache(maxsize=8)
+def _archive(path: str, mtime_ns: int, size: int) -> tuple[zipfile.ZipFile, threading.Lock]:
+    """This process's open archive (one per file version): reopening per member re-read the central directory, quadratic in members."""
+    return zipfile.ZipFile(path), threading.Lock()
+
+
+def open_archive(path: Path) -> tuple[zipfile.ZipFile, threading.Lock]:
+    """The archive at ``path``, opened once per process and file version, with the lock its readers share."""
+    stat = path.stat()
+    return _archive(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@dataclass(frozen=True)
+class NpzMember(TensorRef):
+    """Member ``member`` (``name.npy``) of the archive ``path``; pickles are refused, zip bombs too."""
+
+    path: str
+    member: str
+
+    def read(self) -> np.ndarray:
+        archive, lock = open_archive(Path(self.path))
+        with lock:
+            check_inflation(archive.getinfo(self.member), self.path)
+            with archive.open(self.member) as handle:
+                return np.asarray(np.lib.format.read_array(handle, allow_pickle=False))

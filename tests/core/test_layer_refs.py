@@ -1,0 +1,138 @@
+"""Layers that travel as file references: a process-pool worker reads its own layer, the client loads no weights."""
+
+from __future__ import annotations
+
+import multiprocessing
+import pickle
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import pytest
+from safetensors.numpy import save_file
+
+import ww_core
+from ww_core import analysis
+from ww_core.cache import ResultsCache
+from ww_core.options import AnalysisOptions
+from ww_core.remote_layers import CacheProbe
+from ww_core.toolkit import FileSpan, Layout, TensorRef
+
+SPAWN = multiprocessing.get_context("spawn")  # workers start clean: the client-side read counter below is not inherited
+NUMERIC = ("alpha", "D", "sigma", "xmin", "lambda_max", "log_norm", "stable_rank")
+
+
+def _weights(count: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(3)
+    return {f"block.{i}.weight": rng.standard_t(4, size=(40 + 4 * i, 32)).astype(np.float32) for i in range(count)}
+
+
+@pytest.fixture
+def shards(tmp_path: Path) -> Path:
+    weights = _weights(6)
+    names = list(weights)
+    folder = tmp_path / "model"
+    folder.mkdir()
+    save_file({n: weights[n] for n in names[:3]}, str(folder / "model-1.safetensors"))
+    save_file({n: weights[n] for n in names[3:]}, str(folder / "model-2.safetensors"))
+    return folder
+
+
+@pytest.fixture
+def client_reads(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """Bytes of tensor data read through the toolkit in this (the client) process."""
+    counted: list[int] = []
+    for cls in TensorRef.__subclasses__():
+        real = cls.read
+
+        def read(self: Any, _real: Any = real) -> np.ndarray:
+            array = _real(self)
+            counted.append(array.nbytes)
+            return array
+
+        monkeypatch.setattr(cls, "read", read)
+    yield counted
+
+
+def _same_rows(first: ww_core.Results, second: ww_core.Results) -> None:
+    assert [row["name"] for row in first.details] == [row["name"] for row in second.details]
+    for a, b in zip(first.details, second.details, strict=True):
+        assert a["status"] == b["status"] == "success", (a.get("error"), b.get("error"))
+        for column in NUMERIC:
+            assert a[column] == pytest.approx(b[column], rel=1e-12, abs=1e-12), column
+
+
+def test_safetensors_layers_are_picklable_references(shards: Path) -> None:
+    layers = list(analysis.model_layers(shards, AnalysisOptions()).layers)
+    assert all(isinstance(layer.load, FileSpan) for layer in layers)
+    again = pickle.loads(pickle.dumps(layers[0]))
+    np.testing.assert_array_equal(again.weights(), layers[0].weights())
+
+
+def test_npz_layers_are_picklable_references(tmp_path: Path) -> None:
+    path = tmp_path / "w.npz"
+    np.savez(path, **_weights(2))
+    layer = next(iter(analysis.model_layers(path, AnalysisOptions()).layers))
+    again = pickle.loads(pickle.dumps(layer))
+    np.testing.assert_array_equal(again.weights(), _weights(2)["block.0.weight"])
+
+
+def test_layout_picks_then_swaps(tmp_path: Path) -> None:
+    array = np.arange(24, dtype="<f4").reshape(6, 4)
+    path = tmp_path / "raw.bin"
+    path.write_bytes(b"\0" * 8 + array.tobytes())
+    span = FileSpan(str(path), 8, "<f4", (6, 4), Layout(pick=(slice(2, 4),), swap=True))
+    np.testing.assert_array_equal(span(), array[2:4].T)
+
+
+def test_process_pool_workers_read_their_own_layers(shards: Path, client_reads: list[int]) -> None:
+    serial = ww_core.analyze(shards, workers=1)
+    assert sum(client_reads) > 0  # today's route: the client reads every layer
+    client_reads.clear()
+    with ProcessPoolExecutor(2, mp_context=SPAWN) as pool:
+        pooled = ww_core.analyze(shards, executor=pool)
+    assert client_reads == []  # the workers read the bytes; the client only the headers
+    _same_rows(serial, pooled)
+
+
+def test_worker_that_cannot_see_the_file_gives_a_failed_row_naming_worker_and_path(shards: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = analysis.model_layers
+    gone = shards / "model-2.safetensors"
+
+    def listed_then_removed(source: Any, options: AnalysisOptions) -> Any:
+        found = real(source, options)
+        gone.unlink()  # the client saw the shard; the workers will not
+        return found
+
+    monkeypatch.setattr(analysis, "model_layers", listed_then_removed)
+    with ProcessPoolExecutor(2, mp_context=SPAWN) as pool:
+        results = ww_core.analyze(shards, executor=pool)
+    failed = [row for row in results.details if row["status"] == "failed"]
+    assert [row["name"] for row in failed] == ["block.3", "block.4", "block.5"]
+    assert all(str(gone) in row["error"] and "worker " in row["error"] for row in failed)
+    assert all(row["status"] == "success" for row in results.details[:3])
+
+
+def test_worker_keys_the_cache_and_a_hit_computes_nothing(shards: Path) -> None:
+    layer = next(iter(analysis.model_layers(shards, AnalysisOptions()).layers))
+    options = AnalysisOptions()
+    fresh = analysis.run_from_refs(layer, None, options, CacheProbe("fp"))
+    assert fresh.rows and fresh.key is not None and not fresh.hit
+    again = analysis.run_from_refs(layer, None, options, CacheProbe("fp", frozenset({fresh.key})))
+    assert again.hit and again.rows == [] and again.key == fresh.key
+
+
+def test_cache_works_when_workers_read(shards: Path, tmp_path: Path, client_reads: list[int]) -> None:
+    cache = tmp_path / "cache.jsonl"
+    with ProcessPoolExecutor(2, mp_context=SPAWN) as pool:
+        first = ww_core.analyze(shards, executor=pool, cache=cache)
+        lines = cache.read_text().splitlines()
+        second = ww_core.analyze(shards, executor=pool, cache=cache)
+    assert len(lines) == 6 and cache.read_text().splitlines() == lines  # every layer a hit: nothing appended
+    assert client_reads == []
+    _same_rows(first, second)
+    serial = ww_core.analyze(shards, workers=1, cache=cache)  # keys agree across routes: the client hits the workers' keys
+    assert cache.read_text().splitlines() == lines
+    _same_rows(first, serial)
+    assert len(ResultsCache(cache, AnalysisOptions())._rows) == 6
