@@ -197,5 +197,5 @@ def test_npz_object_member_is_never_unpickled(tmp_path: Path) -> None:
 def test_numpy_mapping_with_non_real_dtype_fails_that_layer(array: np.ndarray) -> None:
     layers = list(iter_layers({"good": np.eye(3), "bad": array}))
     assert layers[0].weights().dtype == np.float64
-    with pytest.raises(LayerLoadError, match=r"'bad'.*non-numeric dtype"):
+    with pytest.raises(LayerLoadError, match=r"'bad'.*must return floating-point"):
         layers[1].weights()

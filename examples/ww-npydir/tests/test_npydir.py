@@ -64,3 +64,11 @@ def test_found_through_the_entry_point_and_analyzed(folder: Path) -> None:
     expected = ww_core.analyze({p.stem: np.load(p) for p in sorted(folder.glob("*.npy")) if np.load(p).ndim > 1}).details
     testing.assert_rows_close(rows, expected)
     assert [row["name"] for row in rows] == ["a_embed", "b_conv", "c_fc"]
+
+
+def test_kit_checks_for_common_mistakes(tmp_path: Path) -> None:
+    testing.check_plugin(ww_npydir)
+    testing.check_declines_quietly("ww_npydir")
+    big = np.random.default_rng(1).standard_normal((1024, 256))
+    np.save(tmp_path / "big.npy", big)
+    testing.check_lists_without_reading(lambda: ww_npydir.ww_layers(tmp_path, {}), big.nbytes)

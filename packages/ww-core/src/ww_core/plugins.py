@@ -99,7 +99,7 @@ def _load_entry_point(manager: pluggy.PluginManager, entry: EntryPoint, disabled
         return Plugin(entry.name, distribution, version, status="disabled", reason=f"named in {DISABLE_ENV}")
     try:
         module = entry.load()
-        problem = _problem(module)
+        problem = plugin_problem(module)
         if problem is None:
             manager.register(module, name=entry.name)
     except Exception as exc:  # any failure of a third party's code must leave ww working
@@ -122,7 +122,7 @@ def _implemented(module: Any) -> tuple[str, ...]:
     return tuple(name for name in _hook_names() if hasattr(getattr(module, name, None), IMPL_MARKER))
 
 
-def _problem(module: Any) -> str | None:
+def plugin_problem(module: Any) -> str | None:
     """Why ``module`` cannot be a ww plugin (misspelled or unmarked hooks, bad hook arguments), or None.
 
     Checked in a scratch manager first, so a bad plugin never half-registers in the real one.

@@ -54,8 +54,9 @@ class LayerMatrix:
     """One analyzable weight tensor, described without loading it.
 
     ``shape`` is the canonical shape: (out, in) for dense, (vocab, dim) for embedding,
-    (out, in, *kernel) for convs. ``load`` returns the canonical array (any float dtype;
-    core widens to float32/float64). ``origin`` names the file or object it came from,
+    (out, in, *kernel) for convs. ``load`` returns the canonical array in a floating-point dtype
+    (float16, bfloat16, float32 or float64; quantized tensors dequantized there); core widens
+    to float32/float64. ``origin`` names the file or object it came from,
     for error messages; ``framework_type`` is the framework's own class name; ``device``
     is where the tensor lives (e.g. "cuda:0"), so an adapter's ``ww_eigenvalues`` hook
     can compute the spectrum there. ``skip``, when not empty, says why core must not analyze
@@ -93,6 +94,9 @@ class LayerMatrix:
             raise LayerLoadError(f"layer {self.name!r}{where}: cannot load weights: {exc}") from exc
         if tuple(array.shape) != tuple(self.shape):
             raise LayerLoadError(f"layer {self.name!r}{where}: loaded shape {tuple(array.shape)} differs from declared {self.shape}")
-        if array.dtype.kind not in "fiu" and array.dtype.name not in ("bfloat16",):
-            raise LayerLoadError(f"layer {self.name!r}{where}: weights have non-numeric dtype {array.dtype}")
+        if array.dtype.kind != "f" and array.dtype.name != "bfloat16":
+            raise LayerLoadError(
+                f"layer {self.name!r}{where}: weights have dtype {array.dtype}; load() must return floating-point weights "
+                "(dequantize there; an integer tensor is listed with skip=unanalyzable_reason(...))"
+            )
         return widen_to_float(array)

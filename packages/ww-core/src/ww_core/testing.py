@@ -16,10 +16,14 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import math
 import os
+import subprocess
+import sys
 import tempfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import tracemalloc
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -45,7 +49,8 @@ def check_layer(layer: LayerMatrix) -> np.ndarray:
     raw = layer.load()
     assert isinstance(raw, np.ndarray), f"{label}: load() must return a numpy array, got {type(raw).__module__}.{type(raw).__name__}"
     assert tuple(raw.shape) == tuple(layer.shape), f"{label}: load() gave shape {tuple(raw.shape)} but the canonical shape is {layer.shape}"
-    assert np.issubdtype(raw.dtype, np.floating), f"{label}: load() gave dtype {raw.dtype}; weights must be floating point"
+    floating = np.issubdtype(raw.dtype, np.floating) or raw.dtype.name == "bfloat16"
+    assert floating, f"{label}: load() gave dtype {raw.dtype}; weights must be floating point (dequantize quantized tensors in load)"
     assert np.all(np.isfinite(raw)), f"{label}: weights contain NaN or inf"
     return raw
 
@@ -89,23 +94,138 @@ def _listed(iterate: Callable[[], Iterable[LayerMatrix] | None]) -> list[LayerMa
     return list(layers)
 
 
-def foreign_sources() -> list[Any]:
-    """Sources no framework adapter should claim: plain objects, numbers, numpy data, unrelated paths."""
-    folder = tempfile.mkdtemp(prefix="ww-foreign-")
-    text_file = os.path.join(folder, "notes.txt")
-    with open(text_file, "w", encoding="utf-8") as handle:
-        handle.write("not a model\n")
-    return [object(), 42, "no-such-model-file.xyz", text_file, folder, [1, 2, 3], np.zeros(3), {"w": np.zeros((4, 4))}]
+#: Frameworks an adapter must not import just to decline a source that is not its own.
+HEAVY_MODULES = ("torch", "tensorflow", "keras", "jax", "flax", "onnx", "onnxruntime", "gguf", "transformers")
 
 
-def check_declines(ww_layers: LayersHook, sources: Sequence[Any] | None = None) -> None:
-    """Check that the adapter's ``ww_layers`` returns None (lets others try) for sources that are not its own."""
-    for source in foreign_sources() if sources is None else sources:
-        try:
-            claimed = ww_layers(source, {})
-        except Exception as exc:  # raising blocks every other adapter
-            raise AssertionError(f"ww_layers raised {type(exc).__name__} for a foreign source {source!r}: {exc}") from exc
-        assert claimed is None, f"ww_layers claimed a foreign source {source!r}; return None for sources that are not yours"
+@contextlib.contextmanager
+def foreign_sources(suffixes: Sequence[str] = ()) -> Iterator[list[tuple[str, Any]]]:
+    """(what, source) pairs no adapter should claim, in a temporary folder removed afterwards.
+
+    Plain objects, numbers, numpy data, unrelated paths; and for each of ``suffixes`` a file
+    with the right suffix but random content, and a folder named like the suffix.
+    """
+    with tempfile.TemporaryDirectory(prefix="ww-foreign-") as folder:
+        plain = os.path.join(folder, "plain")
+        os.mkdir(plain)
+        text_file = os.path.join(plain, "notes.txt")
+        with open(text_file, "w", encoding="utf-8") as handle:
+            handle.write("not a model\n")
+        sources: list[tuple[str, Any]] = [
+            ("foreign", source) for source in (object(), 42, "no-such-model-file.xyz", text_file, plain, [1, 2, 3], np.zeros(3))
+        ]
+        sources.append(("foreign", {"w": np.zeros((4, 4))}))
+        for suffix in suffixes:
+            wrong = os.path.join(folder, f"random{suffix}")
+            with open(wrong, "wb") as handle:
+                handle.write(np.random.default_rng(0).bytes(4096))
+            named = os.path.join(folder, f"folder{suffix}")
+            os.mkdir(named)
+            with open(os.path.join(named, "notes.txt"), "w", encoding="utf-8") as handle:
+                handle.write("a folder, not a model file\n")
+            sources += [("right suffix, wrong content", wrong), ("folder named like the suffix", named)]
+        yield sources
+
+
+def check_declines(ww_layers: LayersHook, sources: Sequence[Any] | None = None, *, suffixes: Sequence[str] = ()) -> None:
+    """Check that the adapter's ``ww_layers`` returns None (lets others try) for sources that are not its own.
+
+    Give the file ``suffixes`` your adapter reads: a file with that suffix but random content must
+    be declined or refused with an error naming it (never read as layers), and a folder named like
+    the suffix must be declined.
+    """
+    with foreign_sources(suffixes) as made:
+        cases = made if sources is None else [("foreign", source) for source in sources] + made[len(made) - 2 * len(suffixes) :]
+        for what, source in cases:
+            try:
+                claimed = ww_layers(source, {})
+                if claimed is not None and what == "right suffix, wrong content":
+                    claimed = list(claimed)  # a lazy listing may refuse the file only when iterated
+            except Exception as exc:  # raising blocks every other adapter, unless the file is yours and broken
+                if what == "right suffix, wrong content" and str(source) in str(exc):
+                    continue
+                raise AssertionError(f"ww_layers raised {type(exc).__name__} for a {what} source {source!r}: {exc}") from exc
+            assert claimed is None, f"ww_layers claimed a {what} source {source!r}; return None for sources that are not yours"
+
+
+def check_declines_quietly(module: str, heavy: Sequence[str] = HEAVY_MODULES) -> None:
+    """Check, in a fresh interpreter, that importing adapter ``module`` and declining foreign sources imports none of ``heavy``.
+
+    (A file with your suffix is yours to open, with your framework if need be: it is not among the sources here.)
+    """
+    script = (
+        "import importlib, json, sys\n"
+        "from ww_core import testing\n"
+        f"adapter = importlib.import_module({module!r})\n"
+        "testing.check_declines(adapter.ww_layers)\n"
+        f"print(json.dumps([name for name in {list(heavy)!r} if name in sys.modules]))\n"
+    )
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600, env=environment)
+    assert done.returncode == 0, f"declining foreign sources failed in a fresh interpreter: {done.stderr.strip()[-2000:]}"
+    imported = json.loads(done.stdout.strip().splitlines()[-1])
+    assert not imported, f"{module} imported {imported} while declining sources that are not its own; check the source before importing"
+
+
+def check_lists_without_reading(iterate: Callable[[], Iterable[LayerMatrix] | None], weight_bytes: int, fraction: float = 0.25) -> None:
+    """Check that listing layers reads no tensor data: memory allocated while listing stays under ``fraction`` of the weights.
+
+    Give a source whose weights total ``weight_bytes`` (a few MiB, so metadata is negligible beside them).
+    """
+    started = not tracemalloc.is_tracing()
+    if started:
+        tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        listed = _listed(iterate)
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        if started:
+            tracemalloc.stop()
+    assert listed, "the adapter listed no layers"
+    assert peak < fraction * weight_bytes, (
+        f"{peak} bytes were allocated while listing layers whose weights hold {weight_bytes}: "
+        "tensors are read or decoded while listing; read only shapes and dtypes there, the data in load()"
+    )
+
+
+def check_eigenvalues(
+    ww_eigenvalues: Callable[..., Any], layers: Iterable[LayerMatrix], rtol: float = 1e-8, extra: Mapping[str, Any] | None = None
+) -> None:
+    """Check an adapter's ``ww_eigenvalues`` against core's spectra (relative to the largest eigenvalue), exact=True included.
+
+    ``extra`` are your adapter's own options (e.g. the one that turns the hook on). A hook may
+    decline (return None) any call, and must decline ``exact=True`` unless it computes a full SVD.
+    """
+    from ww_core.adapter_options import AdapterOptions
+    from ww_core.matrices import layer_matrices
+    from ww_core.spectrum import eigenvalues
+
+    for layer in layers:
+        matrices = layer_matrices(layer.weights(), layer.kind, pool=True, conv2d_norm=True)
+        for exact in (False, True):
+            found = ww_eigenvalues(layer=layer, matrices=matrices, options=AdapterOptions(exact=exact, extra=dict(extra or {})))
+            if found is None:
+                continue
+            expected = eigenvalues(matrices, exact=exact)
+            assert len(found) == len(expected), f"layer {layer.name!r}: {len(found)} spectra for {len(expected)} matrices"
+            for got, want in zip(found, expected, strict=True):
+                got = np.sort(np.asarray(got, dtype=np.float64))
+                assert got.shape == want.shape, f"layer {layer.name!r}: {got.shape[0]} eigenvalues, core has {want.shape[0]}"
+                gap = float(np.max(np.abs(got - np.sort(want)))) / max(float(np.max(want)), np.finfo(float).tiny)
+                assert gap <= rtol, f"layer {layer.name!r} (exact={exact}): eigenvalues differ from core's by {gap:.2e} of the largest"
+
+
+def check_plugin(module: Any) -> None:
+    """Check that ``module`` registers with pluggy as a ww plugin: every ``ww_*`` function a marked hook with valid arguments."""
+    from ww_core.plugins import plugin_problem
+
+    try:
+        problem = plugin_problem(module)
+    except Exception as exc:  # pluggy's validation errors
+        problem = " ".join(str(exc).split())
+    assert problem is None, f"{getattr(module, '__name__', module)} is not a valid ww plugin: {problem}"
 
 
 def check_write_back(ww_layers: LayersHook, ww_write_weights: WriteHook, source: Any, options: dict[str, Any] | None = None) -> Any:
