@@ -155,3 +155,16 @@ def test_kit_write_back_round_trip_for_core_sources(tmp_path: Path) -> None:
 def test_kit_catches_a_hook_that_writes_nothing() -> None:
     with pytest.raises(AssertionError, match="doubled"):
         testing.check_write_back(builtin.ww_layers, lambda source, weights, options: source, _model())
+
+
+def test_to_stored_inverts_any_transpose_and_reshape_layout() -> None:
+    from ww_core.write_back import to_stored
+
+    stored = np.arange(2 * 3 * 4 * 5, dtype=np.float64).reshape(2, 3, 4, 5)
+
+    def forward(a: np.ndarray) -> np.ndarray:
+        return np.transpose(a, (3, 2, 0, 1)).reshape(20, 6)
+
+    np.testing.assert_array_equal(to_stored(forward(stored), forward, stored.shape), stored)
+    with pytest.raises(ValueError, match="shape"):
+        to_stored(np.zeros((6, 20)), forward, stored.shape)

@@ -66,7 +66,7 @@ def smoothing_keep(layer: LayerMatrix, weights: np.ndarray, method: str, percent
     dims = matrix_dims(layer.shape)
     if method == "svd":
         return int(percent * dims.M * dims.rf)
-    row = analyze_layer(layer, weights, options.with_(detX=True, mp_fit=True))[0]
+    row = analyze_layer(layer, weights, options.with_(detX=method in ("detX", "auto"), mp_fit=method in ("rmt", "auto")))[0]
     if row.get("status") != "success" and method != "rmt":
         raise ValueError(row.get("error") or "the power-law fit failed")
     if method == "auto":

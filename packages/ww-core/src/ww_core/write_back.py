@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from math import prod
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -46,3 +47,17 @@ def write_weights(source: Any, weights: Mapping[str, np.ndarray], options: Analy
     if result is None:
         raise WriteBackError(f"no installed adapter can write weights back into {source_label(source)}")
     return result
+
+
+def to_stored(canonical: np.ndarray, forward: Callable[[np.ndarray], np.ndarray], stored_shape: tuple[int, ...]) -> np.ndarray:
+    """Undo an adapter's layout conversion that only moves elements (transposes, reshapes): ``canonical`` in the stored shape.
+
+    ``forward`` is the stored → canonical conversion the adapter's ``load`` applies; it is run on the
+    element positions, so any mix of transposes and reshapes is inverted exactly.
+    """
+    positions = np.asarray(forward(np.arange(prod(stored_shape)).reshape(stored_shape)))
+    if positions.shape != canonical.shape:
+        raise ValueError(f"new weights have shape {canonical.shape}, but the layout gives {positions.shape} from stored {stored_shape}")
+    stored = np.empty(prod(stored_shape), dtype=canonical.dtype)
+    stored[positions.ravel()] = canonical.ravel()
+    return stored.reshape(stored_shape)

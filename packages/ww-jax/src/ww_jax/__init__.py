@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Iterable
 
+import numpy as np
+
 from ww_core import LayerMatrix, hookimpl
 
 FILE_SUFFIXES = (".msgpack",)
@@ -70,3 +72,21 @@ def _is_params_tree(source: Any) -> bool:
     from ww_jax.pytrees import contains_jax_array
 
     return contains_jax_array(source, jax.Array)
+
+
+@hookimpl
+def ww_write_weights(source: Any, weights: Mapping[str, np.ndarray], options: dict[str, Any]) -> Any | None:
+    """NNX modules change in place (returned); pytrees come back as a new pytree; msgpack files as a new file."""
+    from ww_jax import write_back
+
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if path.suffix.lower() not in FILE_SUFFIXES or not path.is_file():
+            return None
+        return write_back.write_msgpack(path, weights, options.get("output"))
+    nnx = sys.modules.get("flax.nnx")
+    if nnx is not None and isinstance(source, nnx.Module):
+        return write_back.write_module(source, weights)
+    if _is_params_tree(source):
+        return write_back.write_tree(source, weights)
+    return None

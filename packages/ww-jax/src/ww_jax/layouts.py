@@ -29,7 +29,8 @@ class JaxWeight:
     """One parameter leaf: its pytree path, the role its module gives it, stored shape and reader.
 
     ``n_in`` is the number of leading input axes of a ``general`` (DenseGeneral) kernel; ``dtype`` its
-    dtype name, so integer and empty leaves get a skipped row (``unanalyzable_reason``).
+    dtype name, so integer and empty leaves get a skipped row (``unanalyzable_reason``);
+    ``write`` sets a stored-layout array (NNX modules only).
     """
 
     path: tuple[str, ...]
@@ -39,6 +40,7 @@ class JaxWeight:
     n_in: int = 1
     framework_type: str = ""
     dtype: str = ""
+    write: Callable[[np.ndarray], None] | None = None
 
 
 def role_from_names(path: tuple[str, ...], ndim: int) -> tuple[Role, int] | None:

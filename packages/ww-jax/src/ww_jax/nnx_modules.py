@@ -38,6 +38,15 @@ def _reader(param: Any) -> Callable[[], np.ndarray]:
     return lambda: np.asarray(param.get_value())
 
 
+def _writer(param: Any) -> Callable[[np.ndarray], None]:
+    def write(array: np.ndarray) -> None:
+        import jax.numpy as jnp
+
+        param.set_value(jnp.asarray(array, dtype=param.get_value().dtype))
+
+    return write
+
+
 def _role(path: tuple[str, ...], owner: Any, ndim: int) -> tuple[Role, int] | None:
     """Known Flax layers by class (kernel/embedding leaves only); anything else by path names."""
     role = _ROLE_BY_CLASS.get(type(owner).__name__)
@@ -60,5 +69,6 @@ def module_weights(module: Any) -> list[JaxWeight]:
         shape = tuple(int(d) for d in value.shape)
         found = _role(path, owner, len(shape))
         if found is not None:
-            weights.append(JaxWeight(path, found[0], shape, _reader(param), found[1], type(owner).__name__, dtype_name(value)))
+            owner_class = type(owner).__name__
+            weights.append(JaxWeight(path, found[0], shape, _reader(param), found[1], owner_class, dtype_name(value), write=_writer(param)))
     return weights

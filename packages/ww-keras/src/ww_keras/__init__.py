@@ -9,7 +9,9 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
+
+import numpy as np
 
 from ww_core import LayerMatrix, hookimpl
 
@@ -51,3 +53,19 @@ def ww_layers(source: Any, options: dict[str, Any]) -> Iterable[LayerMatrix] | N
     from ww_keras.live import keras_weights
 
     return to_layers(keras_weights(source), origin=f"keras {type(source).__name__} {source.name!r}")
+
+
+@hookimpl
+def ww_write_weights(source: Any, weights: Mapping[str, np.ndarray], options: dict[str, Any]) -> Any | None:
+    """A live Keras model or layer gets the new weights assigned to its variables (returned); files are refused."""
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if path.suffix.lower() in FILE_SUFFIXES and path.is_file():
+            raise ValueError(f"{path}: ww writes weights into live Keras models only; load it with keras.saving.load_model, pass the model")
+        return None
+    keras = sys.modules.get("keras")
+    if keras is None or not isinstance(source, keras.Layer):
+        return None
+    from ww_keras.write_back import write
+
+    return write(source, weights)

@@ -33,7 +33,8 @@ class KerasWeight:
     """One Keras variable: owning layer path and class, variable name, stored shape and reader.
 
     ``in_axes`` lists the kernel axes an EinsumDense contracts with its input (None for
-    other layers); ``reference_id`` is the id weightwatcher 0.7.7 gives its layer.
+    other layers); ``reference_id`` is the id weightwatcher 0.7.7 gives its layer;
+    ``write`` assigns a stored-layout array (live models only).
     """
 
     layer_path: str
@@ -43,6 +44,7 @@ class KerasWeight:
     read: Callable[[], np.ndarray]
     in_axes: tuple[int, ...] | None = None
     reference_id: int | None = None
+    write: Callable[[np.ndarray], None] | None = None
 
 
 Transform = Callable[[np.ndarray], np.ndarray]

@@ -36,6 +36,13 @@ def _reader(variable: Any) -> Callable[[], np.ndarray]:
     return read
 
 
+def _writer(variable: Any) -> Callable[[np.ndarray], None]:
+    def write(array: np.ndarray) -> None:
+        variable.assign(array.astype(variable.dtype))
+
+    return write
+
+
 def _in_axes(owner: Any) -> tuple[int, ...] | None:
     """Contracted kernel axes of an EinsumDense (attention projections included), else None."""
     equation = getattr(owner, "equation", None)
@@ -71,6 +78,7 @@ def keras_weights(source: Any) -> list[KerasWeight]:
                 read=_reader(variable),
                 in_axes=_in_axes(owner),
                 reference_id=positions.get(layer_path.split("/")[0]) if layer_path else None,
+                write=_writer(variable),
             )
         )
     return described

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
+
+import numpy as np
 
 from ww_core import LayerMatrix, hookimpl
 
@@ -39,4 +41,21 @@ def ww_layers(source: Any, options: dict[str, Any]) -> Iterable[LayerMatrix] | N
         from ww_onnx import layers
 
         return layers.model_layers(source, None, "onnx.ModelProto", options)
+    return None
+
+
+@hookimpl
+def ww_write_weights(source: Any, weights: Mapping[str, np.ndarray], options: dict[str, Any]) -> Any | None:
+    """A ModelProto comes back as a new ModelProto; an ``.onnx`` file as a new file at ``options["output"]``."""
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not (path.is_file() and path.suffix.lower() == ".onnx"):
+            return None
+        from ww_onnx import write_back
+
+        return write_back.write_file(path, weights, options)
+    if type(source).__module__.split(".")[0] == "onnx" and type(source).__name__ == "ModelProto":
+        from ww_onnx import write_back
+
+        return write_back.write_proto(source, weights, options)
     return None

@@ -6,7 +6,7 @@ sources are recognized by ``sys.modules``, type and file suffix first.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -48,3 +48,14 @@ def ww_eigenvalues(layer: LayerMatrix, matrices: Sequence[Any], options: dict[st
     from ww_torch import spectra
 
     return spectra.eigenvalues(matrices, layer.device, spectra.precision(options))
+
+
+@hookimpl
+def ww_write_weights(source: Any, weights: Mapping[str, np.ndarray], options: dict[str, Any]) -> Any | None:
+    """Modules and state dicts change in place (returned); files and shard folders are saved anew to ``options["output"]``."""
+    kind = source_kind(source)
+    if kind is None:
+        return None
+    from ww_torch import write_back
+
+    return write_back.write(source, kind, weights, options)

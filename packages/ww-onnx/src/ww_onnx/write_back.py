@@ -1,0 +1,68 @@
+"""New canonical weights into ONNX initializers and Constant tensors: a new ModelProto, or a new ``.onnx`` file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+from ww_onnx.graph import weight_uses
+from ww_onnx.layers import rows
+from ww_onnx.model import load_model
+from ww_onnx.tensors import is_external
+
+
+def _update(model: onnx.ModelProto, weights: Mapping[str, np.ndarray], options: dict[str, Any], where: str) -> None:
+    """Write every named layer into ``model``'s tensors in place (their dtype kept); KeyError naming unknown layers."""
+    written = set()
+    for use in weight_uses(model.graph):
+        wanted = [row for row in rows(use, options) if row.name in weights]
+        if not wanted:
+            continue
+        if is_external(use.tensor):
+            raise ValueError(f"{where}: tensor {use.name!r} is stored in external data; pass the .onnx path instead")
+        stored = numpy_helper.to_array(use.tensor).copy()
+        for row in wanted:
+            array = np.asarray(weights[row.name])
+            block = np.swapaxes(array, 0, 1) if row.transpose else array
+            target = stored[row.index] if row.index else stored
+            if target.shape != block.shape:
+                raise ValueError(f"{where}: layer {row.name!r} new weights have canonical shape {array.shape}, stored {target.shape}")
+            if row.index:
+                stored[row.index] = block
+            else:
+                stored = block.astype(stored.dtype)
+            written.add(row.name)
+        use.tensor.CopyFrom(numpy_helper.from_array(stored.astype(numpy_helper.to_array(use.tensor).dtype), use.tensor.name))
+    missing = sorted(set(weights) - written)
+    if missing:
+        raise KeyError(f"{where}: no layer named {missing}")
+
+
+def write_proto(model: onnx.ModelProto, weights: Mapping[str, np.ndarray], options: dict[str, Any]) -> onnx.ModelProto:
+    """A copy of ``model`` with the named layers replaced; ``model`` itself is unchanged."""
+    updated = onnx.ModelProto()
+    updated.CopyFrom(model)
+    _update(updated, weights, options, "onnx.ModelProto")
+    return updated
+
+
+def write_file(path: Path, weights: Mapping[str, np.ndarray], options: dict[str, Any]) -> Path:
+    """A new ``.onnx`` at ``options["output"]``; external data, if the input had any, goes to ``<output>.data`` beside it."""
+    output = options.get("output")
+    if output is None:
+        raise ValueError(f"{path}: no output path given for the new weights")
+    output = Path(output)
+    model = load_model(path)
+    external = any(is_external(tensor) for tensor in model.graph.initializer)
+    if external:
+        onnx.load_external_data_for_model(model, str(path.parent))
+    _update(model, weights, options, str(path))
+    if external:
+        onnx.save_model(model, str(output), save_as_external_data=True, all_tensors_to_one_file=True, location=f"{output.name}.data")
+    else:
+        onnx.save_model(model, str(output))
+    return output
