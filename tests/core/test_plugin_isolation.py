@@ -66,6 +66,16 @@ BROKEN = {
     "hook not marked": ("def ww_layers(source, options):\n    return None\n", "not marked with @ww_core.hookimpl"),
     "import error": ("raise ImportError('needs frobnicate')\n", "ImportError: needs frobnicate"),
     "no hook at all": ("VALUE = 1\n", "implements no ww hook"),
+    "other protocol": (
+        "@hookimpl\ndef ww_adapter_info():\n    return {'name': 'x', 'package': 'x', 'handles': 'x', 'protocol': 99}\n"
+        "@hookimpl\ndef ww_layers(source, options):\n    return None\n",
+        "written for adapter protocol 99",
+    ),
+    "info raises": (
+        "@hookimpl\ndef ww_adapter_info():\n    raise RuntimeError('no info')\n"
+        "@hookimpl\ndef ww_layers(source, options):\n    return None\n",
+        "RuntimeError: no info",
+    ),
 }
 
 

@@ -21,9 +21,14 @@ ORDER_FILE = "order.txt"
 
 
 @hookimpl
-def ww_adapter_info() -> dict[str, str]:
+def ww_adapter_info() -> dict[str, Any]:
     """Describe this adapter for ``ww plugins``."""
-    return {"name": "npydir", "package": "ww-npydir", "handles": "folders of .npy files (one layer per file, optional order.txt)"}
+    return {
+        "name": "npydir",
+        "package": "ww-npydir",
+        "handles": "folders of .npy files (one layer per file, optional order.txt)",
+        "protocol": 1,  # the ww adapter protocol this adapter was written for
+    }
 
 
 @hookimpl

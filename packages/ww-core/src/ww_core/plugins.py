@@ -14,7 +14,7 @@ import pluggy
 from ww_core import hookspecs
 from ww_core.adapter_hints import advice
 from ww_core.adapter_options import AdapterOptions
-from ww_core.protocol import LayerMatrix
+from ww_core.protocol import PROTOCOL_VERSION, LayerMatrix
 from ww_core.sources import hf_cache
 
 
@@ -140,7 +140,24 @@ def plugin_problem(module: Any) -> str | None:
     scratch.add_hookspecs(hookspecs)
     scratch.register(module)
     scratch.check_pending()
-    return None
+    return _protocol_problem(module)
+
+
+def _protocol_problem(module: Any) -> str | None:
+    """A mismatch between the adapter protocol ``module`` declares in ``ww_adapter_info`` and core's, or None.
+
+    An adapter that declares none is taken to speak the current protocol.
+    """
+    from ww_core import __version__
+
+    info = getattr(module, "ww_adapter_info", None)
+    declared = info().get("protocol", PROTOCOL_VERSION) if callable(info) else PROTOCOL_VERSION
+    if declared == PROTOCOL_VERSION:
+        return None
+    return (
+        f"written for adapter protocol {declared!r}, but ww-core {__version__} speaks protocol {PROTOCOL_VERSION}: "
+        "install a release of the plugin made for this ww-core, or a ww-core it supports"
+    )
 
 
 def list_adapters() -> list[dict[str, Any]]:

@@ -14,6 +14,11 @@ import numpy as np
 
 LayerKind = Literal["dense", "conv1d", "conv2d", "conv3d", "embedding"]
 
+#: The version of the adapter protocol (hooks, LayerMatrix, AdapterOptions) this ww-core speaks. Adapters state
+#: the version they were written for as a literal in ``ww_adapter_info()["protocol"]``; core skips, as broken,
+#: an adapter written for another one. It changes only when a change would make old adapters silently wrong.
+PROTOCOL_VERSION = 1
+
 #: Every kind core understands, with the number of array dimensions of its canonical layout.
 KIND_NDIM: dict[str, int] = {"dense": 2, "embedding": 2, "conv1d": 3, "conv2d": 4, "conv3d": 5}
 

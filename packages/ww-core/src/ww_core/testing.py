@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from ww_core.protocol import KIND_NDIM, LayerMatrix
+from ww_core.protocol import KIND_NDIM, PROTOCOL_VERSION, LayerMatrix
 
 LayersHook = Callable[[Any, dict[str, Any]], Iterable[LayerMatrix] | None]
 WriteHook = Callable[[Any, Mapping[str, np.ndarray], dict[str, Any]], Any]
@@ -268,7 +268,8 @@ def check_clear_error(action: Callable[[], Any], *needles: str, error: type[Base
 def check_adapter_info(info: dict[str, Any]) -> None:
     """Check an adapter's ``ww_adapter_info()``: the keys ``ww plugins`` shows, and well-formed hints.
 
-    ``suffixes`` must be a list of lower-case suffixes with their dot, ``modules`` a list of top-level module names.
+    ``suffixes`` must be a list of lower-case suffixes with their dot, ``modules`` a list of top-level module names,
+    ``protocol`` (when given) the adapter protocol this ww-core speaks.
     """
     missing = [key for key in ("name", "package", "handles") if not info.get(key)]
     assert not missing, f"ww_adapter_info() lacks {missing}: {info}"
@@ -278,6 +279,10 @@ def check_adapter_info(info: dict[str, Any]) -> None:
     )
     assert isinstance(modules, list) and all(isinstance(m, str) and m.isidentifier() for m in modules), (
         f"ww_adapter_info()['modules'] must be a list of top-level module names like ['torch'], got {modules!r}"
+    )
+    protocol = info.get("protocol", PROTOCOL_VERSION)
+    assert protocol == PROTOCOL_VERSION, (
+        f"ww_adapter_info()['protocol'] is {protocol!r}; this ww-core speaks adapter protocol {PROTOCOL_VERSION} (write it as a literal)"
     )
 
 

@@ -13,7 +13,16 @@ import numpy as np
 
 from ww_core.adapter_options import AdapterOptions
 from ww_core.hookspecs import hookimpl
-from ww_core.protocol import CONV_KIND_BY_RANK, KIND_NDIM, LayerKind, LayerLoadError, LayerMatrix, unanalyzable_reason, widen_to_float
+from ww_core.protocol import (
+    CONV_KIND_BY_RANK,
+    KIND_NDIM,
+    PROTOCOL_VERSION,
+    LayerKind,
+    LayerLoadError,
+    LayerMatrix,
+    unanalyzable_reason,
+    widen_to_float,
+)
 from ww_core.sources.named_arrays import infer_kind, layers_from_named, module_path, natural_key, state_dict_reference_ids
 from ww_core.sources.safetensors_file import bf16_to_float32
 from ww_core.sources.shard_index import Holders as ShardHolders
@@ -42,6 +51,7 @@ __all__ = [
     "BF16",
     "CONV_KIND_BY_RANK",
     "KIND_NDIM",
+    "PROTOCOL_VERSION",
     "AdapterOptions",
     "FileSpan",
     "LayerKind",

@@ -21,6 +21,7 @@ def ww_adapter_info() -> dict[str, Any]:
         "package": "ww-gguf",
         "handles": ".gguf files (F32/F16/BF16 and the quantized types gguf dequantizes; llama-family names as on Hugging Face)",
         "suffixes": [".gguf"],
+        "protocol": 1,
     }
 
 

@@ -27,6 +27,7 @@ def ww_adapter_info() -> dict[str, Any]:
         "handles": "keras.Model / keras.Layer (Keras 3), .keras and .h5 model files",
         "suffixes": [".keras", ".h5", ".hdf5"],
         "modules": ["keras", "tensorflow", "tf_keras"],
+        "protocol": 1,
     }
 
 

@@ -24,6 +24,7 @@ def ww_adapter_info() -> dict[str, Any]:
         "handles": ".onnx files (external data memory-mapped), onnx.ModelProto",
         "suffixes": [".onnx"],
         "modules": ["onnx"],
+        "protocol": 1,
     }
 
 

@@ -23,6 +23,7 @@ def ww_adapter_info() -> dict[str, Any]:
         "handles": "torch.nn.Module, state dict of tensors, .pt/.pth/.bin files, folders of .bin/.pt shards",
         "suffixes": [".pt", ".pth", ".bin"],
         "modules": ["torch", "transformers", "peft"],
+        "protocol": 1,
     }
 
 
