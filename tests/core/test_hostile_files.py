@@ -51,6 +51,11 @@ def link_loop_beside_a_good_shard(root: Path) -> Path:
     return folder
 
 
+def model_path_a_link_loop(root: Path) -> Path:
+    (root / "self.safetensors").symlink_to("self.safetensors")
+    return root / "self.safetensors"
+
+
 def link_to_a_secret(root: Path) -> Path:
     (root / "secret.txt").write_bytes(SECRET)
     link = root / "model.safetensors"
@@ -117,6 +122,7 @@ def unknown_format(root: Path) -> Path:
 HOSTILE: dict[str, tuple[Callable[[Path], Path], tuple[str, ...]]] = {
     "link loop in a shard folder": (link_loop, ("symbolic links",)),
     "link loop beside a good shard": (link_loop_beside_a_good_shard, ("zz.safetensors", "symbolic links")),
+    "the model path a link loop": (model_path_a_link_loop, ("link that leads nowhere",)),
     "link to a file that is no model": (link_to_a_secret, ("not a safetensors file",)),
     "empty file": (empty_file, ("not a safetensors file",)),
     "header not an object": (header_not_an_object, ("not a JSON object",)),

@@ -50,3 +50,19 @@ def test_a_killed_worker_loses_only_its_layer(dying_at: int) -> None:
     expected = {row["name"]: row["alpha"] for row in ww_core.analyze(survivors, workers=1).details}
     assert {name: row["status"] for name, row in rows.items()} == dict.fromkeys(expected, "success")
     assert {name: row["alpha"] for name, row in rows.items()} == pytest.approx(expected, rel=1e-12)
+
+
+def _broken_initializer() -> None:
+    raise RuntimeError("this pool cannot start a worker")
+
+
+def test_a_pool_that_cannot_start_workers_still_gives_every_row() -> None:
+    """A thread pool whose initializer fails is broken from the start: its layers run in the calling thread instead."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    model = _model(5, dying_at=-1)
+    with ThreadPoolExecutor(2, initializer=_broken_initializer) as pool:
+        results = ww_core.analyze(model, executor=pool, workers=2)
+    assert [row["status"] for row in results.details] == ["success"] * 5
+    expected = ww_core.analyze(model, workers=1).details
+    assert [row["alpha"] for row in results.details] == pytest.approx([row["alpha"] for row in expected], rel=1e-12)

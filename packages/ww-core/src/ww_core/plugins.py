@@ -252,6 +252,8 @@ def route(source: Any, adapter_options: Mapping[str, Any] | None = None, adapter
     """
     source = hf_cache.resolve(source)
     if isinstance(source, (str, os.PathLike)) and not os.path.exists(os.fspath(source)):
+        if os.path.islink(os.fspath(source)):
+            raise FileNotFoundError(f"{os.fspath(source)!r} is a link that leads nowhere (a loop, or its target is missing)")
         raise FileNotFoundError(f"no such file or directory: {os.fspath(source)!r}")
     found = first_result("ww_layers", adapter_options, adapter, source=source)
     if found is not None:
