@@ -163,6 +163,18 @@ def bench(session: nox.Session) -> None:
     session.run("python", "benchmarks/run_all.py", *session.posargs)
 
 
+@matrix_session
+def distributed(session: nox.Session) -> None:
+    """analyze() on a real distributed.LocalCluster (outside the default list: it starts clusters of worker processes).
+
+    ``nox -s distributed -- bench`` also runs benchmarks/distributed_scaling.py (minutes: a 12-layer 2048² checkpoint).
+    """
+    session.install("-e", "packages/ww-core[all,dask]", *TEST_TOOLS, "safetensors")
+    session.run("pytest", "-q", "-p", "no:logging", "tests/distributed", "tests/core/test_layer_refs.py")
+    if "bench" in session.posargs:
+        session.run("python", "benchmarks/distributed_scaling.py")
+
+
 #: Every distribution ``dist`` builds, by its folder ``packages/ww-<name>``.
 DIST_PACKAGES = ("core", "torch", "onnx", "keras", "jax", "gguf")
 

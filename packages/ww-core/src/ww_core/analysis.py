@@ -116,6 +116,7 @@ class _Runner:
         self.in_flight = max(in_flight, 1)
         self.options = options
         self.pending: list[_Queued] = []
+        self.lost: list[_Queued] = []  # layers whose cluster worker was lost, retried by ``drain``
         self.made: list[Executor] = []
 
     def submit_loaded(
@@ -147,12 +148,15 @@ class _Runner:
             return
         self.pending.append(_Queued(layer, future, task, args))
         while len(self.pending) >= self.in_flight:
-            yield self._pop()
+            yield from self._pop()
 
     def drain(self) -> Iterator[tuple[LayerMatrix, Finished]]:
-        """Yield every queued result."""
+        """Yield every queued result, then run the layers whose worker was lost once more, one at a time."""
         while self.pending:
-            yield self._pop()
+            yield from self._pop()
+        while self.lost:
+            queued = self.lost.pop(0)
+            yield queued.layer, self._retry_elsewhere(queued)
 
     def close(self) -> None:
         """Shut down the pools made to replace a broken one."""
@@ -165,19 +169,36 @@ class _Runner:
             self.made.append(fresh)
         self.executor = fresh
 
-    def _pop(self) -> tuple[LayerMatrix, Finished]:
-        """The earliest queued layer that has finished (waiting for one): a slow layer does not stall the rest."""
+    def _pop(self) -> Iterator[tuple[LayerMatrix, Finished]]:
+        """The earliest queued layer that has finished (waiting for one): a slow layer does not stall the rest.
+
+        A layer whose worker was lost (on a cluster) yields nothing now: ``drain`` retries it when nothing else runs.
+        """
         finished, _ = wait([queued.future for queued in self.pending], return_when=FIRST_COMPLETED)
         position = next(i for i, queued in enumerate(self.pending) if queued.future in finished)
         queued = self.pending.pop(position)
         try:
-            return queued.layer, queued.future.result()
+            outcome = queued.future.result()
         except BrokenExecutor as exc:  # a worker process died: this layer may be the one that killed it, or not
-            return queued.layer, self._retry_alone(queued, exc)
-        except Exception as exc:  # the worker itself failed (e.g. a cluster lost the node, after its own retries)
+            outcome = self._retry_alone(queued, exc)
+        except Exception:  # tasks never raise: the worker itself was lost (a cluster lost the node, after its own retries)
+            self.lost.append(queued)
+            return
+        yield queued.layer, outcome
+
+    def _retry_elsewhere(self, queued: _Queued) -> Finished:
+        """Run once more, alone, a layer whose worker was lost: a cluster fails the tasks of a dying worker too, innocent or not.
+
+        The layer that kills its workers dies again: a failed row naming the file and the error (which names the last worker).
+        """
+        assert self.executor is not None
+        try:
+            return self.executor.submit(queued.task, *queued.args).result()
+        except Exception as exc:
+            log.warning("layer %r: its worker failed twice", queued.layer.name)
             where = _file_of(queued.layer)
-            reason = f"worker failed while analyzing it{f' ({where})' if where else ''}: {type(exc).__name__}: {exc}"
-            return queued.layer, Finished([failed_row(queued.layer, self.options, reason)])
+            reason = f"worker failed while analyzing it{f' ({where})' if where else ''}, also when retried: {type(exc).__name__}: {exc}"
+            return Finished([failed_row(queued.layer, self.options, reason)])
 
     def _retry_alone(self, queued: _Queued, first: BaseException) -> Finished:
         """Run a layer whose pool broke once more, alone in a fresh process; a failed row if that process dies too."""

@@ -7,13 +7,14 @@ a closed pipe (``ww analyze | head -1``) ends quietly. Anything else is a bug an
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import logging
 import os
 import shutil
 import sys
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from ww_core import __version__, table_view
 from ww_core.analysis import analyze, describe
@@ -131,7 +132,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     bar = ProgressBar(0, enabled=False if args.quiet else None)  # -q: no bar either
     try:
         try:
-            results = analyze(source, base_model=args.base, workers=args.workers, cache=args.cache, progress=bar, **option_kwargs(args))
+            with run_kwargs(args) as run:
+                results = analyze(source, progress=bar, **run, **option_kwargs(args))
         except CacheWriteError as exc:  # the rows finished so far are still shown, then the one error line
             bar.close()
             if exc.results is not None and exc.results.details and not args.quiet:
@@ -167,8 +169,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from ww_core.comparison import compare
 
     check_outputs([args.csv, args.json], [args.plot])
-    run = {"base_model": args.base, "workers": args.workers, "cache": args.cache}
-    comparison = compare(*args.paths, names=args.names, **run, **option_kwargs(args))
+    with run_kwargs(args) as run:
+        comparison = compare(*args.paths, names=args.names, **run, **option_kwargs(args))
     jobs = table_jobs(args, comparison.to_csv, comparison.to_json)
     if args.plot:
         jobs.append((args.plot, lambda: comparison.plot(args.plot)))
@@ -190,14 +192,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.names and len(args.names) != len(paths):
         raise ValueError(f"got {len(args.names)} names for {len(paths)} models")
     check_outputs([args.output])
-    kwargs = {"base_model": args.base, "workers": args.workers, "cache": args.cache, **option_kwargs(args)}
-    if len(paths) == 1:
-        results = analyze(paths[0], **kwargs)
-        require_analyzed(results, args.layers)
-        title = args.names[0] if args.names else None
-        render: Callable[[], str] = functools.partial(results_report, results, title)
-    else:
-        render = compare(*paths, names=args.names, **kwargs).to_html
+    with run_kwargs(args) as run:
+        kwargs = {**run, **option_kwargs(args)}
+        if len(paths) == 1:
+            results = analyze(paths[0], **kwargs)
+            require_analyzed(results, args.layers)
+            title = args.names[0] if args.names else None
+            render: Callable[[], str] = functools.partial(results_report, results, title)
+        else:
+            render = compare(*paths, names=args.names, **kwargs).to_html
     errors = write_all([(args.output, lambda: write_output(args.output, render()))])
     if args.output != STDOUT and not errors:
         print(f"wrote {args.output}")
@@ -245,6 +248,24 @@ def _run_flags(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--base", metavar="MODEL", help="analyze W − W_base against this model (matched by layer name)")
     sub.add_argument("--workers", type=int, help="layers analyzed in parallel (threads; default: one per core, at most 4)")
     sub.add_argument("--cache", metavar="FILE", help="JSON-lines results cache; an interrupted run resumes from it")
+    sub.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        help="run layers on a Dask cluster: a scheduler (tcp://host:8786) or local:N (N worker processes); workers read their own layers",
+    )
+
+
+@contextlib.contextmanager
+def run_kwargs(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
+    """``analyze()`` keywords of the run flags; with ``--dask`` the cluster's executor, held open for the run."""
+    run = {"base_model": args.base, "workers": args.workers, "cache": args.cache}
+    if not args.dask:
+        yield run
+        return
+    from ww_core.dask_cluster import dask_executor
+
+    with dask_executor(args.dask) as (executor, slots):
+        yield {**run, "executor": executor, "workers": args.workers or slots}
 
 
 def _columns_flag(sub: argparse.ArgumentParser) -> None:

@@ -1,0 +1,164 @@
+"""analyze() on a real ``distributed.LocalCluster``: same rows as serial, workers read their own layers, a dying layer fails alone.
+
+Run by ``nox -s distributed`` (outside the default matrix: it starts clusters of worker processes).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Iterator
+
+import cloudpickle
+import dask
+import numpy as np
+import pytest
+from safetensors.numpy import save_file
+
+import ww_core
+from ww_core import analysis
+from ww_core.cli import main
+from ww_core.options import AnalysisOptions
+from ww_core.toolkit import TensorRef
+
+distributed = pytest.importorskip("distributed")
+NUMERIC = ("alpha", "D", "sigma", "xmin", "lambda_max", "log_norm", "stable_rank", "num_pl_spikes")
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[Any]:
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
+        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+            with distributed.Client(cluster) as connected:
+                yield connected
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A three-shard safetensors folder: 9 layers of mixed shapes and dtypes."""
+    rng = np.random.default_rng(11)
+    folder = tmp_path_factory.mktemp("sharded")
+    for shard in range(3):
+        tensors = {}
+        for i in range(3):
+            n = 3 * shard + i
+            array = rng.standard_t(3 + n % 3, size=(64 + 8 * n, 48))
+            tensors[f"model.layers.{n}.mlp.weight"] = array.astype(np.float32 if n % 2 else np.float64)
+        save_file(tensors, str(folder / f"model-0000{shard + 1}-of-00003.safetensors"))
+    return folder
+
+
+@pytest.fixture
+def client_reads(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """Bytes of tensor data read through the toolkit in this, the client, process (workers are spawned, not patched)."""
+    counted: list[int] = []
+    for cls in TensorRef.__subclasses__():
+        real = cls.read
+
+        def read(self: Any, _real: Any = real) -> np.ndarray:
+            array = _real(self)
+            counted.append(array.nbytes)
+            return array
+
+        monkeypatch.setattr(cls, "read", read)
+    yield counted
+
+
+def _assert_same(first: list[dict[str, Any]], second: list[dict[str, Any]]) -> None:
+    assert [row["name"] for row in first] == [row["name"] for row in second]
+    for a, b in zip(first, second, strict=True):
+        assert a["status"] == b["status"] == "success", (a.get("error"), b.get("error"))
+        for column in NUMERIC:
+            assert a[column] == pytest.approx(b[column], rel=1e-12, abs=1e-12), (a["name"], column)
+
+
+def test_cluster_rows_equal_serial_and_the_client_reads_no_tensor_bytes(client: Any, checkpoint: Path, client_reads: list[int]) -> None:
+    serial = ww_core.analyze(checkpoint, workers=1)
+    checkpoint_bytes = sum(client_reads)
+    assert checkpoint_bytes >= sum(p.stat().st_size for p in checkpoint.iterdir()) * 0.9  # today's route reads it all here
+    client_reads.clear()
+    clustered = ww_core.analyze(checkpoint, executor=client.get_executor(), workers=2)
+    assert client_reads == []
+    _assert_same(serial.details, clustered.details)
+    assert set(serial.esds) == set(clustered.esds)
+
+
+def test_cache_works_from_the_client(client: Any, checkpoint: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache.jsonl"
+    first = ww_core.analyze(checkpoint, executor=client.get_executor(), cache=cache)
+    written = cache.read_text()
+    again = ww_core.analyze(checkpoint, executor=client.get_executor(), cache=cache)
+    assert len(written.splitlines()) == 9 and cache.read_text() == written
+    _assert_same(first.details, again.details)
+
+
+def test_in_memory_layers_still_ship_their_arrays(client: Any) -> None:
+    rng = np.random.default_rng(2)
+    model = {f"fc{i}.weight": rng.standard_normal((60, 40)) for i in range(3)}
+    _assert_same(ww_core.analyze(model, workers=1).details, ww_core.analyze(model, executor=client.get_executor()).details)
+
+
+@dataclass(frozen=True)
+class KillingRef(TensorRef):
+    """Reading it kills the worker process (an OOM kill, a segfault in a reader)."""
+
+    path: str
+
+    def read(self) -> np.ndarray:
+        os.kill(os.getpid(), signal.SIGKILL)
+        raise AssertionError("unreachable")
+
+
+def test_a_layer_that_kills_its_workers_fails_alone_naming_worker_and_path(
+    client: Any, checkpoint: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers cannot import this test module
+    real = analysis.model_layers
+
+    def with_a_killer(source: Any, options: AnalysisOptions) -> Any:
+        found = real(source, options)
+        layers = list(found.layers)
+        layers[4] = replace(layers[4], load=KillingRef(str(checkpoint / "model-00002-of-00003.safetensors")))
+        return type(found)(found.adapter, layers)
+
+    monkeypatch.setattr(analysis, "model_layers", with_a_killer)
+    try:
+        results = ww_core.analyze(checkpoint, executor=client.get_executor())
+    finally:
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+    statuses = [row["status"] for row in results.details]
+    assert statuses == ["success"] * 4 + ["failed"] + ["success"] * 4
+    error = results.details[4]["error"]
+    assert "model-00002-of-00003.safetensors" in error and "tcp://" in error  # the file, and the last worker that died on it
+
+
+def test_worker_that_cannot_see_the_file(client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    save_file({"a.weight": np.ones((8, 8), np.float32), "b.weight": np.eye(8, dtype=np.float32)}, str(tmp_path / "m.safetensors"))
+    real = analysis.model_layers
+
+    def elsewhere(source: Any, options: AnalysisOptions) -> Any:
+        found = real(source, options)
+        moved = [replace(layer, load=replace(layer.load, path="/nonexistent/m.safetensors")) for layer in found.layers]
+        return type(found)(found.adapter, moved)
+
+    monkeypatch.setattr(analysis, "model_layers", elsewhere)
+    results = ww_core.analyze(tmp_path / "m.safetensors", executor=client.get_executor())
+    for row in results.details:
+        assert row["status"] == "failed" and "/nonexistent/m.safetensors" in row["error"] and "worker " in row["error"]
+
+
+def test_cli_dask_local(checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["analyze", str(checkpoint), "--workers", "1", "--json", str(tmp_path / "serial.json"), "-q"]) == 0
+    assert main(["analyze", str(checkpoint), "--dask", "local:2", "--json", str(tmp_path / "dask.json"), "-q"]) == 0
+    serial = json.loads((tmp_path / "serial.json").read_text())
+    clustered = json.loads((tmp_path / "dask.json").read_text())
+    _assert_same(serial["details"], clustered["details"])
+
+
+def test_cli_dask_refuses_a_bad_address(capsys: pytest.CaptureFixture[str], checkpoint: Path) -> None:
+    assert main(["analyze", str(checkpoint), "--dask", "local:zero"]) != 0
+    assert "expected local:N" in capsys.readouterr().err
