@@ -29,6 +29,7 @@ from ww_core.sources.shard_index import Holders as ShardHolders
 from ww_core.sources.shard_index import ShardIndexError, read_weight_map, shard_files
 from ww_core.sources.untrusted import UntrustedDataError, check_inflation, parse_json, parse_json_object, read_limited
 from ww_core.tensor_refs import BF16, FileSpan, Layout, TensorRef
+from ww_core.write_back import to_stored
 
 
 def kind_from_rank(ndim: int) -> LayerKind | None:
@@ -77,6 +78,7 @@ __all__ = [
     "read_weight_map",
     "shard_files",
     "state_dict_reference_ids",
+    "to_stored",
     "unanalyzable_reason",
     "widen_to_float",
 ]
