@@ -112,3 +112,70 @@ def test_sequential_file_names_drop_the_model_scope(tmp_path: Path, suffix: str)
     path = tmp_path / f"seq{suffix}"
     model.save(path)
     assert described(path) == described(model) == [("conv", "conv1d", (6, 5, 3)), ("fc", "dense", (4, 6))]
+
+
+@keras.saving.register_keras_serializable("ww_tests")
+class KernelBlock(keras.layers.Layer):
+    """A custom layer (a class ww-keras does not know) holding one kernel of the given shape."""
+
+    def __init__(self, shape: tuple[int, ...] = (3, 3, 3, 8), **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.kernel_shape = tuple(shape)
+
+    def build(self, input_shape: object) -> None:
+        self.kernel = self.add_weight(name="kernel", shape=self.kernel_shape)
+
+    def call(self, x: object) -> object:
+        return x
+
+    def get_config(self) -> dict[str, object]:
+        return {**super().get_config(), "shape": list(self.kernel_shape)}
+
+
+@keras.saving.register_keras_serializable("ww_tests")
+class SubclassedNet(keras.Model):
+    """A subclassed model: its saved config lists no layers, so every layer's class is unknown in the file."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.block = KernelBlock((3, 3, 3, 8), name="block")
+        self.odd = KernelBlock((4, 5, 6), name="odd")
+        self.conv = keras.layers.Conv2D(16, 3, name="conv")
+        self.flat = keras.layers.Flatten()
+        self.fc = keras.layers.Dense(10, name="fc")
+
+    def call(self, x: object) -> object:
+        return self.fc(self.flat(self.conv(self.odd(self.block(x)))))
+
+
+SUBCLASSED = {
+    "block": ("conv2d", (8, 3, 3, 3), ""),
+    "conv": ("conv2d", (16, 3, 3, 3), ""),
+    "fc": ("dense", (10, 16 * 10 * 10), ""),
+    "odd": ("conv1d", (4, 5, 6), "rank-3 'kernel' of "),
+}
+
+
+@pytest.mark.parametrize("route", ["live", ".keras", ".h5"])
+def test_subclassed_model_layers_of_unknown_classes_are_read_by_rank_never_dropped(tmp_path: Path, route: str) -> None:
+    model = SubclassedNet()
+    model.compile(optimizer="adam", loss="mse")  # its saved optimizer state (momenta shaped like kernels) is no layer
+    model.fit(np.zeros((2, 12, 12, 3), "float32"), np.zeros((2, 10), "float32"), verbose=0)
+    source: object = model
+    if route != "live":
+        source = tmp_path / f"net{route}"
+        model.save(source)
+    found = {layer.name: layer for layer in ww_keras.ww_layers(source, {})}
+    assert set(found) == set(SUBCLASSED), sorted(found)
+    for name, (kind, shape, skip) in SUBCLASSED.items():
+        layer = found[name]
+        assert layer.kind == kind and layer.skip.startswith(skip) if skip else not layer.skip, (name, layer)
+        if not skip:
+            assert layer.shape == shape, name
+            variable = model.get_layer(name).kernel.numpy()
+            expected = variable.T if kind == "dense" else np.moveaxis(variable, (-1, -2), (0, 1))
+            np.testing.assert_array_equal(layer.weights(), expected, err_msg=name)
+    rows = {row["name"]: row for row in ww_core.analyze(source).details}
+    assert rows["odd"]["status"] == "skipped"
+    assert ("KernelBlock" if route == "live" else "a subclassed model") in rows["odd"]["error"]
+    assert {row["status"] for name, row in rows.items() if name != "odd"} == {"success"}

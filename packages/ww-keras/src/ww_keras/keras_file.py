@@ -2,7 +2,7 @@
 
 Nothing is deserialized, so no code stored in the file can run (stricter than ``safe_mode``).
 The weights file names variables by position (``vars/0``); their meaning comes from the
-owning layer's class, per ``VARIABLES``. Layers of classes not listed are not read.
+owning layer's class, per ``VARIABLES``; a class ww-keras does not know is read by rank.
 """
 
 from __future__ import annotations
@@ -16,13 +16,15 @@ import numpy as np
 from ww_core.toolkit import check_inflation, parse_json_object, read_limited
 from ww_keras import hdf5
 from ww_keras.config import Architecture, architecture
-from ww_keras.layouts import ATTENTION_CLASSES, CONV_CLASSES, CONV_TRANSPOSE_CLASSES, KerasWeight
+from ww_keras.layouts import ATTENTION_CLASSES, CONV_CLASSES, CONV_TRANSPOSE_CLASSES, KerasWeight, is_unknown_class
 
 WEIGHTS_MEMBER = "model.weights.h5"
 CONFIG_MEMBER = "config.json"
 #: Largest ``config.json`` read (decompressed); real configs are well under a few MiB.
 MAX_CONFIG_BYTES = 16 * 1024 * 1024
 _RECURRENT = ("kernel", "recurrent_kernel", "bias")
+#: Top-level groups of ``model.weights.h5`` that hold training state, not the model's weights.
+TRAINING_STATE = frozenset({"optimizer", "metrics"})
 #: Variable names by position in ``vars/`` for each owning class.
 VARIABLES: dict[str, tuple[str, ...]] = {
     **{name: ("kernel", "bias") for name in ("Dense", "EinsumDense", *CONV_CLASSES, *CONV_TRANSPOSE_CLASSES)},
@@ -44,18 +46,24 @@ def _reader(path: Path, dataset: str) -> Callable[[], np.ndarray]:
     return read
 
 
-def _variable_names(arch: Architecture, layer_path: str) -> tuple[str, ...]:
+def _variable_names(arch: Architecture, layer_path: str, count: int) -> tuple[str, ...]:
+    """Names of a layer's ``vars/0..count-1``: by its class, or for a class ww-keras does not know
+    (a custom layer, any layer of a subclassed model) ``kernel`` then ``var1``, ``var2``, ... (read by rank)."""
     found, class_name = arch.owner(layer_path)
     if class_name in ATTENTION_CLASSES and found != layer_path:
         return ("kernel", "bias")
-    return VARIABLES.get(class_name, ())
+    if class_name in VARIABLES or not is_unknown_class(class_name):
+        return VARIABLES.get(class_name, ())
+    return ("kernel", *(f"var{position}" for position in range(1, count)))
 
 
 def _collect(path: Path, group: Any, prefix: str, arch: Architecture, out: list[tuple[int, KerasWeight]]) -> None:
     """Depth-first over sub-objects; a group with a named ``vars`` child is a layer."""
     for key in group:
+        if key == "vars" or (group.name == "/" and key in TRAINING_STATE):
+            continue
         child = hdf5.member(group, key, path)
-        if key == "vars" or not hasattr(child, "keys"):
+        if not hasattr(child, "keys"):
             continue
         layer_prefix = prefix
         if "vars" in child:
@@ -66,7 +74,7 @@ def _collect(path: Path, group: Any, prefix: str, arch: Architecture, out: list[
                     "load the model with keras.saving.load_model(path, safe_mode=True) and pass the model"
                 )
             layer_path = prefix + (name.decode() if isinstance(name, bytes) else str(name))
-            names = _variable_names(arch, layer_path)
+            names = _variable_names(arch, layer_path, len(child["vars"]))
             for position in sorted(child["vars"], key=int):
                 if int(position) >= len(names):
                     continue

@@ -25,6 +25,13 @@ DEPTHWISE_CLASSES = frozenset({"DepthwiseConv1D", "DepthwiseConv2D"})
 ATTENTION_CLASSES = frozenset({"MultiHeadAttention", "GroupedQueryAttention"})
 #: Variables that hold a weight matrix; biases, norms and states are not analyzed.
 MATRIX_VARIABLES = frozenset({"kernel", "recurrent_kernel", "embeddings", "depthwise_kernel", "pointwise_kernel"})
+#: Classes ww-keras reads by their own layout; any other class's weights are read by rank.
+KNOWN_CLASSES = CONV_CLASSES | CONV_TRANSPOSE_CLASSES | DEPTHWISE_CLASSES | ATTENTION_CLASSES | frozenset(
+    {"Dense", "EinsumDense", "Embedding", "SeparableConv1D", "SeparableConv2D", "LSTM", "GRU", "SimpleRNN", "LSTMCell", "GRUCell"}
+    | {"SimpleRNNCell", "Bidirectional", "TimeDistributed"}
+)
+#: Built-in classes whose rank-2+ variables are no weight matrices (PReLU's slopes, normalization statistics).
+NON_MATRIX_CLASSES = frozenset({"PReLU", "Normalization", "BatchNormalization", "LayerNormalization", "GroupNormalization"})
 
 
 
@@ -81,28 +88,42 @@ def _depthwise(shape: tuple[int, ...]) -> tuple[tuple[int, ...], Transform]:
     return canonical, lambda a: np.moveaxis(a.reshape(*kernel, channels * mult), nk, 0)[:, None]
 
 
-def layout(weight: KerasWeight) -> tuple[LayerKind, tuple[int, ...], Transform] | None:
-    """Kind, canonical shape and conversion of a weight, or None when it is no analyzable matrix."""
+def is_unknown_class(owner: str) -> bool:
+    """A layer class ww-keras has no layout for (a custom layer, or any layer of a subclassed model's file)."""
+    return owner not in KNOWN_CLASSES and owner not in NON_MATRIX_CLASSES
+
+
+def layout(weight: KerasWeight) -> tuple[LayerKind, tuple[int, ...], Transform, str] | None:
+    """Kind, canonical shape, conversion and skip reason ("" when analyzed) of a weight, or None when it is no matrix.
+
+    A layer of an unknown class is read by the rank of its variables, as core reads named arrays:
+    2-D as Dense (in, out), 4-D/5-D as a Keras conv kernel (*k, in, out); a 3-D one (Conv1D or an
+    attention projection, which its shape cannot tell apart) and any kernel whose layout is
+    unknown get a skipped row saying so, never no row.
+    """
     shape, var, owner = weight.shape, weight.variable, weight.owner_class
-    if var not in MATRIX_VARIABLES or len(shape) < 2:
+    unknown = is_unknown_class(owner)
+    if len(shape) < 2 or (var not in MATRIX_VARIABLES and not unknown):
         return None
-    if var == "embeddings":
-        return ("embedding", shape, np.asarray) if len(shape) == 2 else None
+    if var == "embeddings" and len(shape) == 2:
+        return "embedding", shape, np.asarray, ""
     depthwise = var == "depthwise_kernel" or (var == "kernel" and owner in DEPTHWISE_CLASSES)
     if depthwise and len(shape) in CONV_KIND_BY_RANK:
-        return (CONV_KIND_BY_RANK[len(shape)], *_depthwise(shape))
+        return (CONV_KIND_BY_RANK[len(shape)], *_depthwise(shape), "")
     if weight.in_axes is not None:
-        return ("dense", *_einsum(shape, weight.in_axes))
+        return ("dense", *_einsum(shape, weight.in_axes), "")
     if len(shape) == 2:
-        return "dense", (shape[1], shape[0]), np.transpose
-    if len(shape) not in CONV_KIND_BY_RANK:
-        return None
+        return "dense", (shape[1], shape[0]), np.transpose, ""
     nd = len(shape)
+    if nd not in CONV_KIND_BY_RANK:
+        return None
     if owner in CONV_TRANSPOSE_CLASSES:
-        return (CONV_KIND_BY_RANK[nd], *_conv(shape, out_axis=nd - 2, in_axis=nd - 1))
-    if owner in CONV_CLASSES or var == "pointwise_kernel":
-        return (CONV_KIND_BY_RANK[nd], *_conv(shape, out_axis=nd - 1, in_axis=nd - 2))
-    return None
+        return (CONV_KIND_BY_RANK[nd], *_conv(shape, out_axis=nd - 2, in_axis=nd - 1), "")
+    if owner in CONV_CLASSES or var == "pointwise_kernel" or (unknown and nd > 3):
+        return (CONV_KIND_BY_RANK[nd], *_conv(shape, out_axis=nd - 1, in_axis=nd - 2), "")
+    what = f"layer class {owner!r}" if owner else "a layer whose class the file does not record (a subclassed model)"
+    why = "a Conv1D kernel (k, in, out) and a projection (in, heads, dim) look alike" if nd == 3 else "its layout is unknown"
+    return CONV_KIND_BY_RANK[nd], shape, np.asarray, f"rank-{nd} {var!r} of {what}: not analyzed, {why}"
 
 
 def layer_name(weight: KerasWeight) -> str:
@@ -117,7 +138,7 @@ def to_layers(weights: list[KerasWeight], origin: str, framework_type: str | Non
         found = layout(weight)
         if found is None:
             continue
-        kind, canonical, transform = found
+        kind, canonical, transform, skip = found
         layers.append(
             LayerMatrix(
                 name=layer_name(weight),
@@ -128,6 +149,7 @@ def to_layers(weights: list[KerasWeight], origin: str, framework_type: str | Non
                 origin=origin,
                 framework_type=framework_type or weight.owner_class,
                 reference_id=weight.reference_id,
+                skip=skip,
             )
         )
     return layers
