@@ -146,10 +146,10 @@ def test_kit_write_back_round_trip_for_core_sources(tmp_path: Path) -> None:
     testing.check_write_back(builtin.ww_layers, builtin.ww_write_weights, _model())
     npz = tmp_path / "m.npz"
     np.savez(npz, **_model())
-    testing.check_write_back(builtin.ww_layers, builtin.ww_write_weights, npz, {"output": tmp_path / "m2.npz"})
+    testing.check_write_back(builtin.ww_layers, builtin.ww_write_weights, npz, output=tmp_path / "m2.npz")
     st = tmp_path / "m.safetensors"
     _write_safetensors(st, _model())
-    testing.check_write_back(builtin.ww_layers, builtin.ww_write_weights, st, {"output": tmp_path / "m2.safetensors"})
+    testing.check_write_back(builtin.ww_layers, builtin.ww_write_weights, st, output=tmp_path / "m2.safetensors")
 
 
 def test_kit_catches_a_hook_that_writes_nothing() -> None:

@@ -55,7 +55,7 @@ def test_kit_round_trip_on_a_msgpack_checkpoint(tmp_path: Path) -> None:
     path = tmp_path / "ckpt.msgpack"
     path.write_bytes(serialization.to_bytes(_linen()))
     before = path.read_bytes()
-    testing.check_write_back(ww_jax.ww_layers, ww_jax.ww_write_weights, path, {"output": tmp_path / "new.msgpack"})
+    testing.check_write_back(ww_jax.ww_layers, ww_jax.ww_write_weights, path, output=tmp_path / "new.msgpack")
     assert path.read_bytes() == before
 
 
@@ -68,4 +68,4 @@ def test_svd_smoothing_of_an_nnx_module() -> None:
 
 def test_unknown_layer_is_named() -> None:
     with pytest.raises(KeyError, match="nope"):
-        ww_jax.ww_write_weights(Net(nnx.Rngs(0)), {"nope": np.zeros((2, 2))}, {})
+        ww_jax.ww_write_weights(Net(nnx.Rngs(0)), {"nope": np.zeros((2, 2))}, None)

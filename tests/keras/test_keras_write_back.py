@@ -29,9 +29,9 @@ def test_files_are_refused_with_the_way_out(tmp_path: Path) -> None:
     path = tmp_path / "m.keras"
     keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)]).save(path)
     with pytest.raises(ValueError, match="load_model"):
-        ww_keras.ww_write_weights(path, {}, {})
+        ww_keras.ww_write_weights(path, {})
 
 
 def test_unknown_layer_is_named(zoo: keras.Model) -> None:
     with pytest.raises(KeyError, match="nope"):
-        ww_keras.ww_write_weights(zoo, {"nope": np.zeros((2, 2))}, {})
+        ww_keras.ww_write_weights(zoo, {"nope": np.zeros((2, 2))})

@@ -45,11 +45,11 @@ def test_kit_round_trip_on_a_model_proto_leaves_the_input_alone(split_gates: boo
 def test_kit_round_trip_on_files_with_and_without_external_data(tmp_path: Path) -> None:
     plain = tmp_path / "plain.onnx"
     onnx.save_model(_zoo(), str(plain))
-    testing.check_write_back(ww_onnx.ww_layers, ww_onnx.ww_write_weights, plain, {"output": tmp_path / "plain-new.onnx"})
+    testing.check_write_back(ww_onnx.ww_layers, ww_onnx.ww_write_weights, plain, output=tmp_path / "plain-new.onnx")
     external = tmp_path / "ext.onnx"
     onnx.save_model(_zoo(), str(external), save_as_external_data=True, location="ext.data", size_threshold=0)
     before = (tmp_path / "ext.data").read_bytes()
-    testing.check_write_back(ww_onnx.ww_layers, ww_onnx.ww_write_weights, external, {"output": tmp_path / "ext-new.onnx"})
+    testing.check_write_back(ww_onnx.ww_layers, ww_onnx.ww_write_weights, external, output=tmp_path / "ext-new.onnx")
     assert (tmp_path / "ext.data").read_bytes() == before
 
 
@@ -63,4 +63,4 @@ def test_svd_smoothing_of_a_model_proto_returns_a_new_one() -> None:
 
 def test_unknown_layer_is_named() -> None:
     with pytest.raises(KeyError, match="nope"):
-        ww_onnx.ww_write_weights(_zoo(), {"nope": np.zeros((2, 2))}, {})
+        ww_onnx.ww_write_weights(_zoo(), {"nope": np.zeros((2, 2))}, None, ww_core.AdapterOptions())

@@ -55,7 +55,7 @@ def test_kit_round_trip_on_a_file_and_shard_folder(tmp_path: Path) -> None:
     path = tmp_path / "net.pt"
     torch.save({"model": _net().state_dict(), "step": 3}, path)
     before = path.read_bytes()
-    out = testing.check_write_back(ww_torch.ww_layers, ww_torch.ww_write_weights, path, {"output": tmp_path / "new.pt"})
+    out = testing.check_write_back(ww_torch.ww_layers, ww_torch.ww_write_weights, path, output=tmp_path / "new.pt")
     assert path.read_bytes() == before
     assert torch.load(out, weights_only=True)["step"] == 3  # the checkpoint keeps its other entries
     folder = tmp_path / "shards"
@@ -64,12 +64,12 @@ def test_kit_round_trip_on_a_file_and_shard_folder(tmp_path: Path) -> None:
     keys = list(state)
     torch.save({k: state[k] for k in keys[: len(keys) // 2]}, folder / "a.bin")
     torch.save({k: state[k] for k in keys[len(keys) // 2 :]}, folder / "b.bin")
-    testing.check_write_back(ww_torch.ww_layers, ww_torch.ww_write_weights, folder, {"output": tmp_path / "shards-new"})
+    testing.check_write_back(ww_torch.ww_layers, ww_torch.ww_write_weights, folder, output=tmp_path / "shards-new")
 
 
 def test_unknown_layer_is_named() -> None:
     with pytest.raises(KeyError, match="nope"):
-        ww_torch.ww_write_weights(_net(), {"nope": np.zeros((2, 2))}, {})
+        ww_torch.ww_write_weights(_net(), {"nope": np.zeros((2, 2))}, None, ww_core.AdapterOptions())
 
 
 def test_svd_smoothing_changes_the_module_in_place_and_reanalysis_sees_it() -> None:

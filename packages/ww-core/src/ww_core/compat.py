@@ -34,8 +34,13 @@ IGNORED_KEYWORDS = frozenset(
         "min_size",
         "max_size",
         "mp_norm",
+        "deltas",
+        "pl_package",
     }
 )
+
+#: Reference keywords refused when set, with the reason.
+REFUSED_KEYWORDS = {"fft": "fft=True (the reference's experimental FFT of every matrix) is not supported; conv2d_fft=True is"}
 
 
 def reference_ids(layers: Sequence[LayerMatrix]) -> dict[int, int | None] | None:
@@ -103,12 +108,17 @@ class WeightWatcher:
         for key in sorted(IGNORED_KEYWORDS & options.keys()):
             warnings.warn(f"WeightWatcher.analyze: option {key!r} has no effect in ww", stacklevel=2)
             options.pop(key)
+        for key, reason in REFUSED_KEYWORDS.items():
+            if options.pop(key, False):
+                raise ValueError(f"WeightWatcher.analyze: {reason}")
+        if options.pop("ERG", False):  # the reference's alias of detX
+            options["detX"] = True
         source = self._model(model)
         if self._selection(source, options):
             self.results = analyze(source, base_model=base_model, **options)
         else:
             self.results = Results(source="", options=AnalysisOptions.from_kwargs(**options), details=[])
-        if plot or savefig:
+        if plot:  # as in the reference, savefig only says where plots go
             from ww_core import plots
 
             plots.save_all(self.results, savefig if isinstance(savefig, str) else "ww-img")

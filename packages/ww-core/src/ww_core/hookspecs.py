@@ -53,13 +53,14 @@ def ww_eigenvalues(layer: LayerMatrix, matrices: Sequence[Any], options: Adapter
 
 
 @hookspec(firstresult=True)
-def ww_write_weights(source: Any, weights: Mapping[str, np.ndarray], options: dict[str, Any]) -> Any | None:
+def ww_write_weights(source: Any, weights: Mapping[str, np.ndarray], output: Any, options: Any) -> Any | None:
     """Optionally write new weights into ``source`` and return the updated model, or None if it is not yours.
 
-    ``weights`` maps layer names (as your ``ww_layers`` names them) to arrays in the layer's
-    canonical layout and shape; cast them to the stored dtype and layout. Return ``source``
-    itself when you changed it in place (torch modules, Keras models, NNX modules), a new object
-    when the source is immutable (Flax params pytree, ONNX ModelProto), or the path of a new file
-    written to ``options["output"]`` for a file source (never overwrite the input). Raise
-    ``KeyError`` naming a layer you cannot write. Recognize the source before touching ``weights``.
+    ``weights`` maps layer names (as your ``ww_layers`` names them, with the same ``options``) to
+    arrays in the layer's canonical layout and shape; cast them to the stored dtype and layout.
+    Return ``source`` itself when you changed it in place (torch modules, Keras models, NNX
+    modules), a new object when the source is immutable (Flax params pytree, ONNX ModelProto), or
+    the path of a new file written to ``output`` (a ``pathlib.Path``, never the input; None for
+    in-memory sources) for a file source. Raise ``KeyError`` naming a layer you cannot write.
+    Recognize the source before touching ``weights``.
     """

@@ -67,7 +67,7 @@ class AnalysisOptions:
     vectors: bool = option(False, "eigenvector localization columns")
     detX: bool = option(False, "detX_num/detX_val columns (where log det of the tail is 0)")
     inverse: bool = option(False, "analyze the inverse spectrum")
-    intra: bool = option(False, "also analyze products of consecutive layers")
+    intra: bool = option(False, "refused: the reference's experimental inter-layer analysis (docs/differences.md)")
     peft: bool | str = option(False, "LoRA updates B·A only, or 'with_base' beside every layer", describe=True, choices=("with_base",))
     fused_qkv: bool = option(False, "fused attention projections as one row", describe=True)
     trust_pickle: bool = option(False, "allow unpickling code from model files (only for files you trust)", describe=True)
@@ -100,6 +100,8 @@ class AnalysisOptions:
         for key, value in kwargs.items():
             if key == "ww2x":
                 clean["pool"] = not value
+            elif key == "fix_fingers" and value is False:  # the reference's default for "none"
+                clean[key] = None
             elif key in aliases:
                 if value:
                     message = f"analysis option {key!r} has no effect (the reference ignores it too; use min_evals/max_evals)"

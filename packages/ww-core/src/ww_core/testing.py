@@ -15,6 +15,7 @@ so it reads well under pytest. Typical use in an adapter's test suite::
 from __future__ import annotations
 
 import contextlib
+import inspect
 import io
 import json
 import math
@@ -24,6 +25,7 @@ import sys
 import tempfile
 import tracemalloc
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,7 +33,7 @@ import numpy as np
 from ww_core.protocol import KIND_NDIM, PROTOCOL_VERSION, LayerMatrix
 
 LayersHook = Callable[[Any, dict[str, Any]], Iterable[LayerMatrix] | None]
-WriteHook = Callable[[Any, Mapping[str, np.ndarray], dict[str, Any]], Any]
+WriteHook = Callable[..., Any]
 
 #: Columns that name a row rather than measure it; ignored by ``assert_rows_close`` by default.
 NAMING_COLUMNS = ("name", "framework_type", "origin", "error")
@@ -228,12 +230,14 @@ def check_plugin(module: Any) -> None:
     assert problem is None, f"{getattr(module, '__name__', module)} is not a valid ww plugin: {problem}"
 
 
-def check_write_back(ww_layers: LayersHook, ww_write_weights: WriteHook, source: Any, options: dict[str, Any] | None = None) -> Any:
+def check_write_back(
+    ww_layers: LayersHook, ww_write_weights: WriteHook, source: Any, options: dict[str, Any] | None = None, output: Any = None
+) -> Any:
     """Check ``ww_write_weights`` round trips: each layer's own weights read back identical, doubled ones doubled.
 
     Doubling is exact in every float dtype, so a hook that writes nothing fails. Returns the doubled model.
 
-    ``options`` is passed to both hooks; give ``{"output": path}`` for a file source. The hook may
+    ``options`` is passed to both hooks; give ``output`` (a new path) for a file source. The hook may
     change ``source`` in place or return a new object or path: the returned value is read again.
     """
     given = dict(options or {})
@@ -242,7 +246,9 @@ def check_write_back(ww_layers: LayersHook, ww_write_weights: WriteHook, source:
     updated: Any = None
     for label, factor in (("unchanged", 1.0), ("doubled", 2.0)):
         written = {name: array * factor for name, array in original.items()}
-        updated = ww_write_weights(source, written, given)
+        arguments = {"source": source, "weights": written, "output": None if output is None else Path(output), "options": given}
+        accepted = inspect.signature(ww_write_weights).parameters
+        updated = ww_write_weights(**{name: value for name, value in arguments.items() if name in accepted})
         assert updated is not None, "ww_write_weights returned None for a source its ww_layers reads"
         reread = ww_layers(updated, given)
         assert reread is not None, "ww_layers does not read the model ww_write_weights returned"

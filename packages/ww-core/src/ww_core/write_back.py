@@ -11,7 +11,7 @@ import numpy as np
 
 from ww_core.analysis import source_label
 from ww_core.options import AnalysisOptions
-from ww_core.plugins import plugin_manager
+from ww_core.plugins import first_result, read_source
 
 
 class WriteBackError(TypeError):
@@ -42,11 +42,11 @@ def output_path(source: Any, output: Any, tag: str) -> Path | None:
 def write_weights(source: Any, weights: Mapping[str, np.ndarray], options: AnalysisOptions, *, output: Any = None, tag: str = "new") -> Any:
     """Write ``weights`` (layer name → canonical array) into ``source`` through its adapter; returns the updated model or new path."""
     target = output_path(source, output, tag)
-    adapter_options = {**options.adapter_options(), "output": target}
-    result = plugin_manager().hook.ww_write_weights(source=source, weights=weights, options=adapter_options)
-    if result is None:
-        raise WriteBackError(f"no installed adapter can write weights back into {source_label(source)}")
-    return result
+    reader = read_source(source, options.adapter_options(), options.adapter).adapter["name"]
+    found = first_result("ww_write_weights", options.adapter_options(), reader, source=source, weights=weights, output=target)
+    if found is None:
+        raise WriteBackError(f"adapter {reader!r}, which reads {source_label(source)}, cannot write weights back into it")
+    return found[1]
 
 
 def to_stored(canonical: np.ndarray, forward: Callable[[np.ndarray], np.ndarray], stored_shape: tuple[int, ...]) -> np.ndarray:

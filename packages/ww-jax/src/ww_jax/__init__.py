@@ -76,7 +76,7 @@ def _is_params_tree(source: Any) -> bool:
 
 
 @hookimpl
-def ww_write_weights(source: Any, weights: Mapping[str, np.ndarray], options: dict[str, Any]) -> Any | None:
+def ww_write_weights(source: Any, weights: Mapping[str, np.ndarray], output: Path | None) -> Any | None:
     """NNX modules change in place (returned); pytrees come back as a new pytree; msgpack files as a new file."""
     from ww_jax import write_back
 
@@ -84,7 +84,7 @@ def ww_write_weights(source: Any, weights: Mapping[str, np.ndarray], options: di
         path = Path(source)
         if path.suffix.lower() not in FILE_SUFFIXES or not path.is_file():
             return None
-        return write_back.write_msgpack(path, weights, options.get("output"))
+        return write_back.write_msgpack(path, weights, output)
     nnx = sys.modules.get("flax.nnx")
     if nnx is not None and isinstance(source, nnx.Module):
         return write_back.write_module(source, weights)

@@ -57,7 +57,7 @@ def ww_layers(source: Any, options: dict[str, Any]) -> Iterable[LayerMatrix] | N
 
 
 @hookimpl
-def ww_write_weights(source: Any, weights: Mapping[str, np.ndarray], options: dict[str, Any]) -> Any | None:
+def ww_write_weights(source: Any, weights: Mapping[str, np.ndarray]) -> Any | None:
     """A live Keras model or layer gets the new weights assigned to its variables (returned); files are refused."""
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)

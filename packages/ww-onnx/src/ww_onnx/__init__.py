@@ -12,7 +12,7 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from ww_core import LayerMatrix, hookimpl
+from ww_core import AdapterOptions, LayerMatrix, hookimpl
 
 
 @hookimpl
@@ -46,15 +46,15 @@ def ww_layers(source: Any, options: dict[str, Any]) -> Iterable[LayerMatrix] | N
 
 
 @hookimpl
-def ww_write_weights(source: Any, weights: Mapping[str, np.ndarray], options: dict[str, Any]) -> Any | None:
-    """A ModelProto comes back as a new ModelProto; an ``.onnx`` file as a new file at ``options["output"]``."""
+def ww_write_weights(source: Any, weights: Mapping[str, np.ndarray], output: Path | None, options: AdapterOptions) -> Any | None:
+    """A ModelProto comes back as a new ModelProto; an ``.onnx`` file as a new file at ``output``."""
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         if not (path.is_file() and path.suffix.lower() == ".onnx"):
             return None
         from ww_onnx import write_back
 
-        return write_back.write_file(path, weights, options)
+        return write_back.write_file(path, weights, output, options)
     if type(source).__module__.split(".")[0] == "onnx" and type(source).__name__ == "ModelProto":
         from ww_onnx import write_back
 

@@ -15,11 +15,11 @@ from ww_onnx.model import load_model
 from ww_onnx.tensors import is_external
 
 
-def _update(model: onnx.ModelProto, weights: Mapping[str, np.ndarray], options: dict[str, Any], where: str) -> None:
+def _update(model: onnx.ModelProto, weights: Mapping[str, np.ndarray], options: Mapping[str, Any], where: str) -> None:
     """Write every named layer into ``model``'s tensors in place (their dtype kept); KeyError naming unknown layers."""
     written = set()
     for use in weight_uses(model.graph):
-        wanted = [row for row in rows(use, options) if row.name in weights]
+        wanted = [row for row in rows(use, dict(options)) if row.name in weights]
         if not wanted:
             continue
         if is_external(use.tensor):
@@ -42,7 +42,7 @@ def _update(model: onnx.ModelProto, weights: Mapping[str, np.ndarray], options: 
         raise KeyError(f"{where}: no layer named {missing}")
 
 
-def write_proto(model: onnx.ModelProto, weights: Mapping[str, np.ndarray], options: dict[str, Any]) -> onnx.ModelProto:
+def write_proto(model: onnx.ModelProto, weights: Mapping[str, np.ndarray], options: Mapping[str, Any]) -> onnx.ModelProto:
     """A copy of ``model`` with the named layers replaced; ``model`` itself is unchanged."""
     updated = onnx.ModelProto()
     updated.CopyFrom(model)
@@ -50,12 +50,10 @@ def write_proto(model: onnx.ModelProto, weights: Mapping[str, np.ndarray], optio
     return updated
 
 
-def write_file(path: Path, weights: Mapping[str, np.ndarray], options: dict[str, Any]) -> Path:
-    """A new ``.onnx`` at ``options["output"]``; external data, if the input had any, goes to ``<output>.data`` beside it."""
-    output = options.get("output")
+def write_file(path: Path, weights: Mapping[str, np.ndarray], output: Path | None, options: Mapping[str, Any]) -> Path:
+    """A new ``.onnx`` at ``output``; external data, if the input had any, goes to ``<output>.data`` beside it."""
     if output is None:
         raise ValueError(f"{path}: no output path given for the new weights")
-    output = Path(output)
     model = load_model(path)
     external = any(is_external(tensor) for tensor in model.graph.initializer)
     if external:

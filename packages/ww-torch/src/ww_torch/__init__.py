@@ -6,11 +6,12 @@ sources are recognized by ``sys.modules``, type and file suffix first.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from ww_core import LayerMatrix, hookimpl
+from ww_core import AdapterOptions, LayerMatrix, hookimpl
 from ww_torch.recognize import source_kind, wants_torch_spectra
 
 
@@ -52,11 +53,11 @@ def ww_eigenvalues(layer: LayerMatrix, matrices: Sequence[Any], options: dict[st
 
 
 @hookimpl
-def ww_write_weights(source: Any, weights: Mapping[str, np.ndarray], options: dict[str, Any]) -> Any | None:
-    """Modules and state dicts change in place (returned); files and shard folders are saved anew to ``options["output"]``."""
+def ww_write_weights(source: Any, weights: Mapping[str, np.ndarray], output: Path | None, options: AdapterOptions) -> Any | None:
+    """Modules and state dicts change in place (returned); files and shard folders are saved anew to ``output``."""
     kind = source_kind(source)
     if kind is None:
         return None
     from ww_torch import write_back
 
-    return write_back.write(source, kind, weights, options)
+    return write_back.write(source, kind, weights, output, options)

@@ -62,18 +62,18 @@ def _rewrite_file(path: Path, output: Path, weights: Mapping[str, np.ndarray], o
     return written
 
 
-def write(source: Any, kind: SourceKind, weights: Mapping[str, np.ndarray], options: dict[str, Any]) -> Any:
+def write(source: Any, kind: SourceKind, weights: Mapping[str, np.ndarray], output: Path | None, given: Mapping[str, Any]) -> Any:
     """The updated source: the same module or state dict, or the path of the new file or folder."""
+    options = dict(given)
     if kind == "module":
         _require_all(assign_all(module_refs(source, options), weights), weights, type(source).__name__)
         return source
     if kind == "state_dict":
         _require_all(assign_all(state_dict_refs(source, options), weights), weights, "state dict")
         return source
-    path, output = Path(source), options.get("output")
+    path = Path(source)
     if output is None:
         raise ValueError(f"{path}: no output path given for the new weights")
-    output = Path(output)
     if kind == "file":
         _require_all(_rewrite_file(path, output, weights, options), weights, str(path))
         return output

@@ -95,14 +95,14 @@ def _npz_member_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> tuple
 
 
 @hookimpl(trylast=True)
-def ww_write_weights(source: Any, weights: Mapping[str, np.ndarray], options: dict[str, Any]) -> Any | None:
-    """A numpy mapping gets a new dict; ``.npz`` and safetensors sources a new file at ``options["output"]``."""
+def ww_write_weights(source: Any, weights: Mapping[str, np.ndarray], output: Path | None) -> Any | None:
+    """A numpy mapping gets a new dict; ``.npz`` and safetensors sources a new file at ``output``."""
     from ww_core.sources import write_files
 
     if isinstance(source, Mapping) and all(isinstance(v, np.ndarray) for v in source.values()):
         return write_files.write_mapping(source, weights)
     if isinstance(source, (str, os.PathLike)):
-        path, output = Path(source), options.get("output")
+        path = Path(source)
         if output is None:
             raise ValueError(f"{path}: no output path given for the new weights")
         if safetensors_file.is_safetensors(path):

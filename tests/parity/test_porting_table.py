@@ -1,0 +1,30 @@
+"""docs/porting.md lists exactly weightwatcher 0.7.7's public WeightWatcher methods and analyze() keywords."""
+
+from __future__ import annotations
+
+import inspect
+import sys
+from pathlib import Path
+
+import pytest
+
+weightwatcher = pytest.importorskip("weightwatcher")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core"))
+
+from porting_table import keywords, methods  # noqa: E402
+
+
+def test_every_reference_method_is_listed_once() -> None:
+    members = inspect.getmembers(weightwatcher.WeightWatcher)
+    reference = {name for name, member in members if callable(member) and not name.startswith("_")}
+    listed = set(methods())
+    assert listed == reference, f"missing from porting.md: {sorted(reference - listed)}; not the reference's: {sorted(listed - reference)}"
+
+
+def test_every_analyze_keyword_is_listed_with_the_reference_default() -> None:
+    parameters = inspect.signature(weightwatcher.WeightWatcher.analyze).parameters
+    reference = {name: repr(p.default) for name, p in parameters.items() if name != "self"}
+    listed = {name: default for name, (default, _) in keywords().items()}
+    assert set(listed) == set(reference), f"missing: {sorted(set(reference) - set(listed))}; extra: {sorted(set(listed) - set(reference))}"
+    wrong = {name: (listed[name], reference[name]) for name in reference if listed[name] != reference[name]}
+    assert not wrong, f"defaults differ from the reference's: {wrong}"
