@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Mapping
 
 import torch
 
 from ww_core import LayerKind, LayerMatrix, unanalyzable_reason
-from ww_core.toolkit import CONV_KIND_BY_RANK
+from ww_core.toolkit import CONV_KIND_BY_RANK, Layout
+from ww_torch.file_refs import TorchFileRef
 from ww_torch.tensors import canonical_shape, device_name, loader
 
 QKV = ("q", "k", "v")
@@ -42,19 +43,23 @@ def split_rows(ref: WeightRef, labels: tuple[str, ...]) -> list[WeightRef]:
     return [replace(ref, name=f"{ref.name}.{label}", rows=slice(i * size, (i + 1) * size)) for i, label in enumerate(labels)]
 
 
-def to_layers(refs: Iterable[WeightRef], origin: str) -> Iterator[LayerMatrix]:
+def to_layers(refs: Iterable[WeightRef], origin: str, located: Mapping[int, tuple[str, str]] | None = None) -> Iterator[LayerMatrix]:
     """Number the references 0, 1, ... in the order given and wrap them as lazy LayerMatrix records.
 
     Integer, bool and empty tensors are marked ``skip`` with core's reason, as on every route.
+    A tensor ``located`` in a file (by identity: file, key) loads through a picklable ``TorchFileRef``,
+    so a process pool or cluster worker reads it itself (docs/distributed.md).
     """
     for index, ref in enumerate(refs):
         shape = canonical_shape(ref.tensor, ref.transpose, ref.rows)
+        where = (located or {}).get(id(ref.tensor))
+        layout = Layout(pick=(ref.rows,) if ref.rows is not None else (), swap=ref.transpose)
         yield LayerMatrix(
             name=ref.name,
             index=index,
             kind=ref.kind,
             shape=shape,
-            load=loader(ref.tensor, ref.transpose, ref.rows),
+            load=TorchFileRef(where[0], where[1], layout) if where else loader(ref.tensor, ref.transpose, ref.rows),
             origin=origin,
             framework_type=ref.framework_type,
             device=device_name(ref.tensor),

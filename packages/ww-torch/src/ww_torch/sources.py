@@ -8,6 +8,7 @@ from typing import Any, Iterable, Iterator, Mapping
 import torch
 
 from ww_core import LayerMatrix
+from ww_torch.file_refs import file_refs
 from ww_torch.files import find_tensors, iter_shards, load_file
 from ww_torch.modules import module_refs
 from ww_torch.recognize import SourceKind, is_training_state
@@ -24,14 +25,16 @@ def layers(source: Any, kind: SourceKind, options: dict[str, Any]) -> Iterator[L
         return to_layers(state_dict_refs(source, options), origin="state dict")
     path = Path(source)
     if kind == "file":
-        return to_layers(_refs(find_tensors(load_file(path, trust_pickle), path), options), origin=str(path))
+        tensors = find_tensors(load_file(path, trust_pickle), path)
+        return to_layers(_refs(tensors, options), origin=str(path), located=file_refs(path, tensors, trust_pickle))
     shards = list(iter_shards(path, trust_pickle))
     if not shards:
         state = sorted(p.name for p in path.iterdir() if is_training_state(p))
         if state:
             raise ValueError(f"{path}: no model weights, only training state ({', '.join(state)}), which is never read as layers")
         raise ValueError(f"{path}: folder holds no torch weight files")
-    return to_layers(_shard_refs(shards, options), origin=str(path))
+    located = {found: where for shard, tensors in shards for found, where in file_refs(shard, tensors, trust_pickle).items()}
+    return to_layers(_shard_refs(shards, options), origin=str(path), located=located)
 
 
 def _refs(tensors: Mapping[str, torch.Tensor] | torch.nn.Module, options: dict[str, Any], start_id: int = 1) -> Iterable[WeightRef]:
