@@ -6,13 +6,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ww_core.constants import ALPHA_LOW, DEFAULT_MAX_FINGERS
 from ww_core.powerlaw_fit import EVALS_THRESH, PowerLawFit, fit_power_law
 
-#: clip_xmax stops once alpha falls to this.
-MIN_ALPHA = 2.0
 #: Histogram bins of log10 λ used to find the ESD peak for xmin_peak.
 PEAK_BINS = 100
-DEFAULT_MAX_FINGERS = 10
 
 
 @dataclass(frozen=True)
@@ -44,7 +42,7 @@ def clip_xmax(evals: np.ndarray, *, max_fingers: int = DEFAULT_MAX_FINGERS, fing
             break
         if fit.alpha + finger_thresh < raw.alpha:
             return FingerFit(fit, k - 1, raw)
-        if fit.alpha <= MIN_ALPHA:
+        if fit.alpha <= ALPHA_LOW:  # clip_xmax stops once alpha falls into over-trained
             break
     return FingerFit(raw, 0, raw)
 

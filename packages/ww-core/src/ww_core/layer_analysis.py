@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from functools import partial
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -23,10 +23,9 @@ from ww_core.protocol import LayerMatrix
 from ww_core.randomize import randomize_columns
 from ww_core.rows import base_row, describe_layer, failed_row
 from ww_core.shapes import matrix_dims
+from ww_core.spectrum import EigenvalueFn
 from ww_core.tpl_fit import fit_truncated_power_law
 from ww_core.vectors import vector_columns
-
-EigenvalueFn = Callable[[list[np.ndarray]], list[np.ndarray]]
 
 TPL_FITS = ("TPL", "truncated_power_law", "E_TPL")
 #: Fewer eigenvalues than this above the round-off floor (with some below it): rank-deficient, not fitted.
@@ -154,8 +153,7 @@ def _esd_row(
     dims = matrix_dims(layer.shape)
     evals = np.sort(np.concatenate(per_matrix))
     if options.inverse:
-        with np.errstate(divide="ignore"):
-            evals = np.sort(1.0 / evals)
+        evals = spectrum.inverse_spectrum(evals)
     row: dict[str, Any] = {**base_row(layer, options), "num_evals": len(evals), **spectrum_columns(per_matrix, dims.N, options.exact)}
     if not np.all(np.isfinite(evals)) or np.max(evals) <= 0:
         reason = f"{describe_layer(layer)}: eigenvalues are not finite and positive"
@@ -240,7 +238,4 @@ def layer_esd(
         raise ValueError(f"{describe_layer(layer)}: {problem}")
     eigen = eigenvalue_fn or partial(spectrum.eigenvalues, exact=options.exact)
     evals = np.sort(np.concatenate(eigen(matrices)))
-    if options.inverse:
-        with np.errstate(divide="ignore"):
-            evals = np.sort(1.0 / evals)
-    return evals
+    return spectrum.inverse_spectrum(evals) if options.inverse else evals

@@ -7,12 +7,13 @@ from typing import Any, Sequence
 
 import numpy as np
 
-OVER_TRAINED_THRESH = 2.0
-UNDER_TRAINED_THRESH = 6.0
+from ww_core.constants import ALPHA_HIGH, ALPHA_LOW, EPSILON
+
+OVER_TRAINED_THRESH, UNDER_TRAINED_THRESH = ALPHA_LOW, ALPHA_HIGH
 #: Eigenvalues below this count towards ``weak_rank_loss``.
 WEAK_RANK_TOLERANCE = 1e-6
 #: The reference's guard added to probabilities and rank in the entropy.
-ENTROPY_EPSILON = 1e-10
+ENTROPY_EPSILON = EPSILON
 
 
 #: The fitted tail spans less than this factor (xmax/xmin): a flat spectrum, whose alpha means nothing.

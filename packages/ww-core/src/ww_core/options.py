@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any, Sequence
 
 from ww_core.adapter_options import AdapterOptions, frozen, namespaced_extras
+from ww_core.constants import DEFAULT_MAX_FINGERS
 
 DEFAULT_MIN_EVALS = 8
 DEFAULT_MAX_EVALS = 15000
@@ -60,7 +61,7 @@ class AnalysisOptions:
     mp_fit: bool = option(False, "fit the Marchenko-Pastur bulk")
     fix_fingers: str | None = option(None, "handle outlier eigenvalues", choices=FIX_FINGERS[1:])
     xmin_max: float | None = option(None, "largest xmin the fit may choose")
-    max_fingers: int = option(10, "most eigenvalues clip_xmax may drop")
+    max_fingers: int = option(DEFAULT_MAX_FINGERS, "most eigenvalues clip_xmax may drop")
     finger_thresh: float = option(1.0, "alpha change that counts as a finger for clip_xmax")
     fit: str = option("PL", "power law or truncated power law", choices=FITS)
     xmax: float | int | str | None = option(None, "fit only below this eigenvalue; an integer N drops the N largest; 'force'")

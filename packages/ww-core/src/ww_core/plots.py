@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ww_core.constants import ALPHA_HIGH, ALPHA_LOW, EVALS_THRESH
 from ww_core.install_hints import install_hint
 from ww_core.outputs import write_atomic
 from ww_core.rows import esd_key
@@ -28,11 +29,10 @@ if TYPE_CHECKING:
     from ww_core.results import Results
 
 #: The HT-SR range of a well-trained layer; alpha outside it is flagged (docs/metrics.md).
-ALPHA_LOW, ALPHA_HIGH = 2.0, 6.0
 #: Metrics drawn by ``plot_comparison``; lower is better for each within a model series.
 COMPARISON_METRICS = ("alpha", "alpha_weighted", "log_norm")
 #: Eigenvalues below this are left off log axes, as they are left out of the fit.
-EVAL_FLOOR = 1e-5
+EVAL_FLOOR = EVALS_THRESH
 #: Layer names on the correlation flow's x axis are cut to this many characters; at most this many ticks.
 TICK_NAME_WIDTH, MAX_TICKS = 18, 40
 OUT_OF_BAND = f"alpha outside {ALPHA_LOW:g}–{ALPHA_HIGH:g}"

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-#: Eigenvalues at or below this are dropped before fitting (the reference's EVALS_THRESH).
-EVALS_THRESH = 1e-5
+from ww_core.constants import EVALS_THRESH
+
 #: Below this many points the bias-corrected small-n fit is used.
 SMALL_N = 20
 #: Smallest tail the small-n fit considers.

@@ -7,13 +7,12 @@ and spikes in it are "correlation traps".
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from ww_core.mp_fit import mp_fit
-
-EigenvalueFn = Callable[[list[np.ndarray]], list[np.ndarray]]
+from ww_core.spectrum import EigenvalueFn, inverse_spectrum
 
 #: Below this many components the random ESD pools this many shuffles (the reference's rule).
 FEW_COMPONENTS = 100
@@ -29,10 +28,7 @@ def random_esd(matrices: Sequence[np.ndarray], eigen: EigenvalueFn, rng: np.rand
     """Sorted eigenvalues of ``replicas`` independent shuffles of every matrix, pooled."""
     evals = [e for _ in range(replicas) for e in eigen(shuffled(matrices, rng))]
     pooled = np.sort(np.concatenate(evals))
-    if inverse:
-        with np.errstate(divide="ignore"):
-            pooled = np.sort(1.0 / pooled)
-    return pooled
+    return inverse_spectrum(pooled) if inverse else pooled
 
 
 def jensen_shannon_distance(p: np.ndarray, q: np.ndarray) -> float:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import numpy as np
 
 from ww_core import table_view
+from ww_core.constants import EVALS_THRESH
 from ww_core.metrics import DEGENERATE_WARNING, OVER_TRAINED_THRESH, UNDER_TRAINED_THRESH
 from ww_core.outputs import write_output
 from ww_core.report_svg import finite, flow_svg
@@ -50,7 +51,7 @@ WARNING_HINTS = {
     DEGENERATE_WARNING: table_view.WARNING_LEGEND[3],
 }
 #: Eigenvalues at or below this are left out of the ESD, as they are left out of the fit.
-EVAL_FLOOR = 1e-5
+EVAL_FLOOR = EVALS_THRESH
 MIN_BINS, MAX_BINS = 10, 60
 
 

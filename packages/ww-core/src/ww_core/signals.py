@@ -12,10 +12,10 @@ import math
 from dataclasses import dataclass
 from typing import Protocol, Sequence
 
+from ww_core.constants import ALPHA_HIGH, ALPHA_LOW
 from ww_core.history import History
 
 #: The HT-SR range of a well-trained layer's alpha.
-ALPHA_LOW, ALPHA_HIGH = 2.0, 6.0
 
 
 def band_exits(history: History, low: float = ALPHA_LOW, high: float = ALPHA_HIGH) -> dict[str, int | None]:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import scipy.linalg
 
 from ww_core import blas
 from ww_core.band_eigen import gram_eigenvalues, gram_lower
+
+#: A function from matrices to each one's eigenvalues of WᵀW (core's ``eigenvalues``, or an adapter's hook).
+EigenvalueFn = Callable[[list[np.ndarray]], list[np.ndarray]]
 
 #: Same-shape matrices are stacked into batches of at most this many float64 Gram entries.
 BATCH_ENTRIES = 1 << 24
@@ -73,3 +76,9 @@ def eigenvalues(matrices: Sequence[np.ndarray], *, exact: bool = False) -> list[
             for i, evals in zip(chunk, _gram_eigenvalues(stack)):
                 result[i] = evals
     return [r for r in result if r is not None]
+
+
+def inverse_spectrum(evals: np.ndarray) -> np.ndarray:
+    """Sorted 1/λ of sorted eigenvalues (the ``inverse`` option's spectrum); a zero eigenvalue becomes +inf."""
+    with np.errstate(divide="ignore"):
+        return np.sort(1.0 / evals)

@@ -76,6 +76,12 @@ def limited_blas_threads(limit: int | None) -> Iterator[None]:
         yield
 
 
+def _load_blas_libraries() -> None:
+    """Load numpy's and scipy's BLAS/LAPACK now (importing them is what loads the shared libraries), so threadpoolctl sees both."""
+    import numpy.linalg  # noqa: F401
+    import scipy.linalg  # noqa: F401
+
+
 def single_blas_thread() -> None:
     """Executor initializer giving each worker process one BLAS thread.
 
@@ -84,7 +90,7 @@ def single_blas_thread() -> None:
     """
     for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[variable] = "1"
-    import ww_core.spectrum  # noqa: F401  (loads numpy's and scipy's BLAS, so both are found below)
+    _load_blas_libraries()
 
     try:
         from threadpoolctl import threadpool_limits

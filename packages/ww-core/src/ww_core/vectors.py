@@ -6,9 +6,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ww_core.constants import EPSILON
+
 #: Histogram bins of the vector entropy, and the reference's probability guard.
 ENTROPY_BINS = 100
-EPSILON = 1e-10
 METRICS = ("vec_entropy", "loc_ratio", "part_ratio")
 
 

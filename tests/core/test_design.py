@@ -1,0 +1,53 @@
+"""Structure the code must keep: shared thresholds and types defined once, no import for a side effect."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ww_core import constants
+from ww_core.spectrum import inverse_spectrum
+
+CORE = Path(constants.__file__).parent
+#: Values that are shared thresholds: binding one to a literal outside constants.py copies it.
+SHARED = {1e-5, 1e-10}
+SHARED_NAMES = {"ALPHA_LOW", "ALPHA_HIGH", "OVER_TRAINED_THRESH", "UNDER_TRAINED_THRESH", "DEFAULT_MAX_FINGERS", "MIN_ALPHA"}
+
+
+def _literal_bindings(path: Path) -> list[str]:
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, (ast.Assign, ast.AnnAssign)) and isinstance(node.value, (ast.Constant, ast.Tuple)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names = [n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)]
+            values = [c.value for c in ast.walk(node.value) if isinstance(c, ast.Constant)]
+            numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+            if any(v in SHARED for v in numbers) or (SHARED_NAMES & set(names) and numbers):
+                found.append(f"{path.name}:{node.lineno} {names}")
+    return found
+
+
+def test_thresholds_are_defined_once() -> None:
+    copies = [hit for path in sorted(CORE.rglob("*.py")) if path.name != "constants.py" for hit in _literal_bindings(path)]
+    assert not copies, f"thresholds bound to literals outside constants.py: {copies}"
+
+
+def test_eigenvalue_fn_is_defined_once() -> None:
+    defined = [path.name for path in CORE.rglob("*.py") if "EigenvalueFn = " in path.read_text()]
+    assert defined == ["spectrum.py"], defined
+
+
+def test_inverse_flip_is_one_function() -> None:
+    copies = [path.name for path in CORE.rglob("*.py") if "1.0 / evals" in path.read_text() or "1.0 / pooled" in path.read_text()]
+    assert copies == ["spectrum.py"], copies
+    np.testing.assert_array_equal(inverse_spectrum(np.array([4.0, 0.5, 2.0])), [0.25, 0.5, 2.0])
+
+
+def test_single_blas_thread_needs_no_math_module() -> None:
+    script = "import sys; from ww_core.threads import single_blas_thread; single_blas_thread(); print('ww_core.spectrum' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.strip() == "False"
