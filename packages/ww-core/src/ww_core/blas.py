@@ -6,6 +6,17 @@ routines (``scipy.linalg.cython_blas`` / ``cython_lapack``, Fortran calling conv
 compiled extensions; calling them through ctypes passes a view's pointer and leading
 dimension instead. ctypes releases the GIL, so threads of a parallel run overlap; numpy's
 ``eigvalsh`` and SciPy's f2py LAPACK wrappers hold it, which serialized parallel workers.
+
+ABI assumptions (``tests/core/test_blas_abi.py`` checks them against the installed SciPy):
+
+- Fortran calling convention: every argument by pointer, matrices column-major. Each routine's
+  argument kinds are in ``SIGNATURES`` and must equal what SciPy's capsule declares.
+- Integers are C ``int`` (32 bits, LP64 BLAS), as SciPy's Cython API declares them; integer
+  workspaces are ``np.int32``.
+- Character flags are passed as ``char *`` without the hidden string-length arguments
+  gfortran appends: SciPy's table omits them too, and these routines read one character of
+  each flag (through LSAME) and never its length.
+- The functions are called through ``ctypes.CFUNCTYPE``, which releases the GIL for the call.
 """
 
 from __future__ import annotations
@@ -26,24 +37,25 @@ _capsule_name = ctypes.pythonapi.PyCapsule_GetName
 _capsule_name.restype = ctypes.c_char_p
 _capsule_name.argtypes = [ctypes.py_object]
 
-_ROUTINES: dict[str, tuple[Any, int]] = {
-    "dsymm": (scipy.linalg.cython_blas, 12),
-    "dsyr2k": (scipy.linalg.cython_blas, 12),
-    "dgemm": (scipy.linalg.cython_blas, 13),
-    "dtrmm": (scipy.linalg.cython_blas, 11),
-    "dgeqrt3": (scipy.linalg.cython_lapack, 7),
-    "dsyevd": (scipy.linalg.cython_lapack, 11),
-    "dsbevd": (scipy.linalg.cython_lapack, 14),
+#: Each routine's module and argument kinds, c = char*, i = int*, d = double* (spaces only group them for reading).
+SIGNATURES: dict[str, tuple[Any, str]] = {
+    "dsymm": (scipy.linalg.cython_blas, "cc ii d di di d di"),
+    "dsyr2k": (scipy.linalg.cython_blas, "cc ii d di di d di"),
+    "dgemm": (scipy.linalg.cython_blas, "cc iii d di di d di"),
+    "dtrmm": (scipy.linalg.cython_blas, "cccc ii d di di"),
+    "dgeqrt3": (scipy.linalg.cython_lapack, "ii di di i"),
+    "dsyevd": (scipy.linalg.cython_lapack, "cc i di d di ii i"),
+    "dsbevd": (scipy.linalg.cython_lapack, "cc ii di d di di ii i"),
 }
 
 
 @lru_cache(maxsize=None)
 def _routine(name: str) -> Callable[..., None]:
     """The Fortran routine ``name`` as a ctypes function taking only pointers."""
-    module, arg_count = _ROUTINES[name]
+    module, kinds = SIGNATURES[name]
     capsule = module.__pyx_capi__[name]
     address = _capsule_pointer(capsule, _capsule_name(capsule))
-    return ctypes.CFUNCTYPE(None, *([_pointer] * arg_count))(address)
+    return ctypes.CFUNCTYPE(None, *([_pointer] * len(kinds.replace(" ", ""))))(address)
 
 
 def _int(value: int) -> Any:
