@@ -225,3 +225,32 @@ def test_the_cli_reports_a_full_disk_in_one_line(
 def test_a_cache_that_is_not_a_regular_file_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="not a regular file"):
         ww_core.analyze({"fc": _heavy(1)}, cache="/dev/zero")
+
+
+@pytest.mark.parametrize("suffix", [".safetensors", ".npz", ".json"])
+def test_a_file_that_is_not_a_cache_is_refused_and_left_untouched(tmp_path: Path, suffix: str) -> None:
+    """`--cache model.safetensors` (meant --base) appended JSON lines to the user's model file."""
+    other = tmp_path / f"model{suffix}"
+    if suffix == ".safetensors":
+        _save_safetensors(other, {"fc": _heavy(1)})
+    elif suffix == ".npz":
+        np.savez(other, fc=_heavy(1))
+    else:
+        other.write_text('{"architectures": ["Bert"]}\n')
+    before = other.read_bytes()
+    with pytest.raises(ValueError, match="not a ww results cache") as caught:
+        ww_core.analyze({"fc": _heavy(1)}, cache=other, workers=1)
+    assert str(other) in str(caught.value)
+    assert other.read_bytes() == before
+
+
+def test_the_cli_refuses_a_model_file_as_cache_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from ww_core import cli
+
+    model = tmp_path / "model.safetensors"
+    _save_safetensors(model, {"fc": _heavy(1)})
+    before = model.read_bytes()
+    assert cli.main(["analyze", str(model), "--cache", str(model), "-q"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("ww: error:") and "not a ww results cache" in err[0]
+    assert model.read_bytes() == before

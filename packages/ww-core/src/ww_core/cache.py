@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ww_core")
 
+#: How every record line starts; a file starting otherwise with no readable record is no cache.
+RECORD_START = b'{"key"'
+
 #: Bytes hashed per update: bounds the copy made of a non-contiguous array.
 HASH_CHUNK = 1 << 26
 
@@ -124,8 +127,9 @@ class ResultsCache:
         return frozenset(key for key in self._rows if key.startswith(prefix))
 
     def _load(self) -> None:
+        content = self.path.read_bytes()
         bad = 0
-        for raw in self.path.read_bytes().split(b"\n"):
+        for raw in content.split(b"\n"):
             if not raw.strip():
                 continue
             try:
@@ -137,6 +141,9 @@ class ResultsCache:
                 bad += 1
                 continue
             self._rows[record["key"]] = rows
+        if bad and not self._rows and not content.lstrip().startswith(RECORD_START):
+            # A model or any other file named by mistake: appending our lines would damage it.
+            raise ValueError(f"cache {self.path} is not a ww results cache (no line is a cached layer); name a new file")
         if bad:
             log.warning("cache %s: ignored %d unreadable or malformed line(s); those layers are computed again", self.path, bad)
 
