@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sys
 from dataclasses import dataclass, replace
@@ -162,3 +163,12 @@ def test_cli_dask_local(checkpoint: Path, tmp_path: Path, capsys: pytest.Capture
 def test_cli_dask_refuses_a_bad_address(capsys: pytest.CaptureFixture[str], checkpoint: Path) -> None:
     assert main(["analyze", str(checkpoint), "--dask", "local:zero"]) != 0
     assert "expected local:N" in capsys.readouterr().err
+
+
+def test_docs_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    page = (Path(__file__).resolve().parents[2] / "docs" / "distributed.md").read_text()
+    [block] = re.findall(r"```py\n(.*?)```", page, re.S)
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    save_file({f"l.{i}.weight": rng.standard_normal((80, 60)).astype(np.float32) for i in range(3)}, "model.safetensors")
+    exec(compile(block, "docs/distributed.md", "exec"), {})
