@@ -253,7 +253,7 @@ def check_write_back(
         reread = ww_layers(updated, given)
         assert reread is not None, "ww_layers does not read the model ww_write_weights returned"
         again = {layer.name: layer.load() for layer in reread}
-        assert set(again) == set(original), f"layers after writing {label} weights: {sorted(again)} instead of {sorted(original)}"
+        assert list(again) == list(original), f"layers after writing {label} weights: {list(again)} instead of {list(original)}"
         for name, array in written.items():
             assert np.array_equal(again[name], array), f"layer {name!r}: written {label} weights read back different"
     return updated

@@ -81,5 +81,5 @@ def write_msgpack(path: Path, new: Mapping[str, np.ndarray], output: Any) -> Pat
     prefix: LeafPath = ("params",) if isinstance(restored, Mapping) and "params" in restored else ()
     stored = _stored(msgpack_weights(path), new, str(path))
     updated = _replaced(restored, (), {(*prefix, *leaf): value for leaf, value in stored.items()})
-    Path(output).write_bytes(serialization.msgpack_serialize(updated))
+    Path(output).write_bytes(serialization.msgpack_serialize(updated, in_place=True))  # in place keeps key order (a copy sorts keys)
     return Path(output)
