@@ -6,6 +6,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ww_keras.keras_internals import child_layers, own_variables
 from ww_keras.layouts import KerasWeight, einsum_in_axes
 
 
@@ -18,9 +19,9 @@ def _owners(source: Any) -> dict[int, tuple[str, Any]]:
     found: dict[int, tuple[str, Any]] = {}
 
     def visit(layer: Any, path: str) -> None:
-        for variable in [*layer._trainable_variables, *layer._non_trainable_variables]:
+        for variable in own_variables(layer):
             found.setdefault(id(variable), (path, layer))
-        for child in layer._flatten_layers(include_self=False, recursive=False):
+        for child in child_layers(layer):
             visit(child, f"{path}/{child.name}" if path else child.name)
 
     visit(source, "")
