@@ -15,7 +15,7 @@ from ww_core.toolkit import CONV_KIND_BY_RANK
 from ww_gguf.header import TensorInfo
 from ww_gguf.names import hf_name, is_expert_stack, permuted_heads
 from ww_gguf.splits import split_files
-from ww_gguf.tensors import INTEGER_TYPES, GGUFFile
+from ww_gguf.tensors import INTEGER_TYPES, GGUFFile, GGUFTensorRef, unpermute
 
 _EMBEDDING_TENSORS = ("token_embd", "pos_embd", "token_types", "per_layer_token_embd")
 
@@ -27,19 +27,18 @@ def _kind(tensor: TensorInfo, ndim: int) -> LayerKind | None:
 
 
 def _unpermuted(load: Callable[[], np.ndarray], heads: Callable[[], int | None]) -> Callable[[], np.ndarray]:
-    """Undo llama.cpp's rotary row order: rows (heads, 2, half) were stored as (heads, half, 2)."""
+    """``load`` with llama.cpp's rotary row order undone once ``heads`` tells the head count (raising then, for this layer only)."""
+    return lambda: unpermute(load(), heads())
 
-    def restore() -> np.ndarray:
-        array = load()
-        count = heads()
-        if count is None:
-            return array
-        rows = array.shape[0]
-        if rows % (2 * count):
-            raise ValueError(f"{rows} rows do not split into {count} heads of even size")
-        return array.reshape(count, rows // count // 2, 2, *array.shape[1:]).swapaxes(1, 2).reshape(array.shape)
 
-    return restore
+def _loader(gguf_file: GGUFFile, tensor: TensorInfo, expert: int | None, experts: int | None, arch: str, metadata: dict[str, Any]) -> Any:
+    """A picklable ``GGUFTensorRef`` (workers read it themselves); a closure when the head count is unusable, so the error
+    surfaces when this one layer loads."""
+    try:
+        heads = permuted_heads(arch, tensor.name, metadata) if expert is None else None
+    except ValueError:
+        return _unpermuted(GGUFTensorRef(str(gguf_file.path), tensor.name), functools.partial(permuted_heads, arch, tensor.name, metadata))
+    return GGUFTensorRef(str(gguf_file.path), tensor.name, expert, experts or 1, heads)
 
 
 def gguf_layers(path: Path) -> Iterator[LayerMatrix]:
@@ -75,9 +74,7 @@ def _file_layers(gguf_file: GGUFFile, arch: str, metadata: dict[str, Any]) -> It
             kind = _kind(tensor, len(canonical))
             if kind is None:
                 continue
-            load = gguf_file.reader(tensor.name, expert, experts or 1)
-            if expert is None:
-                load = _unpermuted(load, functools.partial(permuted_heads, arch, tensor.name, metadata))
+            load = _loader(gguf_file, tensor, expert, experts, arch, metadata)
             yield LayerMatrix(
                 name=hf_name(arch, tensor.name, expert),
                 index=0,

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from gguf import GGMLQuantizationType, quants
 
+from ww_core.toolkit import TensorRef
 from ww_gguf.header import Header, TensorInfo, read_header
 
 #: Plain float types read directly (little-endian); BF16 as its bit pattern, widened exactly.
@@ -42,14 +45,38 @@ class GGUFFile:
                 return self.header, tensor
         raise KeyError(f"{self.path}: the file no longer holds tensor {name!r}")
 
-    def reader(self, name: str, part: int | None = None, parts: int = 1) -> Callable[[], np.ndarray]:
-        """A loader of tensor ``name`` as float32/float64 in numpy shape; ``part`` of ``parts`` equal slices along its first axis."""
 
-        def load() -> np.ndarray:
-            header, tensor = self.current(name)
-            return read_tensor(header, tensor, part, parts)
+@lru_cache(maxsize=8)
+def _opened(path: str, size: int, mtime_ns: int) -> GGUFFile:
+    """This process's parsed header of ``path``, once per file version (a header can hold a whole tokenizer)."""
+    return GGUFFile(Path(path))
 
-        return load
+
+def unpermute(array: np.ndarray, heads: int | None) -> np.ndarray:
+    """Undo llama.cpp's rotary row order: rows (heads, 2, half) were stored as (heads, half, 2); None leaves the array."""
+    if heads is None:
+        return array
+    rows = array.shape[0]
+    if rows % (2 * heads):
+        raise ValueError(f"{rows} rows do not split into {heads} heads of even size")
+    return array.reshape(heads, rows // heads // 2, 2, *array.shape[1:]).swapaxes(1, 2).reshape(array.shape)
+
+
+@dataclass(frozen=True)
+class GGUFTensorRef(TensorRef):
+    """Tensor ``name`` of the GGUF file ``path`` (``part`` of ``parts`` slices of its first axis: one MoE expert),
+    dequantized, rotary rows restored for ``heads``: picklable, so a process-pool or cluster worker reads it itself."""
+
+    path: str
+    name: str
+    part: int | None = None
+    parts: int = 1
+    heads: int | None = None
+
+    def read(self) -> np.ndarray:
+        info = Path(self.path).stat()
+        header, tensor = _opened(self.path, info.st_size, info.st_mtime_ns).current(self.name)
+        return unpermute(read_tensor(header, tensor, self.part, self.parts), self.heads)
 
 
 def read_tensor(header: Header, tensor: TensorInfo, part: int | None = None, parts: int = 1) -> np.ndarray:
