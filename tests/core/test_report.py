@@ -67,6 +67,18 @@ def test_summary_sentences_say_what_the_band_means() -> None:
     assert not good and "may be" in text
 
 
+def test_failed_layers_are_never_summed_up_as_well_trained() -> None:
+    """A model whose other layers sit in the band said 'No layer is flagged ... looks well trained' beside NaN layers."""
+    rng = np.random.default_rng(0)
+    layers = {f"fc{i}": rng.standard_t(3, size=(200, 100)) for i in range(3)}
+    layers["broken"] = np.full((200, 100), np.nan)
+    results = ww_core.analyze(layers)
+    assert [row["status"] for row in results.details].count("failed") == 1
+    text, good = summary_sentences(results)
+    assert not good and "well trained" not in text
+    assert "1 layer failed" in text
+
+
 def test_a_300_layer_report_stays_small(tmp_path: Path) -> None:
     results = ww_core.analyze(_layers(300, shape=(300, 200)), workers=1)
     html = results.to_html()

@@ -97,7 +97,10 @@ def summary_sentences(results: Results) -> tuple[str, bool]:
             f"{degenerate} of {len(fitted)} layers have a flat spectrum (degenerate: their alpha measures nothing and is left "
             f"out here). {first}"
         ).strip()
-    if not below and not above and not degenerate:
+    failed = len(results.failed)  # never "looks well trained" beside layers that could not be analyzed
+    layers = "layer" if failed == 1 else "layers"
+    failed_note = f" {failed} {layers} failed (the table gives each reason), so the model is not judged whole." if failed else ""
+    if not below and not above and not degenerate and not failed:
         return first + " No layer is flagged: judged from its weights alone, without any data, the model looks well trained.", True
     flagged = []
     if below:
@@ -105,8 +108,8 @@ def summary_sentences(results: Results) -> tuple[str, bool]:
     if above:
         flagged.append(f"{above} above {UNDER_TRAINED_THRESH:g} may be under-trained (weights still close to random)")
     if not flagged:
-        return first, False
-    return first + f" Of the others, {' and '.join(flagged)}; they are marked red in the flow below.", False
+        return first + failed_note, False
+    return first + f" Of the others, {' and '.join(flagged)}; they are marked red in the flow below.{failed_note}", False
 
 
 def _number_cell(value: Any) -> str:
