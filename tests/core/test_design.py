@@ -51,3 +51,16 @@ def test_single_blas_thread_needs_no_math_module() -> None:
     script = "import sys; from ww_core.threads import single_blas_thread; single_blas_thread(); print('ww_core.spectrum' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_results_and_plots_do_not_import_each_other_at_import_time() -> None:
+    """Results delegates to plots on use (matplotlib is optional); plots names Results only for type hints."""
+    script = (
+        "import sys\n"
+        "import ww_core.plots\n"
+        "assert 'ww_core.results' not in sys.modules\n"
+        "del sys.modules['ww_core.plots']\n"
+        "import ww_core.results\n"
+        "assert 'ww_core.plots' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=120)

@@ -75,3 +75,10 @@ def test_the_check_catches_broken_links(tmp_path: Path) -> None:
         "gone.md (no such file)",
         "other.md#nope (no heading #nope)",
     ]
+
+
+def test_every_docs_page_is_in_the_index() -> None:
+    index = ROOT / "docs" / "README.md"
+    listed = {target.partition("#")[0] for target in links(index)}
+    missing = [page.name for page in PAGES if page.parent.name == "docs" and page != index and page.name not in listed]
+    assert not missing, f"docs/README.md does not list {missing}"
