@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 import pickle
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -136,3 +137,16 @@ def test_cache_works_when_workers_read(shards: Path, tmp_path: Path, client_read
     assert cache.read_text().splitlines() == lines
     _same_rows(first, serial)
     assert len(ResultsCache(cache, AnalysisOptions())._rows) == 6
+
+
+def test_an_npz_replaced_with_the_same_size_and_mtime_is_read_anew(tmp_path: Path) -> None:
+    path = tmp_path / "w.npz"
+    np.savez(path, **{"fc.weight": np.ones((8, 4))})
+    first = next(iter(analysis.model_layers(path, AnalysisOptions()).layers)).weights()
+    stamp = path.stat()
+    replacement = tmp_path / "new.npz"
+    np.savez(replacement, **{"fc.weight": np.full((8, 4), 2.0)})
+    os.utime(replacement, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    os.replace(replacement, path)  # a new file (inode) with the old one's size and mtime
+    again = next(iter(analysis.model_layers(path, AnalysisOptions()).layers)).weights()
+    assert first[0, 0] == 1.0 and again[0, 0] == 2.0

@@ -82,6 +82,16 @@ class FileSpan(TensorRef):
         return self.layout.apply(_widened(raw, self.dtype))
 
 
+def file_version(path: str | Path) -> tuple[int, ...]:
+    """What tells one version of a file from another: device, inode, size, mtime and ctime (ns).
+
+    Key per-process caches of opened files by it: a file replaced by another of the same size and
+    mtime (a new inode) or rewritten in place (a new ctime, which no one can set back) is opened anew.
+    """
+    info = Path(path).stat()
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+
+
 def worker_name() -> str:
     """Where this code runs, as failed rows name it: ``host:pid``."""
     import os

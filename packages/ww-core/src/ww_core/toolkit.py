@@ -28,7 +28,7 @@ from ww_core.sources.safetensors_file import bf16_to_float32
 from ww_core.sources.shard_index import Holders as ShardHolders
 from ww_core.sources.shard_index import ShardIndexError, read_weight_map, shard_files
 from ww_core.sources.untrusted import UntrustedDataError, check_inflation, parse_json, parse_json_object, read_limited
-from ww_core.tensor_refs import BF16, FileSpan, Layout, TensorRef
+from ww_core.tensor_refs import BF16, FileSpan, Layout, TensorRef, file_version
 from ww_core.write_back import to_stored
 
 
@@ -65,6 +65,7 @@ __all__ = [
     "UntrustedDataError",
     "bf16_to_float32",
     "check_inflation",
+    "file_version",
     "hookimpl",
     "infer_kind",
     "kind_from_rank",

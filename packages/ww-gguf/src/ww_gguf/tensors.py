@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from gguf import GGMLQuantizationType, quants
 
-from ww_core.toolkit import TensorRef
+from ww_core.toolkit import TensorRef, file_version
 from ww_gguf.header import Header, TensorInfo, read_header
 
 #: Plain float types read directly (little-endian); BF16 as its bit pattern, widened exactly.
@@ -47,7 +47,7 @@ class GGUFFile:
 
 
 @lru_cache(maxsize=8)
-def _opened(path: str, size: int, mtime_ns: int) -> GGUFFile:
+def _opened(path: str, version: tuple[int, ...]) -> GGUFFile:
     """This process's parsed header of ``path``, once per file version (a header can hold a whole tokenizer)."""
     return GGUFFile(Path(path))
 
@@ -74,8 +74,7 @@ class GGUFTensorRef(TensorRef):
     heads: int | None = None
 
     def read(self) -> np.ndarray:
-        info = Path(self.path).stat()
-        header, tensor = _opened(self.path, info.st_size, info.st_mtime_ns).current(self.name)
+        header, tensor = _opened(self.path, file_version(self.path)).current(self.name)
         return unpermute(read_tensor(header, tensor, self.part, self.parts), self.heads)
 
 

@@ -10,13 +10,13 @@ from typing import Mapping
 import numpy as np
 import torch
 
-from ww_core.toolkit import Layout, TensorRef
+from ww_core.toolkit import Layout, TensorRef, file_version
 from ww_torch import tensors as torch_tensors
 from ww_torch.files import find_tensors, load_file
 
 
 @lru_cache(maxsize=4)
-def _tensors(path: str, mtime_ns: int, size: int) -> Mapping[str, torch.Tensor]:
+def _tensors(path: str, version: tuple[int, ...]) -> Mapping[str, torch.Tensor]:
     """This process's memory-mapped state dict of ``path`` (one per file version); pickled code is refused."""
     found = find_tensors(load_file(Path(path), trust_pickle=False), Path(path))
     if isinstance(found, torch.nn.Module):
@@ -33,8 +33,7 @@ class TorchFileRef(TensorRef):
     layout: Layout = field(default_factory=Layout)
 
     def read(self) -> np.ndarray:
-        stat = Path(self.path).stat()
-        tensors = _tensors(self.path, stat.st_mtime_ns, stat.st_size)
+        tensors = _tensors(self.path, file_version(self.path))
         if self.key not in tensors:
             raise ValueError(f"{self.path}: holds no tensor {self.key!r} any more")
         tensor = tensors[self.key]

@@ -11,19 +11,18 @@ from pathlib import Path
 import numpy as np
 
 from ww_core.sources.untrusted import check_inflation
-from ww_core.tensor_refs import TensorRef
+from ww_core.tensor_refs import TensorRef, file_version
 
 
 @lru_cache(maxsize=8)
-def _archive(path: str, mtime_ns: int, size: int) -> tuple[zipfile.ZipFile, threading.Lock]:
+def _archive(path: str, version: tuple[int, ...]) -> tuple[zipfile.ZipFile, threading.Lock]:
     """This process's open archive (one per file version): reopening per member re-read the central directory, quadratic in members."""
     return zipfile.ZipFile(path), threading.Lock()
 
 
 def open_archive(path: Path) -> tuple[zipfile.ZipFile, threading.Lock]:
     """The archive at ``path``, opened once per process and file version, with the lock its readers share."""
-    stat = path.stat()
-    return _archive(str(path), stat.st_mtime_ns, stat.st_size)
+    return _archive(str(path), file_version(path))
 
 
 @dataclass(frozen=True)
