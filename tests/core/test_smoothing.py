@@ -168,3 +168,37 @@ def test_to_stored_inverts_any_transpose_and_reshape_layout() -> None:
     np.testing.assert_array_equal(to_stored(forward(stored), forward, stored.shape), stored)
     with pytest.raises(ValueError, match="shape"):
         to_stored(np.zeros((6, 20)), forward, stored.shape)
+
+
+@pytest.mark.parametrize("method", ["svd", "detX"])
+def test_a_bad_layer_is_left_unchanged_with_a_warning_and_the_others_smoothed(method: str) -> None:
+    model = _model()
+    model["b.weight"][0, 0] = np.nan
+    with pytest.warns(UserWarning, match="'b' left unchanged: weights contain NaN"):
+        smoothed = ww_core.svd_smoothing(model, method=method, percent=0.5)
+    np.testing.assert_array_equal(smoothed["b.weight"], model["b.weight"])
+    assert not np.array_equal(smoothed["a.weight"], model["a.weight"])
+
+
+def _bf16_safetensors(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """A safetensors file of bfloat16 tensors, written by hand (numpy has no bfloat16)."""
+    import json
+    import struct
+
+    header, blobs, offset = {}, [], 0
+    for name, array in arrays.items():
+        bits = (np.ascontiguousarray(array, dtype=np.float32).view(np.uint32) >> 16).astype("<u2").tobytes()
+        header[name] = {"dtype": "BF16", "shape": list(array.shape), "data_offsets": [offset, offset + len(bits)]}
+        offset += len(bits)
+        blobs.append(bits)
+    encoded = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(encoded)) + encoded + b"".join(blobs))
+
+
+def test_bfloat16_safetensors_round_trip(tmp_path: Path) -> None:
+    path = tmp_path / "bf16.safetensors"
+    _bf16_safetensors(path, {k: v for k, v in _model().items() if v.ndim > 1})
+    testing.check_write_back(builtin.ww_layers, builtin.ww_write_weights, path, output=tmp_path / "out.safetensors")
+    smoothed = ww_core.svd_smoothing(path, method="svd", percent=0.5)
+    esd = ww_core.get_esd(smoothed, "a")
+    assert np.count_nonzero(esd > 1e-3 * esd.max()) == 25  # bfloat16 keeps 3 significant digits

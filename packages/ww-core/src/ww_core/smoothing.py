@@ -104,10 +104,12 @@ def _new_weights(source: Any, opts: AnalysisOptions, keep_for: Callable[[LayerMa
     for layer in collect_layers(source, opts.adapter_options()):
         if skip_reason(layer, opts):
             continue
-        weights = layer.weights()
         try:
+            weights = layer.weights()
+            if not np.all(np.isfinite(weights)):
+                raise ValueError("weights contain NaN or Inf")
             keep = keep_for(layer, weights)
-        except Exception as exc:  # one layer's failed fit must not stop the others
+        except Exception as exc:  # one layer's bad weights or failed fit must not stop the others
             warnings.warn(f"layer {layer.name!r} left unchanged: {exc}", stacklevel=3)
             continue
         log.info("layer %r: keep=%d", layer.name, keep)
