@@ -56,3 +56,13 @@ def test_toolkit_names_are_documented() -> None:
     page = (ROOT / "docs" / "writing-adapters.md").read_text()
     missing = [name for name in toolkit.__all__ if f"`{name}" not in page]
     assert not missing, f"docs/writing-adapters.md does not describe {missing}"
+
+
+def test_toolkit_is_light() -> None:
+    """Adapters import the toolkit when ww discovers plugins (``ww plugins`` too): it loads no math stack."""
+    import subprocess
+    import sys
+
+    script = "import sys, ww_core.toolkit; print([m for m in ('scipy', 'ww_core.analysis', 'ww_core.spectrum') if m in sys.modules])"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.strip() == "[]", done.stdout

@@ -158,7 +158,7 @@ def test_kit_catches_a_hook_that_writes_nothing() -> None:
 
 
 def test_to_stored_inverts_any_transpose_and_reshape_layout() -> None:
-    from ww_core.write_back import to_stored
+    from ww_core.toolkit import to_stored
 
     stored = np.arange(2 * 3 * 4 * 5, dtype=np.float64).reshape(2, 3, 4, 5)
 

@@ -7,7 +7,8 @@ change. docs/writing-adapters.md describes each name.
 
 from __future__ import annotations
 
-from typing import IO, Any
+from math import prod
+from typing import IO, Any, Callable
 
 import numpy as np
 
@@ -29,7 +30,6 @@ from ww_core.sources.shard_index import Holders as ShardHolders
 from ww_core.sources.shard_index import ShardIndexError, read_weight_map, shard_files
 from ww_core.sources.untrusted import UntrustedDataError, check_inflation, parse_json, parse_json_object, read_limited
 from ww_core.tensor_refs import BF16, FileSpan, Layout, TensorRef, file_version
-from ww_core.write_back import to_stored
 
 
 def kind_from_rank(ndim: int) -> LayerKind | None:
@@ -46,6 +46,20 @@ def read_npy_header(handle: IO[bytes]) -> tuple[tuple[int, ...], np.dtype[Any], 
     read = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
     shape, _, dtype = read(handle)
     return tuple(int(d) for d in shape), dtype, handle.tell()
+
+
+def to_stored(canonical: np.ndarray, forward: Callable[[np.ndarray], np.ndarray], stored_shape: tuple[int, ...]) -> np.ndarray:
+    """Undo an adapter's layout conversion that only moves elements (transposes, reshapes): ``canonical`` in the stored shape.
+
+    ``forward`` is the stored → canonical conversion the adapter's ``load`` applies; it is run on the
+    element positions, so any mix of transposes and reshapes is inverted exactly.
+    """
+    positions = np.asarray(forward(np.arange(prod(stored_shape)).reshape(stored_shape)))
+    if positions.shape != canonical.shape:
+        raise ValueError(f"new weights have shape {canonical.shape}, but the layout gives {positions.shape} from stored {stored_shape}")
+    stored = np.empty(prod(stored_shape), dtype=canonical.dtype)
+    stored[positions.ravel()] = canonical.ravel()
+    return stored.reshape(stored_shape)
 
 
 __all__ = [

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import os
-from math import prod
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -47,17 +46,3 @@ def write_weights(source: Any, weights: Mapping[str, np.ndarray], options: Analy
     if found is None:
         raise WriteBackError(f"adapter {reader!r}, which reads {source_label(source)}, cannot write weights back into it")
     return found[1]
-
-
-def to_stored(canonical: np.ndarray, forward: Callable[[np.ndarray], np.ndarray], stored_shape: tuple[int, ...]) -> np.ndarray:
-    """Undo an adapter's layout conversion that only moves elements (transposes, reshapes): ``canonical`` in the stored shape.
-
-    ``forward`` is the stored → canonical conversion the adapter's ``load`` applies; it is run on the
-    element positions, so any mix of transposes and reshapes is inverted exactly.
-    """
-    positions = np.asarray(forward(np.arange(prod(stored_shape)).reshape(stored_shape)))
-    if positions.shape != canonical.shape:
-        raise ValueError(f"new weights have shape {canonical.shape}, but the layout gives {positions.shape} from stored {stored_shape}")
-    stored = np.empty(prod(stored_shape), dtype=canonical.dtype)
-    stored[positions.ravel()] = canonical.ravel()
-    return stored.reshape(stored_shape)
