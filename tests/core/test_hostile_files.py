@@ -143,6 +143,16 @@ def test_hostile_file_is_one_error_line_naming_it(tmp_path: Path, case: str) -> 
     check_cli_error(build(tmp_path), *needles)
 
 
+def test_a_link_loop_named_by_a_relative_path_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """'loop/a.safetensors' is spelled like a repo id: it was called missing and looked up in the Hugging Face cache."""
+    (tmp_path / "loop").mkdir()
+    model_path_a_link_loop(tmp_path / "loop")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    lines = check_cli_error(Path("loop/self.safetensors"), "link that leads nowhere")
+    assert "Hugging Face" not in lines[0]
+
+
 def test_no_message_quotes_the_bytes_a_link_points_at(tmp_path: Path) -> None:
     lines = check_cli_error(link_to_a_secret(tmp_path))
     leaked = str(int.from_bytes(SECRET[:8], "little"))

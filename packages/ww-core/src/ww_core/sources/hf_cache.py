@@ -68,6 +68,8 @@ def resolve(source: Any) -> Any:
     path = Path(source)
     if path.exists():
         return snapshot_folder(path) if is_repo_folder(path) else source
+    if path.is_symlink():  # a dangling link or a loop is a path the caller names, never a repo id
+        return source
     found = REPO_ID.fullmatch(os.fspath(source))
     if found is None:
         return source
