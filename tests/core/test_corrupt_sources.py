@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from safetensors.numpy import save_file
 
+import ww_core
 from ww_core.plugins import iter_layers
 from ww_core.protocol import LayerLoadError
 from ww_core.sources.safetensors_file import SafetensorsError
@@ -189,7 +190,7 @@ def test_npz_object_member_is_never_unpickled(tmp_path: Path) -> None:
     np.savez(tmp_path / "objects.npz", w=np.array([[{"x": 1}] * 3] * 3, dtype=object), v=np.eye(4))
     layers = {layer.name: layer for layer in iter_layers(tmp_path / "objects.npz")}
     np.testing.assert_array_equal(layers["v"].weights(), np.eye(4))
-    with pytest.raises(LayerLoadError, match=r"'w'.*objects\.npz.*allow_pickle=False"):
+    with pytest.raises(LayerLoadError, match=r"'w'.*objects\.npz.*never unpickled"):
         layers["w"].weights()
 
 
@@ -199,3 +200,16 @@ def test_numpy_mapping_with_non_real_dtype_fails_that_layer(array: np.ndarray) -
     assert layers[0].weights().dtype == np.float64
     with pytest.raises(LayerLoadError, match=r"'bad'.*must return floating-point"):
         layers[1].weights()
+
+
+def test_npz_object_array_fails_its_layer_saying_it_is_never_unpickled(tmp_path: Path) -> None:
+    """numpy's 'Object arrays cannot be loaded when allow_pickle=False' pointed at an option ww never applies to .npz."""
+    objects = np.empty((50, 40), dtype=object)
+    objects[:] = 1.0
+    np.savez(tmp_path / "obj.npz", w=objects, x=np.random.default_rng(0).standard_normal((50, 40)))
+    for trust in (False, True):
+        results = ww_core.analyze(tmp_path / "obj.npz", trust_pickle=trust, workers=1)
+        assert [row["status"] for row in results.details] == ["failed", "success"]
+        error = results.details[0]["error"]
+        assert "obj.npz" in error and "Python objects" in error and "never unpickled" in error
+        assert "allow_pickle" not in error

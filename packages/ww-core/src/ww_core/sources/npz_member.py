@@ -12,6 +12,7 @@ import numpy as np
 
 from ww_core.sources.untrusted import check_inflation
 from ww_core.tensor_refs import TensorRef, file_version
+from ww_core.toolkit import read_npy_header
 
 
 @lru_cache(maxsize=8)
@@ -36,5 +37,8 @@ class NpzMember(TensorRef):
         archive, lock = open_archive(Path(self.path))
         with lock:
             check_inflation(archive.getinfo(self.member), self.path)
+            with archive.open(self.member) as handle:
+                if read_npy_header(handle)[1].hasobject:
+                    raise ValueError(f"member {self.member!r} holds Python objects (a pickle): never unpickled, even with trust_pickle")
             with archive.open(self.member) as handle:
                 return np.asarray(np.lib.format.read_array(handle, allow_pickle=False))
