@@ -17,7 +17,7 @@ from ww_core.analysis import analyze, describe, get_esd, model_layers
 from ww_core.options import AnalysisOptions
 from ww_core.protocol import LayerMatrix
 from ww_core.results import Results
-from ww_core.selection import id_ranges, warn_unknown_ids
+from ww_core.selection import id_ranges, skip_reason, warn_unknown_ids
 
 #: Reference keywords that change nothing here (its internal SVD choices, plotting paths).
 IGNORED_KEYWORDS = frozenset(
@@ -181,7 +181,8 @@ class WeightWatcher:
     def distances(
         self, model_1: Any, model_2: Any, method: str = "raw", layers: Any = (), start_ids: int = 0, pool: bool = True, channels: Any = None
     ) -> tuple[float, float, Any]:
-        """``(avg_dW, avg_db, details)`` as the reference returns them; layers are paired by name.
+        """``(avg_dW, avg_db, details)`` as the reference returns them; layers are paired by name, and
+        layers outside the size limits (min_evals, max_evals, max_N defaults) left out, as the reference does.
 
         ww reads no biases, so ``delta_b`` and ``avg_db`` are NaN (never a made-up 0).
         """
@@ -203,6 +204,8 @@ class WeightWatcher:
         ids = reference_ids(model_layers(model_1, AnalysisOptions()).layers) or {}
         rows = []
         for first, second in matched_layers(model_1, model_2, layers=filters):
+            if skip_reason(first, AnalysisOptions()):  # too small or too large: the reference leaves it out too
+                continue
             dims = matrix_dims(first.shape)
             delta = layer_delta(first.weights(), second.weights(), first.kind, method)
             row = {"method": method, "layer_id": ids.get(first.index, first.index), "name": first.name, "delta_W": delta}
