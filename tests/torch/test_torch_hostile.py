@@ -143,3 +143,34 @@ def test_zip_bomb_member_is_refused_before_torch_reads_it(tmp_path: Path, monkey
             bomb.writestr(info.filename, stored.read(info.filename))
     assert (tmp_path / "bomb.pt").stat().st_size < 20_000
     check_cli_error(tmp_path / "bomb.pt", "zip bomb")
+
+
+def _rewrite_records(source: Path, target: Path, change: Callable[[str, bytes], bytes | None]) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(source) as archive:
+        records = {name: archive.read(name) for name in archive.namelist()}
+    with zipfile.ZipFile(target, "w") as archive:
+        for name, data in records.items():
+            changed = change(name, data)
+            if changed is not None:
+                archive.writestr(name, changed)
+
+
+@pytest.mark.parametrize("fault", ["cut", "longer", "missing"])
+def test_a_storage_record_of_the_wrong_size_is_refused_naming_it(tmp_path: Path, fault: str) -> None:
+    """torch.load(mmap=True) skips torch's own record-size check: a cut record read the bytes after it as weights."""
+    good = tmp_path / "good.pt"
+    torch.save(STATE, good)
+
+    def change(name: str, data: bytes) -> bytes | None:
+        if not name.endswith("/data/0"):
+            return data
+        return None if fault == "missing" else data[:100] if fault == "cut" else data + b"\0" * 64
+
+    bad = tmp_path / "bad.pt"
+    _rewrite_records(good, bad, change)
+    line = check_cli_error(bad, "bad.pt", "data/0")[0]
+    assert "bytes" in line or "missing" in line
+    with pytest.raises(ValueError, match=r"bad\.pt.*data/0"):
+        ww_core.analyze(bad, workers=1)

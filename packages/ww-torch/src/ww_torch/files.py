@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pickle
+import warnings
 import zipfile
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
@@ -56,9 +58,90 @@ def _check_torch_format(path: Path) -> None:
             raise ValueError(f"{path}: not a readable torch file ({exc})") from None
 
 
+class _Stub:
+    """Stands in for every class a scanned pickle names: nothing is imported, nothing runs."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> "_Stub":
+        return object.__new__(cls)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def __call__(self, *args: Any, **kwargs: Any) -> "_Stub":
+        return _Stub()
+
+    def __setstate__(self, state: Any) -> None:
+        pass
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        pass
+
+    def append(self, value: Any) -> None:
+        pass
+
+    def extend(self, values: Any) -> None:
+        pass
+
+
+@lru_cache(maxsize=1)
+def _storage_itemsizes() -> dict[str, int]:
+    """Bytes per element of each typed storage class torch.save names (``FloatStorage``: 4); untyped ones count bytes."""
+    with warnings.catch_warnings():  # touching TypedStorage classes warns that they are deprecated
+        warnings.simplefilter("ignore")
+        found = {name: getattr(torch, name) for name in dir(torch) if name.endswith("Storage") and name != "UntypedStorage"}
+        return {name: cls.dtype.itemsize for name, cls in found.items() if isinstance(getattr(cls, "dtype", None), torch.dtype)}
+
+
+class _StorageScanner(pickle.Unpickler):
+    """Collects the storages a torch ``data.pkl`` names (key → bytes claimed) with every class a stub."""
+
+    def __init__(self, handle: Any) -> None:
+        super().__init__(handle)
+        self.claims: dict[str, int] = {}
+
+    def find_class(self, module: str, name: str) -> Any:
+        return type(name, (_Stub,), {"stub_of": (module, name)})
+
+    def persistent_load(self, pid: Any) -> Any:
+        if isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage" and isinstance(pid[4], int):
+            module, name = getattr(pid[1], "stub_of", ("", ""))
+            self.claims[str(pid[2])] = pid[4] * (_storage_itemsizes().get(name, 1) if module == "torch" else 1)
+        return _Stub()
+
+
+def _check_storage_sizes(path: Path) -> None:
+    """Every storage record holds the bytes ``data.pkl`` claims: ``torch.load(mmap=True)`` skips that check and a
+    cut record read the bytes after it as weights."""
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError):  # torch.load names what is wrong
+        return
+    with archive:
+        pickles = [name for name in archive.namelist() if name.endswith("/data.pkl") and name.count("/") == 1]
+        if len(pickles) != 1:
+            return  # torch.load names what is wrong
+        prefix = pickles[0][: -len("data.pkl")]
+        try:
+            with archive.open(pickles[0]) as handle:
+                scanner = _StorageScanner(handle)
+                scanner.load()
+        except Exception:  # unreadable pickles: torch.load reports them
+            return
+        sizes = {info.filename: info.file_size for info in archive.infolist()}
+    for key, claimed in scanner.claims.items():
+        record = f"data/{key}"
+        held = sizes.get(prefix + record)
+        if held is None:
+            raise ValueError(f"{path}: storage record {record} is missing from the archive")
+        if held != claimed:
+            raise ValueError(f"{path}: storage record {record} holds {held} bytes but its tensors claim {claimed}")
+
+
 def load_file(path: Path, trust_pickle: bool) -> Any:
     """The object stored in ``path``; weights memory-mapped when the file format allows it."""
     _check_torch_format(path)
+    if zipfile.is_zipfile(path) and not is_torchscript(path):
+        _check_storage_sizes(path)
     if is_torchscript(path):
         if not trust_pickle:
             raise PickledCodeError(
