@@ -163,3 +163,31 @@ def test_a_full_disk_under_the_cache_still_shows_the_rows_so_far(
     captured = capsys.readouterr()
     assert "conv1" in captured.out and "conv2" in captured.out and "summary:" in captured.out
     assert captured.err.count("\n") == 1 and "No space left" in captured.err and "2 layers cached" in captured.err
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["analyze", "{model}", "--csv", "{model}"],
+        ["analyze", "{other}", "--base", "{model}", "--json", "{model}"],
+        ["analyze", "{other}", "--cache", "{cache}", "--csv", "{cache}"],
+        ["describe", "{model}", "--json", "{model}"],
+        ["compare", "{other}", "{model}", "--csv", "{model}"],
+        ["report", "{model}", "-o", "{model}"],
+    ],
+    ids=["analyze", "base", "cache", "describe", "compare", "report"],
+)
+def test_an_output_that_is_an_input_is_refused_and_the_input_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    """`ww analyze model.npz --csv model.npz` replaced the model with its own CSV rows."""
+    model, other = _model(tmp_path / "model.npz"), _model(tmp_path / "other.npz")
+    cache = tmp_path / "rows.jsonl"
+    ww_core.analyze(other, cache=cache, workers=1)
+    before = {path: path.read_bytes() for path in (model, other, cache)}
+    monkeypatch.chdir(tmp_path)
+    argv = [part.format(model="./model.npz" if i > 2 else str(model), other=str(other), cache=str(cache)) for i, part in enumerate(command)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("ww: error:") and "would overwrite" in err[0]
+    assert {path: path.read_bytes() for path in before} == before

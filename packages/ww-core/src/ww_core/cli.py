@@ -107,16 +107,27 @@ def write_all(jobs: Sequence[Job]) -> list[str]:
     return errors
 
 
-def check_outputs(files: Sequence[str | None] = (), folders: Sequence[str | None] = ()) -> None:
-    """Fail now, before any analysis, when an output file or folder cannot be written, or two outputs would share stdout."""
+def check_outputs(files: Sequence[str | None] = (), folders: Sequence[str | None] = (), inputs: Sequence[str | None] = ()) -> None:
+    """Fail now, before any analysis, when an output file or folder cannot be written, would replace one of the run's
+    ``inputs`` (a model, the base model, the cache), or two outputs would share stdout."""
     if sum(target == STDOUT for target in files) > 1:
         raise ValueError("only one output can go to stdout ('-'); write the others to files")
     for target in files:
         if target:
             check_writable_file(target)
+            for source in inputs:
+                if target != STDOUT and source and _same_file(target, source):
+                    raise ValueError(f"output {target} would overwrite {source}, an input of this run; name another file")
     for folder in folders:
         if folder:
             check_writable_folder(folder)
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # either does not exist (yet): nothing to overwrite
+        return False
 
 
 def _print_errors(errors: Sequence[str]) -> int:
@@ -128,7 +139,7 @@ def _print_errors(errors: Sequence[str]) -> int:
 def cmd_analyze(args: argparse.Namespace) -> int:
     """Analyze a model (the bundled demo when no path is given), write the outputs asked for, print the table."""
     source = args.path or str(model_path())
-    check_outputs([args.csv, args.json], [args.plot])
+    check_outputs([args.csv, args.json], [args.plot], [source, args.base, args.cache])
     bar = ProgressBar(0, enabled=False if args.quiet else None)  # -q: no bar either
     try:
         try:
@@ -155,8 +166,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 def cmd_describe(args: argparse.Namespace) -> int:
     """List layers and sizes without computing spectra, as a table, CSV or JSON."""
-    check_outputs([args.csv, args.json])
-    results = describe(args.path or str(model_path()), **option_kwargs(args))
+    source = args.path or str(model_path())
+    check_outputs([args.csv, args.json], inputs=[source])
+    results = describe(source, **option_kwargs(args))
     errors = write_all(table_jobs(args, results.to_csv, results.to_json))
     if STDOUT not in (args.csv, args.json):
         columns, width = chosen_columns(results, args.columns, DESCRIBE_COLUMNS)
@@ -168,7 +180,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     """Analyze several models with the same options and print them best first (lower alpha_weighted is better)."""
     from ww_core.comparison import compare
 
-    check_outputs([args.csv, args.json], [args.plot])
+    check_outputs([args.csv, args.json], [args.plot], [*args.paths, args.base, args.cache])
     with run_kwargs(args) as run:
         comparison = compare(*args.paths, names=args.names, **run, **option_kwargs(args))
     jobs = table_jobs(args, comparison.to_csv, comparison.to_json)
@@ -191,7 +203,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     paths = args.paths or [str(model_path())]
     if args.names and len(args.names) != len(paths):
         raise ValueError(f"got {len(args.names)} names for {len(paths)} models")
-    check_outputs([args.output])
+    check_outputs([args.output], inputs=[*paths, args.base, args.cache])
     with run_kwargs(args) as run:
         kwargs = {**run, **option_kwargs(args)}
         if len(paths) == 1:
