@@ -15,6 +15,15 @@ def layer_filter(text: str) -> int | str:
     return int(text) if text.lstrip("-").isdigit() else text
 
 
+class _LayerFilters(argparse.Action):
+    """``--layers 0,1 fc --layers -3``: every filter given, split at commas, added up (argparse kept only the last flag)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option: str | None = None) -> None:
+        given = list(getattr(namespace, self.dest, None) or [])
+        given += [layer_filter(piece) for value in values for piece in str(value).split(",") if piece]
+        setattr(namespace, self.dest, given)
+
+
 def number_or_word(text: str) -> int | float | str:
     """``xmax``: an int drops that many of the largest eigenvalues, a float is an eigenvalue, a word is kept."""
     if text.lstrip("-").isdigit():
@@ -59,7 +68,10 @@ def _add_flag(group: argparse._ArgumentGroup, spec: Field[Any]) -> None:
             _flag(spec.name), dest=spec.name, nargs="?", const=True, choices=choices, default=None, metavar="MODE", help=help_text
         )
     elif kind.startswith("Sequence"):
-        group.add_argument(_flag(spec.name), dest=spec.name, nargs="+", type=layer_filter, default=None, metavar="LAYER", help=help_text)
+        group.add_argument(
+            _flag(spec.name), dest=spec.name, nargs="+", action=_LayerFilters, default=None, metavar="LAYER",
+            help=f"{help_text} (several: space- or comma-separated, or the flag repeated)",
+        )
     elif kind.startswith("dict"):
         group.add_argument(
             _flag(spec.name), dest=spec.name, type=key_value, action="append", default=None, metavar="KEY=VALUE", help=help_text
