@@ -122,16 +122,17 @@ def linen_variables(w: dict[str, np.ndarray]) -> dict[str, Any]:
     class Net(linen.Module):
         @linen.compact
         def __call__(self, tokens: jax.Array) -> jax.Array:
-            x = linen.Conv(CHANNELS, (KERNEL,), padding="VALID")(linen.Embed(VOCAB, DIM)(tokens)).mean(axis=1)
-            hidden = linen.relu(linen.Dense(HIDDEN)(x))
-            return linen.Dense(CLASSES)(hidden)
+            embedded = linen.Embed(VOCAB, DIM, name="embedding")(tokens)
+            x = linen.Conv(CHANNELS, (KERNEL,), padding="VALID", name="conv")(embedded).mean(axis=1)
+            hidden = linen.relu(linen.Dense(HIDDEN, name="fc1")(x))
+            return linen.Dense(CLASSES, name="fc2")(hidden)
 
     variables = Net().init(jax.random.PRNGKey(0), jnp.zeros((1, TOKENS), jnp.int32))
     params = variables["params"]
-    params["Embed_0"]["embedding"] = jnp.asarray(emb)
-    params["Conv_0"]["kernel"] = jnp.asarray(conv.transpose(2, 1, 0))
-    params["Dense_0"]["kernel"] = jnp.asarray(fc1.T)
-    params["Dense_1"]["kernel"] = jnp.asarray(fc2.T)
+    params["embedding"]["embedding"] = jnp.asarray(emb)
+    params["conv"]["kernel"] = jnp.asarray(conv.transpose(2, 1, 0))
+    params["fc1"]["kernel"] = jnp.asarray(fc1.T)
+    params["fc2"]["kernel"] = jnp.asarray(fc2.T)
     return variables
 
 

@@ -57,6 +57,67 @@ def test_identical_rows(label: str, weights: dict[str, np.ndarray], expected: li
     testing.assert_rows_close(rows, expected, rtol=1e-10, atol=1e-10)
 
 
+#: Routes that carry the network's module names (the numpy ones use ordering prefixes as keys).
+NAMED = [label for label in SOURCES if label not in ("numpy dict", ".npz", ".safetensors")]
+
+
+@pytest.mark.parametrize("label", NAMED)
+def test_one_canonical_name_per_layer_on_every_route(label: str, weights: dict[str, np.ndarray], tmp_path: Path) -> None:
+    """Module path, dots, no leaf suffix (``.weight``, ``/kernel``, ``/embedding``): the same on every route."""
+    needs, build = SOURCES[label]
+    if any(importlib.util.find_spec(name) is None for name in needs):
+        pytest.skip(f"{label}: {needs} not all installed")
+    rows = ww_core.describe(build(weights, tmp_path)).details
+    assert [row["name"] for row in rows] == ["embedding", "conv", "fc1", "fc2"]
+
+
+def _attention_net() -> Any:
+    import torch
+
+    torch.manual_seed(0)
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.embedding = torch.nn.Embedding(64, 32)
+            self.attn = torch.nn.MultiheadAttention(32, 4)
+            self.fc = torch.nn.Linear(32, 16)
+
+    return Net()
+
+
+def test_attention_gets_the_same_q_k_v_rows_through_module_state_dict_pt_safetensors_and_numpy(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("ww_torch")
+    from safetensors.torch import save_file
+
+    net = _attention_net()
+    state = net.state_dict()
+    torch.save(state, tmp_path / "net.pt")
+    save_file({key: value.contiguous() for key, value in state.items()}, str(tmp_path / "net.safetensors"))
+    routes = {
+        "module": net,
+        "state dict": state,
+        ".pt": tmp_path / "net.pt",
+        ".safetensors": tmp_path / "net.safetensors",
+        "numpy dict": {key: value.numpy() for key, value in state.items()},
+    }
+    expected = ww_core.analyze(net).details
+    names = ["embedding", "attn.in_proj.q", "attn.in_proj.k", "attn.in_proj.v", "attn.out_proj", "fc"]
+    assert [row["name"] for row in expected] == names
+    for label, source in routes.items():
+        rows = ww_core.analyze(source).details
+        assert sorted(row["name"] for row in rows) == sorted(names), label
+        by_name = {row["name"]: row for row in rows}
+        ordered = [by_name[name] for name in names]  # safetensors keeps keys sorted: compare by name, not position
+        testing.assert_rows_close(ordered, expected, rtol=1e-10, atol=1e-10, ignore=(*testing.NAMING_COLUMNS, "layer_id"))
+        fused = [row["name"] for row in ww_core.describe(source, fused_qkv=True).details]
+        assert "attn.in_proj" in fused and "attn.in_proj.q" not in fused, label
+        # base_model pairs every layer by name across routes: W - W_base is exactly zero for each, none unpaired
+        errors = [row.get("error", "") for row in ww_core.analyze(net, base_model=source).details]
+        assert len(errors) == len(names) and all("weights are all zero" in error for error in errors), (label, errors)
+
+
 def test_every_adapter_is_installed_in_the_conformance_session() -> None:
     names = {adapter["name"] for adapter in ww_core.list_adapters()}
     assert {"ww-core", "torch", "keras", "jax", "onnx"} <= names, names

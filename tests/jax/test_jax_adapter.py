@@ -56,50 +56,50 @@ def described(source: object) -> list[tuple[str, str, tuple[int, ...]]]:
 
 def test_nnx_module_in_module_order_with_canonical_shapes() -> None:
     assert described(Net(nnx.Rngs(0))) == [
-        ("tok/embedding", "embedding", (30, 12)),
-        ("conv/kernel", "conv2d", (16, 12, 3, 2)),
-        ("attn/query/kernel", "dense", (8, 16)),
-        ("attn/key/kernel", "dense", (8, 16)),
-        ("attn/value/kernel", "dense", (8, 16)),
-        ("attn/out/kernel", "dense", (16, 8)),
-        ("general/kernel", "dense", (10, 16)),
-        ("blocks/0/kernel", "dense", (9, 10)),
-        ("blocks/1/kernel", "dense", (4, 9)),
+        ("tok", "embedding", (30, 12)),
+        ("conv", "conv2d", (16, 12, 3, 2)),
+        ("attn.query", "dense", (8, 16)),
+        ("attn.key", "dense", (8, 16)),
+        ("attn.value", "dense", (8, 16)),
+        ("attn.out", "dense", (16, 8)),
+        ("general", "dense", (10, 16)),
+        ("blocks.0", "dense", (9, 10)),
+        ("blocks.1", "dense", (4, 9)),
     ]
 
 
 def test_nnx_layouts() -> None:
     net = Net(nnx.Rngs(0))
     found = {layer.name: layer.load() for layer in ww_jax.ww_layers(net, {})}
-    np.testing.assert_array_equal(found["blocks/0/kernel"], np.asarray(net.blocks[0].kernel[...]).T)
-    np.testing.assert_array_equal(found["conv/kernel"], np.asarray(net.conv.kernel[...]).transpose(3, 2, 0, 1))
+    np.testing.assert_array_equal(found["blocks.0"], np.asarray(net.blocks[0].kernel[...]).T)
+    np.testing.assert_array_equal(found["conv"], np.asarray(net.conv.kernel[...]).transpose(3, 2, 0, 1))
     query = np.asarray(net.attn.query.kernel[...])  # (in, heads, head_dim)
-    np.testing.assert_array_equal(found["attn/query/kernel"], query.reshape(16, 8).T)
+    np.testing.assert_array_equal(found["attn.query"], query.reshape(16, 8).T)
     out = np.asarray(net.attn.out.kernel[...])  # (heads, head_dim, out)
-    np.testing.assert_array_equal(found["attn/out/kernel"], out.reshape(8, 16).T)
+    np.testing.assert_array_equal(found["attn.out"], out.reshape(8, 16).T)
     x = np.linspace(-1, 1, 10, dtype=np.float32)
     dense = net.blocks[0]
-    np.testing.assert_allclose(found["blocks/0/kernel"] @ x + np.asarray(dense.bias[...]), np.asarray(dense(x)), rtol=1e-5)
+    np.testing.assert_allclose(found["blocks.0"] @ x + np.asarray(dense.bias[...]), np.asarray(dense(x)), rtol=1e-5)
 
 
 def test_linen_variables_params_only_in_creation_order(linen_variables: dict) -> None:
     assert "batch_stats" in linen_variables
     assert described(linen_variables) == [
-        ("Embed_0/embedding", "embedding", (30, 12)),
-        ("Conv_0/kernel", "conv1d", (16, 12, 3)),
-        ("MultiHeadDotProductAttention_0/query/kernel", "dense", (8, 16)),
-        ("MultiHeadDotProductAttention_0/key/kernel", "dense", (8, 16)),
-        ("MultiHeadDotProductAttention_0/value/kernel", "dense", (8, 16)),
-        ("MultiHeadDotProductAttention_0/out/kernel", "dense", (16, 8)),
-        ("DenseGeneral_0/kernel", "dense", (10, 16)),
-        ("Dense_0/kernel", "dense", (4, 10)),
+        ("Embed_0", "embedding", (30, 12)),
+        ("Conv_0", "conv1d", (16, 12, 3)),
+        ("MultiHeadDotProductAttention_0.query", "dense", (8, 16)),
+        ("MultiHeadDotProductAttention_0.key", "dense", (8, 16)),
+        ("MultiHeadDotProductAttention_0.value", "dense", (8, 16)),
+        ("MultiHeadDotProductAttention_0.out", "dense", (16, 8)),
+        ("DenseGeneral_0", "dense", (10, 16)),
+        ("Dense_0", "dense", (4, 10)),
     ]
     assert described(linen_variables["params"]) == described(linen_variables)
 
 
 def test_plain_pytree_of_jax_arrays() -> None:
     tree = {"encoder": [{"w": jnp.ones((6, 9)), "b": jnp.zeros(9)}, {"w": jnp.ones((9, 3), jnp.bfloat16)}], "step": jnp.int32(3)}
-    assert described(tree) == [("encoder/0/w", "dense", (9, 6)), ("encoder/1/w", "dense", (3, 9))]
+    assert described(tree) == [("encoder.0.w", "dense", (9, 6)), ("encoder.1.w", "dense", (3, 9))]
     assert ww_jax.ww_layers(tree, {})[1].load().dtype == np.float32
 
 

@@ -69,6 +69,9 @@ class LayerMatrix:
     row with that reason and is never loaded. ``reference_id`` is the id weightwatcher 0.7.7
     gives this layer when it reads the same source (its framework enumeration index; None when
     it does not enumerate the layer or the source): ``WeightWatcher`` selects by it.
+    ``name`` is the canonical name (module path, dots, no leaf suffix such as ``.weight``,
+    ``/kernel``), the same through every route; ``framework_path`` keeps the framework's own
+    path of the tensor (``fc1.weight``, ``Dense_0/kernel``) for the ``longname`` column.
     """
 
     name: str
@@ -81,6 +84,7 @@ class LayerMatrix:
     device: str = "cpu"
     skip: str = ""
     reference_id: int | None = None
+    framework_path: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in KIND_NDIM:

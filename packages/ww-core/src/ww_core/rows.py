@@ -28,6 +28,7 @@ def base_row(layer: LayerMatrix, options: AnalysisOptions) -> dict[str, Any]:
         "Q": dims.Q,
         "rf": dims.rf,
         "num_evals": dims.num_evals(options.pool),
+        "longname": layer.framework_path or layer.name,
     }
 
 

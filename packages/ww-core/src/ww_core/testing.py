@@ -36,7 +36,7 @@ LayersHook = Callable[[Any, dict[str, Any]], Iterable[LayerMatrix] | None]
 WriteHook = Callable[..., Any]
 
 #: Columns that name a row rather than measure it; ignored by ``assert_rows_close`` by default.
-NAMING_COLUMNS = ("name", "framework_type", "origin", "error")
+NAMING_COLUMNS = ("name", "longname", "framework_type", "origin", "error")
 
 
 def check_layer(layer: LayerMatrix) -> np.ndarray:

@@ -81,14 +81,24 @@ def layout(weight: JaxWeight) -> tuple[LayerKind, tuple[int, ...], Transform]:
     return CONV_KIND_BY_RANK[nd], tuple(shape[i] for i in order), lambda a: np.transpose(a, order)
 
 
+#: Leaf names that only say which parameter of a module a tensor is: dropped from the canonical name.
+LEAF_SUFFIXES = frozenset({"kernel", "embedding"})
+
+
+def canonical_name(path: tuple[str, ...]) -> str:
+    """The module path, dots, no ``kernel``/``embedding`` leaf: ``encoder/layer/0/query/kernel`` → ``encoder.layer.0.query``."""
+    parts = path[:-1] if len(path) > 1 and path[-1] in LEAF_SUFFIXES else path
+    return ".".join(parts)
+
+
 def to_layers(weights: list[JaxWeight], origin: str) -> list[LayerMatrix]:
-    """LayerMatrix records named by '/'-joined pytree path, indexed in module order."""
+    """LayerMatrix records with canonical names (the '/'-joined pytree path kept as ``framework_path``), in module order."""
     layers: list[LayerMatrix] = []
     for weight in weights:
         kind, canonical, transform = layout(weight)
         layers.append(
             LayerMatrix(
-                name="/".join(weight.path),
+                name=canonical_name(weight.path),
                 index=len(layers),
                 kind=kind,
                 shape=tuple(int(d) for d in canonical),
@@ -96,6 +106,7 @@ def to_layers(weights: list[JaxWeight], origin: str) -> list[LayerMatrix]:
                 origin=origin,
                 framework_type=weight.framework_type,
                 skip=unanalyzable_reason(weight.dtype, tuple(int(d) for d in canonical)),
+                framework_path="/".join(weight.path),
             )
         )
     return layers

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ww_core.toolkit import to_stored
-from ww_jax.layouts import JaxWeight, layout
+from ww_jax.layouts import JaxWeight, canonical_name, layout
 from ww_jax.nnx_modules import module_weights
 from ww_jax.pytrees import tree_weights
 
@@ -22,10 +22,10 @@ def _stored(weights: list[JaxWeight], new: Mapping[str, np.ndarray], where: str)
     """Leaf path → new value in the stored layout, for every named layer; KeyError naming unknown ones."""
     found = {}
     for weight in weights:
-        name = "/".join(weight.path)
+        name = canonical_name(weight.path)
         if name in new:
             found[weight.path] = to_stored(np.asarray(new[name]), layout(weight)[2], weight.shape)
-    missing = sorted(set(new) - {"/".join(path) for path in found})
+    missing = sorted(set(new) - {canonical_name(path) for path in found})
     if missing:
         raise KeyError(f"{where}: no layer named {missing}")
     return found

@@ -14,7 +14,7 @@ from typing import Any, Iterator
 import onnx
 
 from ww_core import LayerKind, LayerMatrix, unanalyzable_reason
-from ww_core.toolkit import CONV_KIND_BY_RANK
+from ww_core.toolkit import CONV_KIND_BY_RANK, module_path
 from ww_onnx.graph import WeightUse, weight_uses
 from ww_onnx.tensors import loader
 
@@ -46,7 +46,7 @@ def _swapped(dims: tuple[int, ...]) -> tuple[int, ...]:
 
 def rows(use: WeightUse, options: dict[str, Any]) -> list[Row]:
     """The rows one weight use gives, with canonical shapes; none when the tensor's rank does not fit the op."""
-    name, op, dims = use.name, use.node.op_type, tuple(use.tensor.dims)
+    name, op, dims = module_path(use.name), use.node.op_type, tuple(use.tensor.dims)
     if op in ("Gemm", "MatMul") and len(dims) == 2:
         # Gemm/MatMul compute A·B: a weight B is (in, out) unless transB; a weight A is (out, in) unless transA.
         trans = _int_attribute(use.node, "transB" if use.input_index == 1 else "transA", 0) if op == "Gemm" else 0
@@ -98,5 +98,6 @@ def model_layers(model: onnx.ModelProto, base_dir: Path | None, origin: str, opt
                 framework_type=use.node.op_type,
                 skip=unanalyzable_reason(dtype, row.shape),
                 reference_id=positions.get(use.name),
+                framework_path=use.name,
             )
             index += 1

@@ -40,14 +40,14 @@ def ww_layers(source: Any, options: dict[str, Any]) -> Iterable[LayerMatrix] | N
     if isinstance(source, Snapshot):
         return source.layers
     if isinstance(source, Mapping) and all(isinstance(v, np.ndarray) for v in source.values()):
-        return _mapping_layers(source)
+        return _mapping_layers(source, bool(options.get("fused_qkv")))
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         if safetensors_file.is_safetensors(path):
             ids = safetensors_file.reference_ids(path)
-            return layers_from_named(safetensors_file.iter_tensors(path), str(path), "safetensors", ids)
+            return layers_from_named(safetensors_file.iter_tensors(path), str(path), "safetensors", ids, bool(options.get("fused_qkv")))
         if path.suffix == ".npz" and path.is_file():
-            return _npz_layers(path)
+            return _npz_layers(path, bool(options.get("fused_qkv")))
     return None
 
 
@@ -55,12 +55,13 @@ def _constant(array: np.ndarray) -> Callable[[], np.ndarray]:
     return lambda: array
 
 
-def _mapping_layers(arrays: Mapping[str, np.ndarray]) -> Iterable[LayerMatrix]:
+def _mapping_layers(arrays: Mapping[str, np.ndarray], fused_qkv: bool) -> Iterable[LayerMatrix]:
     entries = [(str(name), tuple(a.shape), _constant(a), a.dtype.name) for name, a in arrays.items()]
-    return layers_from_named(entries, "dict of numpy arrays", "numpy.ndarray", state_dict_reference_ids(map(str, arrays), start=1))
+    ids = state_dict_reference_ids(map(str, arrays), start=1)
+    return layers_from_named(entries, "dict of numpy arrays", "numpy.ndarray", ids, fused_qkv)
 
 
-def _npz_layers(path: Path) -> Iterable[LayerMatrix]:
+def _npz_layers(path: Path, fused_qkv: bool) -> Iterable[LayerMatrix]:
     """Members' shapes from their .npy headers; each member is read only when its layer loads (``NpzMember``).
 
     The archive is opened once per process and shared by the readers (``npz_member.open_archive``):
@@ -79,7 +80,7 @@ def _npz_layers(path: Path) -> Iterable[LayerMatrix]:
     except Exception as exc:  # so do .npy header parsers
         raise ValueError(f"{path}: not a readable .npz archive ({type(exc).__name__}: {exc})") from None
     entries = [(name, shape, npz_member.NpzMember(str(path), name + ".npy"), dtype) for name, (shape, dtype) in headers.items()]
-    return layers_from_named(entries, str(path), "npz")
+    return layers_from_named(entries, str(path), "npz", fused_qkv=fused_qkv)
 
 
 def _npz_member_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> tuple[tuple[int, ...], str]:

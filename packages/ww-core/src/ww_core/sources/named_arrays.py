@@ -52,31 +52,52 @@ def state_dict_reference_ids(keys: Iterable[str], start: int) -> dict[str, int]:
     return ids
 
 
+#: Row blocks of a fused attention input projection (torch ``in_proj_weight``: q, k, v stacked).
+QKV = ("q", "k", "v")
+
+
+def is_fused_qkv(key: str, shape: tuple[int, ...]) -> bool:
+    """A torch ``MultiheadAttention.in_proj_weight``: 2-D, named so, three times as many rows as columns."""
+    return key.endswith("in_proj_weight") and len(shape) == 2 and shape[0] == 3 * shape[1]
+
+
+def _row_block(load: Callable[[], np.ndarray], block: int, size: int) -> Callable[[], np.ndarray]:
+    return lambda: np.asarray(load())[block * size : (block + 1) * size]
+
+
 def layers_from_named(
     entries: Iterable[tuple[str, tuple[int, ...], Callable[[], np.ndarray], str]],
     origin: str,
     framework_type: str,
     ids: Mapping[str, int] | None = None,
+    fused_qkv: bool = False,
 ) -> Iterator[LayerMatrix]:
     """Yield a LayerMatrix for every (name, shape, loader, dtype name) whose rank makes it a weight matrix, indexed from 0.
 
     Integer, bool and empty tensors are yielded too, marked ``skip`` (``unanalyzable_reason``).
-    ``ids`` gives reference ids (``LayerMatrix.reference_id``) by key.
+    ``ids`` gives reference ids (``LayerMatrix.reference_id``) by key. A fused attention
+    ``in_proj_weight`` gives ``.q``/``.k``/``.v`` rows, as the torch module route does, unless ``fused_qkv``.
     """
     index = 0
     for name, shape, load, dtype in entries:
         kind = infer_kind(name, shape)
         if kind is None:
             continue
-        yield LayerMatrix(
-            name=module_path(name),
-            index=index,
-            kind=kind,
-            shape=tuple(shape),
-            load=load,
-            origin=origin,
-            framework_type=framework_type,
-            skip=unanalyzable_reason(dtype, shape),
-            reference_id=(ids or {}).get(name),
-        )
-        index += 1
+        split = is_fused_qkv(name, tuple(shape)) and not fused_qkv
+        size = shape[0] // len(QKV) if split else shape[0]
+        parts = [(f".{label}", _row_block(load, block, size)) for block, label in enumerate(QKV)] if split else [("", load)]
+        for suffix, part_load in parts:
+            part_shape = (size, *shape[1:])
+            yield LayerMatrix(
+                name=module_path(name) + suffix,
+                index=index,
+                kind=kind,
+                shape=part_shape,
+                load=part_load,
+                origin=origin,
+                framework_type=framework_type,
+                skip=unanalyzable_reason(dtype, part_shape),
+                reference_id=(ids or {}).get(name),
+                framework_path=name,
+            )
+            index += 1
