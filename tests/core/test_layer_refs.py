@@ -150,3 +150,20 @@ def test_an_npz_replaced_with_the_same_size_and_mtime_is_read_anew(tmp_path: Pat
     os.replace(replacement, path)  # a new file (inode) with the old one's size and mtime
     again = next(iter(analysis.model_layers(path, AnalysisOptions()).layers)).weights()
     assert first[0, 0] == 1.0 and again[0, 0] == 2.0
+
+
+def _archive_fd(path: str) -> int:
+    from ww_core.sources import npz_member
+
+    return npz_member.open_archive(Path(path))[0].fp.fileno()  # type: ignore[union-attr]
+
+
+def test_a_forked_worker_never_shares_the_parent_npz_archive(tmp_path: Path) -> None:
+    """A forked pool worker inherited the client's open archive: processes sharing one file offset read each
+    other's positions (a layer failed at random with an empty error under executor=ProcessPoolExecutor)."""
+    path = tmp_path / "m.npz"
+    np.savez(path, w=np.ones((4, 4)))
+    parent = _archive_fd(str(path))
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        child = pool.apply(_archive_fd, (str(path),))
+    assert child != parent

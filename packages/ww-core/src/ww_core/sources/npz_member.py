@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import zipfile
 from dataclasses import dataclass
@@ -16,14 +17,17 @@ from ww_core.toolkit import read_npy_header
 
 
 @lru_cache(maxsize=8)
-def _archive(path: str, version: tuple[int, ...]) -> tuple[zipfile.ZipFile, threading.Lock]:
-    """This process's open archive (one per file version): reopening per member re-read the central directory, quadratic in members."""
+def _archive(path: str, version: tuple[int, ...], process: int) -> tuple[zipfile.ZipFile, threading.Lock]:
+    """This process's open archive (one per file version): reopening per member re-read the central directory, quadratic in members.
+
+    Keyed by process id too: a forked worker inherits the cache, and processes sharing one open file share its offset.
+    """
     return zipfile.ZipFile(path), threading.Lock()
 
 
 def open_archive(path: Path) -> tuple[zipfile.ZipFile, threading.Lock]:
     """The archive at ``path``, opened once per process and file version, with the lock its readers share."""
-    return _archive(str(path), file_version(path))
+    return _archive(str(path), file_version(path), os.getpid())
 
 
 @dataclass(frozen=True)
