@@ -202,3 +202,18 @@ def test_bfloat16_safetensors_round_trip(tmp_path: Path) -> None:
     smoothed = ww_core.svd_smoothing(path, method="svd", percent=0.5)
     esd = ww_core.get_esd(smoothed, "a")
     assert np.count_nonzero(esd > 1e-3 * esd.max()) == 25  # bfloat16 keeps 3 significant digits
+
+
+def test_fused_in_proj_rows_are_written_back_block_by_block(tmp_path: Path) -> None:
+    """A fused ``in_proj_weight`` is analyzed as q/k/v rows; each block is smoothed as that matrix alone would be."""
+    from safetensors.numpy import load_file, save_file
+
+    rng = np.random.default_rng(4)
+    fused = rng.standard_t(3, size=(48, 16))
+    model = {"attn.in_proj_weight": fused, "fc.weight": rng.standard_t(3, size=(30, 20))}
+    alone = [ww_core.svd_smoothing({"w.weight": fused[i * 16 : (i + 1) * 16]})["w.weight"] for i in range(3)]
+    np.testing.assert_allclose(ww_core.svd_smoothing(model)["attn.in_proj_weight"], np.concatenate(alone), rtol=1e-10, atol=1e-12)
+    save_file({key: value.astype(np.float32) for key, value in model.items()}, str(tmp_path / "m.safetensors"))
+    written = ww_core.svd_smoothing(str(tmp_path / "m.safetensors"), output=str(tmp_path / "out.safetensors"))
+    blocks = load_file(str(written))["attn.in_proj_weight"]
+    assert blocks.shape == (48, 16) and np.linalg.matrix_rank(blocks[:16]) < 16

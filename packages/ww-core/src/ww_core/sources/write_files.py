@@ -8,24 +8,48 @@ import shutil
 import struct
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
-from ww_core.sources.named_arrays import infer_kind, module_path
-from ww_core.sources.safetensors_file import _DTYPES, read_header, shard_files
+from ww_core.sources.named_arrays import QKV, infer_kind, is_fused_qkv, module_path
+from ww_core.sources.safetensors_file import _DTYPES, read_header, shard_files, tensor_loader
+
+#: Layer name → (stored key, row block of a fused q/k/v tensor or None for the whole tensor).
+Names = dict[str, tuple[str, int | None]]
 
 
-def layer_keys(keys: list[str], shapes: Mapping[str, tuple[int, ...]]) -> dict[str, str]:
-    """Layer name → stored key, for the keys ``layers_from_named`` reports as layers."""
-    return {module_path(key): key for key in keys if infer_kind(key, shapes[key]) is not None and 0 not in shapes[key]}
+def layer_keys(keys: list[str], shapes: Mapping[str, tuple[int, ...]]) -> Names:
+    """Layer name → where it is stored, for the keys ``layers_from_named`` reports as layers (fused q/k/v by either name)."""
+    found: Names = {}
+    for key in keys:
+        shape = shapes[key]
+        if infer_kind(key, shape) is None or 0 in shape:
+            continue
+        found[module_path(key)] = (key, None)
+        if is_fused_qkv(key, shape):
+            found.update({f"{module_path(key)}.{label}": (key, block) for block, label in enumerate(QKV)})
+    return found
 
 
-def _replacements(weights: Mapping[str, np.ndarray], names: dict[str, str], where: str) -> dict[str, np.ndarray]:
+def _replacements(
+    weights: Mapping[str, np.ndarray], names: Names, where: str, original: Callable[[str], np.ndarray]
+) -> dict[str, np.ndarray]:
+    """Stored key → new tensor; a q/k/v row block is written into a copy of its fused tensor (``original``)."""
     unknown = sorted(set(weights) - set(names))
     if unknown:
         raise KeyError(f"{where}: no layer named {unknown}")
-    return {names[name]: np.asarray(weights[name]) for name in weights}
+    new: dict[str, np.ndarray] = {}
+    for name, value in weights.items():
+        key, block = names[name]
+        if block is None:
+            new[key] = np.asarray(value)
+            continue
+        fused = new[key] if key in new else np.array(original(key), dtype=np.float64)
+        size = fused.shape[0] // len(QKV)
+        fused[block * size : (block + 1) * size] = value
+        new[key] = fused
+    return new
 
 
 def _cast(new: np.ndarray, like_shape: tuple[int, ...], dtype: np.dtype[Any], key: str) -> np.ndarray:
@@ -37,7 +61,7 @@ def _cast(new: np.ndarray, like_shape: tuple[int, ...], dtype: np.dtype[Any], ke
 def write_mapping(arrays: Mapping[str, np.ndarray], weights: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """A new dict: the same arrays, the named layers replaced (in their stored dtype)."""
     names = layer_keys(list(arrays), {key: tuple(a.shape) for key, a in arrays.items()})
-    new = _replacements(weights, names, "dict of numpy arrays")
+    new = _replacements(weights, names, "dict of numpy arrays", lambda key: arrays[key])
     return {key: _cast(new[key], a.shape, a.dtype, key) if key in new else a for key, a in arrays.items()}
 
 
@@ -98,7 +122,13 @@ def write_safetensors(path: Path, weights: Mapping[str, np.ndarray], output: Pat
     tables = {shard: read_header(shard)[0] for shard in shards}
     floats = ("F64", "F32", "F16", "BF16")
     shapes = {key: tuple(entry["shape"]) for table in tables.values() for key, entry in table.items() if entry["dtype"] in floats}
-    new = _replacements(weights, layer_keys(list(shapes), shapes), str(path))
+    where = {key: (shard, entry) for shard, table in tables.items() for key, entry in table.items()}
+
+    def original(key: str) -> np.ndarray:
+        shard, entry = where[key]
+        return np.asarray(tensor_loader(shard, entry, read_header(shard)[1])())
+
+    new = _replacements(weights, layer_keys(list(shapes), shapes), str(path), original)
     if path.is_file():
         _write_shard(path, new, output)
         return output
