@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import ww_core
 from ww_core import cli
 from ww_core.cli import main
 from ww_core.progress import ProgressBar
@@ -145,3 +146,16 @@ def test_every_command_with_a_cache_flag_uses_it(tmp_path: Path, command: str) -
     extra = ["-o", str(tmp_path / "r.html")] if command == "report" else []
     assert main([command, str(first), str(second), "--cache", str(cache), *extra]) == 0
     assert cache.read_text().count("\n") == 4  # two layers of each model
+
+
+def test_control_characters_in_names_never_reach_the_terminal(capsys: pytest.CaptureFixture[str]) -> None:
+    """A hostile file's tensor names went to the terminal raw: escape sequences (window title, screen clear) and
+    newlines that broke the table's rows; they are shown escaped."""
+    rng = np.random.default_rng(0)
+    hostile = "evil\x1b]0;pwned\x07\x1b[2J\nnext\u202eline"
+    results = ww_core.analyze({hostile: rng.standard_t(3, size=(100, 80)), "ok": rng.standard_t(3, size=(100, 80))})
+    text = str(results)
+    assert not any(char in text for char in "\x1b\x07\u202e")
+    table = text.split("\n\n")[0].splitlines()
+    assert len(table) == 3 and "evil" in table[1] and "\\x1b" in table[1]
+    assert results.details[0]["name"] == hostile  # the data keeps the real name

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import textwrap
+import unicodedata
 from typing import Any, Mapping, Sequence
 
 from ww_core.metrics import DEGENERATE_WARNING, OVER_TRAINED_THRESH, UNDER_TRAINED_THRESH
@@ -61,15 +62,21 @@ def default_columns(rows: Sequence[Mapping[str, Any]], options: AnalysisOptions)
     return [c for c in columns if c == REASON or any(c in row for row in rows)]
 
 
+def printable(text: str) -> str:
+    """``text`` with control and format characters escaped (``\\x1b``): names come from untrusted files, and a raw
+    escape sequence or newline would act on the terminal or break the table."""
+    return "".join(char if unicodedata.category(char) not in ("Cc", "Cf") else ascii(char)[1:-1] for char in text)
+
+
 def cell(row: Mapping[str, Any], column: str) -> str:
     """One value as text: floats to 4 significant digits, a reason only for rows that are not a success."""
     if column == REASON:
-        return "" if row.get("status") in ("success", "selected") else str(row.get("error") or "")
+        return "" if row.get("status") in ("success", "selected") else printable(str(row.get("error") or ""))
     value = row.get(column, "")
     if isinstance(value, float) or hasattr(value, "dtype"):
         number = float(value)
         return "nan" if math.isnan(number) else f"{number:.4g}"
-    return "" if value is None else str(value)
+    return "" if value is None else printable(str(value))
 
 
 def abbreviate(text: str, width: int) -> str:
