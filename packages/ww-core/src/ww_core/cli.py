@@ -130,6 +130,17 @@ def _same_file(a: str, b: str) -> bool:
         return False
 
 
+def warn_cached_esds(results: Results, cache: str | None) -> None:
+    """Rows restored from the cache carry no ESD: say so where plots or a report were asked for, never leave them out silently."""
+    missing = [row for row in results.details if row.get("status") == "success" and row.get("name") not in results.esds]
+    if cache and missing:
+        print(
+            f"ww: warning: {len(missing)} layers restored from the cache {cache} have no ESD, so their ESD plots are left out; "
+            "run without --cache to draw them",
+            file=sys.stderr,
+        )
+
+
 def _print_errors(errors: Sequence[str]) -> int:
     for line in errors:
         print(line, file=sys.stderr)
@@ -155,6 +166,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         if args.plot:
             from ww_core import plots
 
+            warn_cached_esds(results, args.cache)
             jobs.append((args.plot, lambda: plots.save_all(results, args.plot, progress=bar)))
         errors = write_all(jobs)
     finally:
@@ -209,6 +221,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         if len(paths) == 1:
             results = analyze(paths[0], **kwargs)
             require_analyzed(results, args.layers)
+            warn_cached_esds(results, args.cache)
             title = args.names[0] if args.names else None
             render: Callable[[], str] = functools.partial(results_report, results, title)
         else:
