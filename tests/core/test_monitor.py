@@ -283,3 +283,14 @@ def test_close_from_the_warning_callback_stops_observing_without_deadlock(tmp_pa
     assert monitor.history.steps == [1] and monitor.should_stop and not monitor.errors
     with pytest.raises(RuntimeError, match="after close"):
         monitor.observe(_model(), step=2)
+
+
+@pytest.mark.parametrize("content", [b"\x08\x00\x00\x00\x00\x00\x00\x00{}", b'{"key": "x", "rows": []}\n', b"step,alpha\n1,3.0\n"])
+def test_a_log_that_is_another_file_is_refused_and_left_untouched(tmp_path: Path, content: bytes) -> None:
+    """Monitor(log="model.safetensors") appended JSON lines to the model (a cache or CSV named by mistake, too)."""
+    other = tmp_path / "other"
+    other.write_bytes(content)
+    with pytest.raises(ValueError, match="not a ww monitor log") as caught:
+        ww_core.Monitor(every=1, log=other)
+    assert str(other) in str(caught.value)
+    assert other.read_bytes() == content

@@ -132,6 +132,10 @@ def encode(record: Mapping[str, Any]) -> str:
     return json.dumps(safe, allow_nan=False) + "\n"
 
 
+#: How every record line starts (``encode`` writes the ``record`` key first).
+RECORD_START = b'{"record"'
+
+
 class HistoryLog:
     """Appends records to a JSON-lines file, each batch in one write, always starting on a fresh line."""
 
@@ -141,6 +145,8 @@ class HistoryLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.exists() and self.path.stat().st_size > 0:
             with self.path.open("rb") as handle:
+                if not handle.read(len(RECORD_START)).startswith(RECORD_START):  # a model or CSV named by mistake
+                    raise ValueError(f"{self.path} is not a ww monitor log, so nothing is appended to it; name a new file")
                 handle.seek(-1, 2)
                 torn = handle.read(1) != b"\n"
             if torn:  # a killed run's partial last line: end it, so the next record starts cleanly
