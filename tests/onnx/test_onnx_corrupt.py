@@ -86,6 +86,14 @@ def test_initializer_whose_data_disagrees_with_its_dims(tmp_path: Path) -> None:
     assert [row["status"] for row in results.details].count("success") == 1
 
 
+def test_negative_dims_are_refused_naming_the_tensor(tmp_path: Path) -> None:
+    """dims [-32, 16] were listed as a layer with M = -32 and num_evals = -32 (a skipped row showing a made-up size)."""
+    path = _save(_model(raw={"fc1": ([-32, 16], b"\0" * 64)}), tmp_path / "neg.onnx")
+    for run in (ww_core.analyze, ww_core.describe):
+        with pytest.raises(ValueError, match=r"neg\.onnx.*'fc1'.*invalid shape"):
+            run(path)
+
+
 def test_dims_claiming_terabytes_do_not_allocate(tmp_path: Path) -> None:
     path = _save(_model(raw={"fc1": ([1 << 20, 1 << 20], b"\0" * 64)}), tmp_path / "huge.onnx")
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

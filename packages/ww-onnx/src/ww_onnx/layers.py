@@ -86,6 +86,8 @@ def model_layers(model: onnx.ModelProto, base_dir: Path | None, origin: str, opt
     positions = {tensor.name: position for position, tensor in enumerate(model.graph.initializer)}
     index = 0
     for use in weight_uses(model.graph):
+        if any(dim < 0 for dim in use.tensor.dims):  # else listed with a made-up size
+            raise ValueError(f"{origin}: tensor {use.name!r} has an invalid shape {list(use.tensor.dims)}")
         dtype = onnx.TensorProto.DataType.Name(use.tensor.data_type).lower()
         for row in rows(use, options):
             yield LayerMatrix(
