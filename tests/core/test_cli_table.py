@@ -159,3 +159,17 @@ def test_control_characters_in_names_never_reach_the_terminal(capsys: pytest.Cap
     table = text.split("\n\n")[0].splitlines()
     assert len(table) == 3 and "evil" in table[1] and "\\x1b" in table[1]
     assert results.details[0]["name"] == hostile  # the data keeps the real name
+
+
+def test_warnings_are_one_line_each_in_the_terminal() -> None:
+    """Python's warning format printed the source file, line and code line of ww ('analysis.py:390: UserWarning: ...'),
+    also before the error line it repeated."""
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "ww_core", "demo", "--layers", "0", "99", "-q"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0
+    assert done.stderr.splitlines() == ["ww: warning: layers=[0, 99]: no layer has id 99; layer ids that exist: 0-4"]
+    done = subprocess.run([sys.executable, "-m", "ww_core", "demo", "--layers", "99"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and len(done.stderr.splitlines()) == 1 and done.stderr.startswith("ww: error:")

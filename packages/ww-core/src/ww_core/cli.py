@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 import sys
+import warnings
 from typing import Any, Callable, Iterator, Sequence
 
 from ww_core import __version__, table_view
@@ -403,7 +404,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         args = parser.parse_args(["demo", *(argv or [])])
     try:
-        return int(args.handler(args))
+        with warnings.catch_warnings(record=True) as caught:  # shown after the run, one line each; an error says it all
+            warnings.simplefilter("default")
+            code = int(args.handler(args))
+        for warning in caught:
+            print(f"ww: warning: {warning.message}", file=sys.stderr)
+        return code
     except KeyboardInterrupt:
         print(interrupted_message(args), file=sys.stderr)
         return EXIT_INTERRUPTED
