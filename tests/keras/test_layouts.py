@@ -20,23 +20,31 @@ def test_zoo_names_kinds_shapes_in_architecture_order(zoo: keras.Model) -> None:
     assert described == [
         ("emb", "embedding", (40, 16)),
         ("conv1d", "conv1d", (20, 16, 3)),
-        ("mha/query", "dense", (12, 20)),
-        ("mha/key", "dense", (12, 20)),
-        ("mha/value", "dense", (12, 20)),
-        ("mha/attention_output", "dense", (20, 12)),
-        ("lstm/lstm_cell", "dense", (40, 20)),
-        ("lstm/lstm_cell/recurrent_kernel", "dense", (40, 10)),
-        ("bi/forward_gru/gru_cell", "dense", (27, 10)),
-        ("bi/forward_gru/gru_cell/recurrent_kernel", "dense", (27, 9)),
-        ("bi/backward_gru/gru_cell", "dense", (27, 10)),
-        ("bi/backward_gru/gru_cell/recurrent_kernel", "dense", (27, 9)),
+        ("mha.query", "dense", (12, 20)),
+        ("mha.key", "dense", (12, 20)),
+        ("mha.value", "dense", (12, 20)),
+        ("mha.attention_output", "dense", (20, 12)),
+        ("lstm.lstm_cell", "dense", (40, 20)),
+        ("lstm.lstm_cell.recurrent_kernel", "dense", (40, 10)),
+        ("bi.forward_gru.gru_cell", "dense", (27, 10)),
+        ("bi.forward_gru.gru_cell.recurrent_kernel", "dense", (27, 9)),
+        ("bi.backward_gru.gru_cell", "dense", (27, 10)),
+        ("bi.backward_gru.gru_cell.recurrent_kernel", "dense", (27, 9)),
         ("einsum", "dense", (14, 18)),
         ("conv2d", "conv2d", (6, 1, 3, 2)),
         ("depthwise", "conv2d", (12, 1, 2, 2)),
         ("deconv2d", "conv2d", (5, 12, 2, 3)),
-        ("head/fc1", "dense", (11, 5)),
-        ("head/fc2", "dense", (3, 11)),
+        ("head.fc1", "dense", (11, 5)),
+        ("head.fc2", "dense", (3, 11)),
     ]
+
+
+def test_nested_names_use_dots_and_longname_keeps_the_keras_path(zoo: keras.Model) -> None:
+    """Canonical names join nested layers by dots like every other route; ``framework_path`` keeps Keras' ``/``."""
+    paths = {layer.name: layer.framework_path for layer in ww_keras.ww_layers(zoo, {})}
+    assert paths["head.fc1"] == "head/fc1"
+    assert paths["lstm.lstm_cell.recurrent_kernel"] == "lstm/lstm_cell/recurrent_kernel"
+    assert paths["emb"] == "emb"
 
 
 def test_dense_is_out_by_in() -> None:
@@ -94,7 +102,7 @@ def test_depthwise_maps_to_grouped_conv_layout() -> None:
 def test_separable_conv_gives_depthwise_and_pointwise() -> None:
     separable = keras.layers.SeparableConv2D(7, 3, depth_multiplier=2)
     found = layers_of(build(separable, input_shape=(8, 8, 4)))
-    shapes = {name.rsplit("/", 1)[-1]: layer.shape for name, layer in found.items()}
+    shapes = {name.rsplit(".", 1)[-1]: layer.shape for name, layer in found.items()}
     assert shapes == {"depthwise_kernel": (8, 1, 3, 3), "pointwise_kernel": (7, 8, 1, 1)}
 
 
@@ -112,8 +120,8 @@ def test_attention_projections_flatten_heads() -> None:
     found = layers_of(model)
     q_kernel = mha.query_dense.kernel.numpy()  # (in=10, heads=3, dim=4)
     out_kernel = mha.output_dense.kernel.numpy()  # (heads=3, dim=4, out=10)
-    np.testing.assert_array_equal(found["attn/query"].load(), q_kernel.reshape(10, 12).T)
-    np.testing.assert_array_equal(found["attn/attention_output"].load(), out_kernel.reshape(12, 10).T)
+    np.testing.assert_array_equal(found["attn.query"].load(), q_kernel.reshape(10, 12).T)
+    np.testing.assert_array_equal(found["attn.attention_output"].load(), out_kernel.reshape(12, 10).T)
 
 
 def test_einsum_dense_uses_its_equation() -> None:
@@ -128,8 +136,8 @@ def test_einsum_dense_uses_its_equation() -> None:
 def test_recurrent_kernels_are_separate_rows() -> None:
     gru = keras.layers.GRU(5, name="gru")
     found = layers_of(build(gru, input_shape=(7, 3)))
-    np.testing.assert_array_equal(found["gru/gru_cell"].load(), gru.cell.kernel.numpy().T)
-    np.testing.assert_array_equal(found["gru/gru_cell/recurrent_kernel"].load(), gru.cell.recurrent_kernel.numpy().T)
+    np.testing.assert_array_equal(found["gru.gru_cell"].load(), gru.cell.kernel.numpy().T)
+    np.testing.assert_array_equal(found["gru.gru_cell.recurrent_kernel"].load(), gru.cell.recurrent_kernel.numpy().T)
 
 
 def test_a_lone_layer_is_a_source() -> None:

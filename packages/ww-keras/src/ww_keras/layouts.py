@@ -126,9 +126,14 @@ def layout(weight: KerasWeight) -> tuple[LayerKind, tuple[int, ...], Transform, 
     return CONV_KIND_BY_RANK[nd], shape, np.asarray, f"rank-{nd} {var!r} of {what}: not analyzed, {why}"
 
 
-def layer_name(weight: KerasWeight) -> str:
-    """The layer path; variables other than the main kernel get their own suffix (``lstm/lstm_cell/recurrent_kernel``)."""
+def keras_path(weight: KerasWeight) -> str:
+    """Keras' own ``/``-joined layer path; a variable other than the main kernel is appended (``lstm/lstm_cell/recurrent_kernel``)."""
     return weight.layer_path if weight.variable in ("kernel", "embeddings") else f"{weight.layer_path}/{weight.variable}"
+
+
+def layer_name(weight: KerasWeight) -> str:
+    """The canonical name: Keras' path joined by dots like every other route (``head/fc1`` → ``head.fc1``)."""
+    return keras_path(weight).replace("/", ".")
 
 
 def to_layers(weights: list[KerasWeight], origin: str, framework_type: str | None = None) -> list[LayerMatrix]:
@@ -142,6 +147,7 @@ def to_layers(weights: list[KerasWeight], origin: str, framework_type: str | Non
         layers.append(
             LayerMatrix(
                 name=layer_name(weight),
+                framework_path=keras_path(weight),
                 index=len(layers),
                 kind=kind,
                 shape=tuple(int(d) for d in canonical),
