@@ -254,3 +254,14 @@ def test_the_cli_refuses_a_model_file_as_cache_in_one_line(tmp_path: Path, capsy
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("ww: error:") and "not a ww results cache" in err[0]
     assert model.read_bytes() == before
+
+
+def test_rows_cached_by_another_ww_core_version_are_computed_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, computed: list[str]
+) -> None:
+    """After an upgrade that fixes a number, the cache restored the old (wrong) rows: the version is part of the key."""
+    cache = tmp_path / "rows.jsonl"
+    ww_core.analyze({"fc": _heavy(1)}, cache=cache, workers=1)
+    monkeypatch.setattr(ww_core, "__version__", "9.9.9")
+    ww_core.analyze({"fc": _heavy(1)}, cache=cache, workers=1)
+    assert computed == ["fc", "fc"]

@@ -51,7 +51,10 @@ class CacheWriteError(OSError):
 
 
 def _fingerprint(options: AnalysisOptions) -> str:
-    text = json.dumps(asdict(options), sort_keys=True, default=repr)
+    """The options and ww-core's version: rows cached before an upgrade that changed a number are computed again."""
+    import ww_core
+
+    text = json.dumps({**asdict(options), "ww-core": ww_core.__version__}, sort_keys=True, default=repr)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
