@@ -194,3 +194,17 @@ def test_unpooled_conv_keeps_one_esd_per_slice() -> None:
     first_slice = model["conv"][:, :, 0, 0]
     expected = np.sort(np.linalg.svd(first_slice, compute_uv=False) ** 2) * scale
     np.testing.assert_allclose(results.esds["conv[0]"], expected, rtol=1e-9)
+
+
+def test_two_tensors_that_normalize_to_one_name_stay_two_layers() -> None:
+    """'fc.weight' and 'fc' were both named 'fc': one ESD overwrote the other, row('fc') and layer deltas saw only one."""
+    rng = np.random.default_rng(0)
+    first, second = rng.standard_t(3, size=(100, 80)), rng.standard_normal((100, 80))
+    results = ww_core.analyze({"fc.weight": first, "fc": second}, workers=1)
+    names = [row["name"] for row in results.details]
+    assert len(set(names)) == 2 and names[0] == "fc"
+    alone = [ww_core.analyze({"x": matrix}).details[0]["alpha"] for matrix in (first, second)]
+    assert [results.row(name)["alpha"] for name in names] == pytest.approx(alone, rel=1e-12)
+    assert len(results.esds) == 2
+    deltas = ww_core.compare({"fc.weight": first, "fc": second}, {"fc.weight": first, "fc": second}).layer_deltas("alpha")
+    assert len(deltas) == 2

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 import pluggy
 
@@ -257,10 +257,29 @@ def route(source: Any, adapter_options: Mapping[str, Any] | None = None, adapter
         raise FileNotFoundError(f"no such file or directory: {os.fspath(source)!r}")
     found = first_result("ww_layers", adapter_options, adapter, source=source)
     if found is not None:
-        return _Routed(_adapter_ref(found[0]), found[1])
+        return _Routed(_adapter_ref(found[0]), unique_names(found[1]))
     if adapter is not None:
         raise UnknownSourceError(f"adapter {adapter!r} does not recognize {_describe(source)}")
     raise unknown_source_error(source)
+
+
+def unique_names(layers: Iterable[LayerMatrix]) -> Iterator[LayerMatrix]:
+    """``layers`` with every name unique: rows, ESDs, base models and comparisons are matched by name.
+
+    Two tensors can normalize to one name (``fc.weight`` and ``fc``); a later one keeps its stored
+    path (``framework_path``) when that is free, else gets ``#2``, ``#3``, ...
+    """
+    seen: set[str] = set()
+    for layer in layers:
+        name = layer.name
+        if name in seen:
+            name = layer.framework_path if layer.framework_path and layer.framework_path not in seen else name
+            count = 2
+            while name in seen:
+                name, count = f"{layer.name}#{count}", count + 1
+            layer = replace(layer, name=name)
+        seen.add(name)
+        yield layer
 
 
 def first_result(
