@@ -95,3 +95,17 @@ def test_big_endian_files_are_refused_by_name(tmp_path: Path) -> None:
     patch_after(path, b"GGUF", 0, "I", struct.unpack("<I", struct.pack(">I", 3))[0])
     with pytest.raises(ValueError, match="big-endian"):
         ww_core.analyze(path)
+
+
+def test_metadata_arrays_nested_without_end_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An array of arrays 100000 deep raised RecursionError with a traceback."""
+
+    def text(value: str) -> bytes:
+        return struct.pack("<Q", len(value)) + value.encode()
+
+    nested = struct.pack("<IQ", 9, 1) * 100_000 + struct.pack("<IQ", 4, 0)  # array of (array of ...)
+    path = tmp_path / "nest.gguf"
+    path.write_bytes(b"GGUF" + struct.pack("<IQQ", 3, 0, 1) + text("nest") + struct.pack("<I", 9) + nested)
+    assert main(["analyze", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(path) in err[0] and "nested" in err[0], err

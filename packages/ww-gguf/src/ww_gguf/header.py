@@ -22,6 +22,8 @@ DEFAULT_ALIGNMENT = 32
 MAX_DIMS = 4
 #: Numeric metadata arrays up to this length are kept (per-layer head counts); longer ones (vocabularies) are skipped.
 MAX_KEPT_ARRAY = 4096
+#: Arrays of arrays nest at most this deep (real files: one level); deeper is refused, never a RecursionError.
+MAX_ARRAY_DEPTH = 32
 
 #: GGUF metadata value types → struct format of one item (8 = string, 9 = array).
 _SCALARS = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}
@@ -91,16 +93,18 @@ class _Cursor:
         except UnicodeDecodeError as exc:
             raise self.fail(f"{what} is not UTF-8 ({exc})") from exc
 
-    def value(self, value_type: int, what: str) -> Any:
+    def value(self, value_type: int, what: str, depth: int = 0) -> Any:
         if value_type in _SCALARS:
             return self.unpack(_SCALARS[value_type], what)
         if value_type == _STRING:
             return self.string(what)
         if value_type == _ARRAY:
-            return self.array(what)
+            return self.array(what, depth + 1)
         raise self.fail(f"{what} has unknown value type {value_type}")
 
-    def array(self, what: str) -> list[Any] | None:
+    def array(self, what: str, depth: int = 1) -> list[Any] | None:
+        if depth > MAX_ARRAY_DEPTH:
+            raise self.fail(f"{what.split('[')[0]} has arrays nested more than {MAX_ARRAY_DEPTH} deep")
         item_type = self.unpack("I", f"{what} item type")
         count = self.unpack("Q", f"{what} length")
         if item_type in _SCALARS:
@@ -110,7 +114,7 @@ class _Cursor:
         if count > len(self.data) - self.pos:  # every string or array item takes at least 8 bytes
             raise self.fail(f"{what} claims {count} items but only {len(self.data) - self.pos} bytes remain")
         for position in range(count):
-            self.value(item_type, f"{what}[{position}]")
+            self.value(item_type, f"{what}[{position}]", depth)
         return None
 
 
