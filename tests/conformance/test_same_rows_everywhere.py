@@ -145,3 +145,56 @@ def test_svd_smoothing_writes_back_the_same_weights_everywhere(
     if isinstance(source, Path):
         assert Path(updated).parent == source.parent and Path(updated) != source
     testing.assert_rows_close(ww_core.analyze(updated).details, smoothed_expected, rtol=1e-10, atol=1e-10)
+
+
+def _lstm_routes(tmp_path: Path) -> tuple[Any, dict[str, Any]]:
+    """A torch LSTM + Linear and the same weights through every route that reads a recurrent layer by name."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("ww_torch")
+    from safetensors.torch import save_file
+
+    torch.manual_seed(1)
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lstm = torch.nn.LSTM(12, 16, batch_first=True)
+            self.fc = torch.nn.Linear(16, 10)
+
+    net = Net()
+    state = net.state_dict()
+    torch.save(state, tmp_path / "net.pt")
+    save_file({key: value.contiguous() for key, value in state.items()}, str(tmp_path / "net.safetensors"))
+    routes: dict[str, Any] = {
+        "module": net,
+        "state dict": state,
+        ".pt": tmp_path / "net.pt",
+        ".safetensors": tmp_path / "net.safetensors",
+    }
+    if importlib.util.find_spec("ww_keras") is not None:
+        import keras
+
+        model = keras.Sequential(
+            [keras.Input((5, 12)), keras.layers.LSTM(16, name="lstm"), keras.layers.Dense(10, name="fc")], name="net"
+        )
+        # Keras stacks the gates i, f, c, o like torch's i, f, g, o; kernels are (in, 4·hidden)
+        model.get_layer("lstm").set_weights(
+            [state["lstm.weight_ih_l0"].numpy().T, state["lstm.weight_hh_l0"].numpy().T, np.zeros(64, np.float32)]
+        )
+        model.get_layer("fc").set_weights([state["fc.weight"].numpy().T, np.zeros(10, np.float32)])
+        routes["keras Model"] = model
+    return net, routes
+
+
+def test_lstm_gets_the_same_canonical_names_and_rows_through_torch_and_keras(tmp_path: Path) -> None:
+    """Recurrent matrices are ``<layer>.ih_l<k>`` (input) and ``<layer>.hh_l<k>`` (recurrent) on every route."""
+    net, routes = _lstm_routes(tmp_path)
+    expected = ww_core.analyze(net).details
+    names = ["lstm.ih_l0", "lstm.hh_l0", "fc"]
+    assert [row["name"] for row in expected] == names
+    for label, source in routes.items():
+        rows = ww_core.analyze(source).details
+        by_name = {row["name"]: row for row in rows}
+        assert sorted(by_name) == sorted(names), label
+        ordered = [by_name[name] for name in names]
+        testing.assert_rows_close(ordered, expected, rtol=1e-6, atol=1e-6, ignore=(*testing.NAMING_COLUMNS, "layer_id"))

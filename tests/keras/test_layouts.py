@@ -24,12 +24,12 @@ def test_zoo_names_kinds_shapes_in_architecture_order(zoo: keras.Model) -> None:
         ("mha.key", "dense", (12, 20)),
         ("mha.value", "dense", (12, 20)),
         ("mha.attention_output", "dense", (20, 12)),
-        ("lstm.lstm_cell", "dense", (40, 20)),
-        ("lstm.lstm_cell.recurrent_kernel", "dense", (40, 10)),
-        ("bi.forward_gru.gru_cell", "dense", (27, 10)),
-        ("bi.forward_gru.gru_cell.recurrent_kernel", "dense", (27, 9)),
-        ("bi.backward_gru.gru_cell", "dense", (27, 10)),
-        ("bi.backward_gru.gru_cell.recurrent_kernel", "dense", (27, 9)),
+        ("lstm.ih_l0", "dense", (40, 20)),
+        ("lstm.hh_l0", "dense", (40, 10)),
+        ("bi.ih_l0", "dense", (27, 10)),
+        ("bi.hh_l0", "dense", (27, 9)),
+        ("bi.ih_l0_reverse", "dense", (27, 10)),
+        ("bi.hh_l0_reverse", "dense", (27, 9)),
         ("einsum", "dense", (14, 18)),
         ("conv2d", "conv2d", (6, 1, 3, 2)),
         ("depthwise", "conv2d", (12, 1, 2, 2)),
@@ -43,7 +43,7 @@ def test_nested_names_use_dots_and_longname_keeps_the_keras_path(zoo: keras.Mode
     """Canonical names join nested layers by dots like every other route; ``framework_path`` keeps Keras' ``/``."""
     paths = {layer.name: layer.framework_path for layer in ww_keras.ww_layers(zoo, {})}
     assert paths["head.fc1"] == "head/fc1"
-    assert paths["lstm.lstm_cell.recurrent_kernel"] == "lstm/lstm_cell/recurrent_kernel"
+    assert paths["lstm.hh_l0"] == "lstm/lstm_cell/recurrent_kernel"
     assert paths["emb"] == "emb"
 
 
@@ -136,8 +136,8 @@ def test_einsum_dense_uses_its_equation() -> None:
 def test_recurrent_kernels_are_separate_rows() -> None:
     gru = keras.layers.GRU(5, name="gru")
     found = layers_of(build(gru, input_shape=(7, 3)))
-    np.testing.assert_array_equal(found["gru.gru_cell"].load(), gru.cell.kernel.numpy().T)
-    np.testing.assert_array_equal(found["gru.gru_cell.recurrent_kernel"].load(), gru.cell.recurrent_kernel.numpy().T)
+    np.testing.assert_array_equal(found["gru.ih_l0"].load(), gru.cell.kernel.numpy().T)
+    np.testing.assert_array_equal(found["gru.hh_l0"].load(), gru.cell.recurrent_kernel.numpy().T)
 
 
 def test_a_lone_layer_is_a_source() -> None:

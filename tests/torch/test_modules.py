@@ -148,10 +148,10 @@ def test_lora_reports_base_under_wrapper_path_then_a_and_b(layers: Any) -> None:
 def test_recurrent_gates_whole_or_split(layers: Any) -> None:
     lstm = nn.LSTM(3, 5, num_layers=2, bidirectional=True)
     whole = layers(nn.Sequential(lstm))
-    assert [layer.name for layer in whole][:4] == ["0.weight_ih_l0", "0.weight_hh_l0", "0.weight_ih_l0_reverse", "0.weight_hh_l0_reverse"]
+    assert [layer.name for layer in whole][:4] == ["0.ih_l0", "0.hh_l0", "0.ih_l0_reverse", "0.hh_l0_reverse"]
     assert whole[0].shape == (20, 3) and whole[4].shape == (20, 10)
     split = layers(nn.Sequential(nn.GRU(3, 5)), split_gates=True)
-    assert summary(split) == [(f"0.weight_{w}_l0.{g}", "dense", (5, 3 if w == "ih" else 5)) for w in ("ih", "hh") for g in "rzn"]
+    assert summary(split) == [(f"0.{w}_l0.{g}", "dense", (5, 3 if w == "ih" else 5)) for w in ("ih", "hh") for g in "rzn"]
 
 
 def test_registration_order_full_paths_and_no_math_layers(layers: Any) -> None:

@@ -132,8 +132,19 @@ def keras_path(weight: KerasWeight) -> str:
 
 
 def layer_name(weight: KerasWeight) -> str:
-    """The canonical name: Keras' path joined by dots like every other route (``head/fc1`` → ``head.fc1``)."""
-    return keras_path(weight).replace("/", ".")
+    """The canonical name: Keras' path joined by dots like every other route (``head/fc1`` → ``head.fc1``).
+
+    A recurrent cell's kernels are ``<layer>.ih_l0`` / ``<layer>.hh_l0`` as torch names them
+    (``lstm/lstm_cell`` → ``lstm.ih_l0``); a ``Bidirectional`` layer's backward cell adds ``_reverse``.
+    """
+    *scopes, last = weight.layer_path.split("/")
+    if not (scopes and last.endswith("_cell") and weight.variable in ("kernel", "recurrent_kernel")):
+        return keras_path(weight).replace("/", ".")
+    direction = scopes[-1].split("_", 1)[0] if len(scopes) > 1 else ""
+    if direction in ("forward", "backward"):
+        scopes = scopes[:-1]
+    matrix = "ih" if weight.variable == "kernel" else "hh"
+    return ".".join(scopes) + f".{matrix}_l0" + ("_reverse" if direction == "backward" else "")
 
 
 def to_layers(weights: list[KerasWeight], origin: str, framework_type: str | None = None) -> list[LayerMatrix]:

@@ -13,6 +13,7 @@ from typing import Any, Iterator, cast
 import torch
 from torch import nn
 
+from ww_core.toolkit import module_path
 from ww_torch.records import GATES, QKV, WeightRef, conv_kind, split_rows
 
 #: Gates stacked in each ``weight_ih``/``weight_hh`` per recurrent mode (plain RNNs have one).
@@ -102,7 +103,8 @@ def _recurrent_weights(path: str, module: nn.RNNBase, options: dict[str, Any]) -
     for name in module._flat_weights_names:
         if not name.startswith(("weight_ih", "weight_hh")):
             continue
-        ref = WeightRef(f"{path}.{name}", "dense", getattr(module, name), type(module).__name__)
+        key = f"{path}.{name}"
+        ref = WeightRef(module_path(key), "dense", getattr(module, name), type(module).__name__, framework_path=key)
         yield from split_rows(ref, gates) if options.get("split_gates") and gates else [ref]
 
 

@@ -30,6 +30,7 @@ class WeightRef:
     transpose: bool = False
     rows: slice | None = None
     reference_id: int | None = None
+    framework_path: str = ""
 
 
 def conv_kind(ndim: int) -> LayerKind | None:
@@ -65,4 +66,5 @@ def to_layers(refs: Iterable[WeightRef], origin: str, located: Mapping[int, tupl
             device=device_name(ref.tensor),
             skip=unanalyzable_reason(str(ref.tensor.dtype), shape),
             reference_id=ref.reference_id,
+            framework_path=ref.framework_path,
         )

@@ -20,6 +20,8 @@ def infer_kind(name: str, shape: tuple[int, ...]) -> LayerKind | None:
 
 
 _WEIGHT_SUFFIXES = (".weight", "_weight")
+#: torch's recurrent leaves ``weight_ih_l0`` / ``weight_hh_l1_reverse``: the canonical name keeps ``ih_l0`` / ``hh_l1_reverse``.
+_RECURRENT_LEAF = re.compile(r"(?:^|(?<=\.))weight_((?:ih|hh)_l\d+(?:_reverse)?)$")
 
 
 def module_path(key: str) -> str:
@@ -27,7 +29,10 @@ def module_path(key: str) -> str:
 
     Every route to the same model (state dict, safetensors, module walk) then names a layer alike,
     so models can be compared and diffed by name across formats, as the reference names them.
+    Recurrent matrices are ``<layer>.ih_l<k>`` (input) and ``<layer>.hh_l<k>`` (recurrent) (docs/layouts.md).
     """
+    if _RECURRENT_LEAF.search(key):
+        return _RECURRENT_LEAF.sub(r"\1", key)
     for suffix in _WEIGHT_SUFFIXES:
         if key.endswith(suffix):
             return key[: -len(suffix)]
