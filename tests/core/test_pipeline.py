@@ -208,3 +208,10 @@ def test_two_tensors_that_normalize_to_one_name_stay_two_layers() -> None:
     assert len(results.esds) == 2
     deltas = ww_core.compare({"fc.weight": first, "fc": second}, {"fc.weight": first, "fc": second}).layer_deltas("alpha")
     assert len(deltas) == 2
+
+
+@pytest.mark.parametrize("workers", [0, -3])
+def test_workers_below_one_are_refused(workers: int) -> None:
+    """workers=0 or -3 (a typo on the command line) ran serially without a word."""
+    with pytest.raises(ValueError, match=f"workers must be at least 1, got {workers}"):
+        ww_core.analyze({"fc": np.random.default_rng(0).standard_normal((40, 20))}, workers=workers)

@@ -259,6 +259,8 @@ class _Execution:
 
 def _plan_execution(layers: list[LayerMatrix], opts: AnalysisOptions, workers: int | None, executor: Executor | None) -> _Execution:
     """Executor sizing: workers default to one per core over the layers to analyze; threads share the BLAS cores."""
+    if workers is not None and workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
     if workers is None:
         workers = default_workers(sum(1 for layer in layers if not skip_reason(layer, opts)))
     own_pool = executor is None and workers > 1
