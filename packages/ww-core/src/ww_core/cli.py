@@ -405,7 +405,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(["demo", *(argv or [])])
     try:
         with warnings.catch_warnings(record=True) as caught:  # shown after the run, one line each; an error says it all
-            warnings.simplefilter("default")
             code = int(args.handler(args))
         for warning in caught:
             print(f"ww: warning: {warning.message}", file=sys.stderr)
