@@ -161,6 +161,9 @@ def _lstm_routes(tmp_path: Path) -> tuple[Any, dict[str, Any]]:
             self.lstm = torch.nn.LSTM(12, 16, batch_first=True)
             self.fc = torch.nn.Linear(16, 10)
 
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.fc(self.lstm(x)[0])
+
     net = Net()
     state = net.state_dict()
     torch.save(state, tmp_path / "net.pt")
@@ -171,6 +174,10 @@ def _lstm_routes(tmp_path: Path) -> tuple[Any, dict[str, Any]]:
         ".pt": tmp_path / "net.pt",
         ".safetensors": tmp_path / "net.safetensors",
     }
+    if importlib.util.find_spec("ww_onnx") is not None:
+        # torch's exporter renames the weights (onnx::LSTM_117, onnx::MatMul_122, pre-transposed)
+        torch.onnx.export(net, (torch.zeros(1, 5, 12),), str(tmp_path / "net.onnx"), dynamo=False)
+        routes["onnx export"] = tmp_path / "net.onnx"
     if importlib.util.find_spec("ww_keras") is not None:
         import keras
 
@@ -186,7 +193,7 @@ def _lstm_routes(tmp_path: Path) -> tuple[Any, dict[str, Any]]:
     return net, routes
 
 
-def test_lstm_gets_the_same_canonical_names_and_rows_through_torch_and_keras(tmp_path: Path) -> None:
+def test_lstm_gets_the_same_canonical_names_and_rows_through_torch_onnx_export_and_keras(tmp_path: Path) -> None:
     """Recurrent matrices are ``<layer>.ih_l<k>`` (input) and ``<layer>.hh_l<k>`` (recurrent) on every route."""
     net, routes = _lstm_routes(tmp_path)
     expected = ww_core.analyze(net).details
@@ -198,3 +205,29 @@ def test_lstm_gets_the_same_canonical_names_and_rows_through_torch_and_keras(tmp
         assert sorted(by_name) == sorted(names), label
         ordered = [by_name[name] for name in names]
         testing.assert_rows_close(ordered, expected, rtol=1e-6, atol=1e-6, ignore=(*testing.NAMING_COLUMNS, "layer_id"))
+
+
+def test_an_onnx_export_names_stacked_bidirectional_lstms_and_linears_as_the_module_does(tmp_path: Path) -> None:
+    """Weights the exporter renames get their name from the node's scope (``/lstm/LSTM_1`` → ``lstm.*_l1``)."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("ww_onnx")
+    torch.manual_seed(2)
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.q_proj = torch.nn.Linear(12, 12)
+            self.lstm = torch.nn.LSTM(12, 8, num_layers=2, bidirectional=True, batch_first=True)
+            self.fc = torch.nn.Linear(16, 4)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.fc(self.lstm(self.q_proj(x))[0])
+
+    net = Net()
+    torch.onnx.export(net, (torch.zeros(1, 5, 12),), str(tmp_path / "net.onnx"), dynamo=False)
+    expected = {row["name"]: row for row in ww_core.analyze(net).details}
+    exported = {row["name"]: row for row in ww_core.analyze(tmp_path / "net.onnx").details}
+    assert sorted(exported) == sorted(expected)
+    for name, row in expected.items():
+        testing.assert_rows_close([exported[name]], [row], rtol=1e-6, atol=1e-6, ignore=(*testing.NAMING_COLUMNS, "layer_id"))
+    assert exported["fc"]["longname"].startswith("onnx::MatMul_")

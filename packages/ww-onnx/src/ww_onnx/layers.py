@@ -3,10 +3,13 @@
 Recurrent weights (LSTM/GRU/RNN ``W`` and ``R``, (directions, gates·hidden, in)) give one
 (gates·hidden, in) row per direction by default, or one (hidden, in) row per gate with
 ``split_gates``; a torch-style 2-D weight re-stacked on its way to the node is one row.
+A weight torch's exporter renamed (``onnx::MatMul_122``) is named by its node's scope
+(``/fc/MatMul`` → ``fc``; ``/lstm/LSTM_1`` → ``lstm.ih_l1``/``lstm.hh_l1``), as the module names it.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -20,6 +23,9 @@ from ww_onnx.tensors import loader
 
 GATES = {"LSTM": ("i", "o", "f", "c"), "GRU": ("z", "r", "h"), "RNN": ("",)}
 DIRECTIONS = {1: ("",), 2: (".forward", ".reverse")}
+#: torch's exporter: anonymous weight names, and node names ``/<module path>/<Op>[_<count>]``.
+EXPORTER_WEIGHT = "onnx::"
+EXPORTER_NODE = re.compile(r"^/(?P<scope>[^/]+(?:/[^/]+)*)/[A-Za-z]+(?:_(?P<count>\d+))?$")
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,9 @@ def _swapped(dims: tuple[int, ...]) -> tuple[int, ...]:
 def rows(use: WeightUse, options: dict[str, Any]) -> list[Row]:
     """The rows one weight use gives, with canonical shapes; none when the tensor's rank does not fit the op."""
     name, op, dims = module_path(use.name), use.node.op_type, tuple(use.tensor.dims)
+    scope = EXPORTER_NODE.match(use.node.name) if use.name.startswith(EXPORTER_WEIGHT) else None
+    if scope:
+        name = scope["scope"].replace("/", ".")
     if op in ("Gemm", "MatMul") and len(dims) == 2:
         # Gemm/MatMul compute A·B: a weight B is (in, out) unless transB; a weight A is (out, in) unless transA.
         trans = _int_attribute(use.node, "transB" if use.input_index == 1 else "transA", 0) if op == "Gemm" else 0
@@ -61,17 +70,23 @@ def rows(use: WeightUse, options: dict[str, Any]) -> list[Row]:
     if op in GATES and len(dims) == 2 and use.restacked:
         return [Row(name, "dense", dims)]
     if op in GATES and len(dims) == 3 and dims[0] in DIRECTIONS:
-        return _recurrent_rows(name, op, dims, bool(options.get("split_gates")))
+        split_gates = bool(options.get("split_gates"))
+        if scope:  # torch's names: <module>.ih_l<k> (W) / .hh_l<k> (R), _reverse backward
+            matrix = f"{name}.{'ih' if use.input_index == 1 else 'hh'}_l{scope['count'] or 0}"
+            return _recurrent_rows(matrix, op, dims, split_gates, {1: ("",), 2: ("", "_reverse")})
+        return _recurrent_rows(name, op, dims, split_gates)
     return []
 
 
-def _recurrent_rows(name: str, op: str, dims: tuple[int, ...], split_gates: bool) -> list[Row]:
-    directions, stacked, width = dims
+def _recurrent_rows(
+    name: str, op: str, dims: tuple[int, ...], split_gates: bool, directions: dict[int, tuple[str, ...]] = DIRECTIONS
+) -> list[Row]:
+    count, stacked, width = dims
     gates = GATES[op] if split_gates else ("",)
     size = stacked // len(gates)
     return [
         Row(f"{name}{suffix}{'.' + gate if gate else ''}", "dense", (size, width), index=(d, slice(g * size, (g + 1) * size)))
-        for d, suffix in enumerate(DIRECTIONS[directions])
+        for d, suffix in enumerate(directions[count])
         for g, gate in enumerate(gates)
     ]
 
