@@ -88,3 +88,15 @@ def test_the_rule_is_public_for_adapters() -> None:
     assert "empty tensor" in unanalyzable_reason("float32", (3, 0))
     layer = LayerMatrix("x", 0, "dense", (3, 4), lambda: np.zeros((3, 4)), skip="integer dtype int8: not a weight")
     assert layer.skip.startswith("integer")
+
+
+@pytest.mark.parametrize("dtype", ["complex64", "<U1", "S2", "f4,f4"])
+def test_complex_text_and_record_tensors_are_skipped_saying_why(tmp_path: Path, dtype: str) -> None:
+    """Such a .npz member failed with a message for adapter authors ('load() must return floating-point ...')."""
+    rng = np.random.default_rng(0)
+    odd = np.zeros((40, 30), dtype=np.dtype(dtype))
+    np.savez(tmp_path / "m.npz", odd=odd, fc=rng.standard_normal((40, 30)))
+    for results in (ww_core.analyze(tmp_path / "m.npz"), ww_core.analyze({"odd": odd, "fc": rng.standard_normal((40, 30))})):
+        row = results.details[0]
+        assert row["name"] == "odd" and row["status"] == "skipped", row
+        assert "not a real floating-point" in row["error"] and "load()" not in row["error"]

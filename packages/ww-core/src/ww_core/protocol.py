@@ -38,7 +38,8 @@ def unanalyzable_reason(dtype: str, shape: tuple[int, ...]) -> str:
 
     ``dtype`` is the dtype's name ("int32", "bool", "bfloat16"; a "torch." prefix is ignored).
     Integer and bool tensors are ids, masks or quantized codes without their scales, not weights;
-    a tensor with a zero-size axis has no spectrum. Adapters set ``LayerMatrix.skip`` to the result.
+    complex, text and record tensors are no real weight matrix; a tensor with a zero-size axis has no
+    spectrum. Adapters set ``LayerMatrix.skip`` to the result.
     """
     name = dtype.removeprefix("torch.")
     if 0 in shape:
@@ -47,6 +48,8 @@ def unanalyzable_reason(dtype: str, shape: tuple[int, ...]) -> str:
         return "bool dtype: a mask, not a weight matrix"
     if name.startswith(("int", "uint", "qint", "quint")):
         return f"integer dtype {name}: ids or quantized codes, not a floating-point weight matrix"
+    if name.startswith(("complex", "str", "bytes", "void", "<U", "|S", "|V")):
+        return f"dtype {name}: not a real floating-point weight matrix"
     return ""
 
 
