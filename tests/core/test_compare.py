@@ -173,3 +173,16 @@ def test_cli_compare_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureF
     assert "missing.safetensors" in capsys.readouterr().err
     assert main(["compare", real]) == 2
     assert "at least two" in capsys.readouterr().err
+
+
+def test_a_model_with_failed_layers_is_never_named_best_without_saying_so() -> None:
+    """'best: broken' was printed (and 'Best: broken.' in the report) for a model whose NaN layers were left out of its means."""
+    rng = np.random.default_rng(0)
+    healthy = {f"fc{i}": rng.standard_normal((200, 100)) for i in range(3)}
+    broken = {f"fc{i}": rng.standard_t(3, size=(200, 100)) for i in range(3)}
+    broken["fc1"] = np.full((200, 100), np.nan)
+    comparison = compare(healthy, broken, names=["healthy", "broken"])
+    assert comparison.ranking[0] == "broken"
+    note = "broken has 1 failed layer, left out of its means"
+    assert note in str(comparison)
+    assert note in comparison.to_html()

@@ -205,6 +205,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     else:
         for note in comparison.unrelated():
             print(f"ww: warning: {note}; the ranking may compare unrelated architectures", file=sys.stderr)
+        for note in comparison.failed_notes():
+            print(f"ww: warning: {note}, so its rank rests on its other layers", file=sys.stderr)
     return _print_errors(errors)
 
 

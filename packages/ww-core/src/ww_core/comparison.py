@@ -148,10 +148,21 @@ class Comparison:
                 notes.append(f"{name} shares no layer shape with {self.names[0]}")
         return notes
 
+    def failed_notes(self) -> list[str]:
+        """One note per model with failed layers: its means, and so its rank, rest on the other layers alone."""
+        notes = []
+        for name, result in zip(self.names, self.results):
+            failed = len(result.failed)
+            if failed:
+                notes.append(f"{name} has {failed} failed layer{'s' if failed > 1 else ''}, left out of its means")
+        return notes
+
     def __str__(self) -> str:
         columns = ("rank", "name", "layers", "failed", *RANK_METRICS)
         best_first = sorted(self.table(), key=lambda row: row["rank"])
         text = format_table(best_first, columns) + f"\n\nbest: {self.ranking[0]}  (lower is better; ranked by {', '.join(RANK_METRICS)})"
+        for note in self.failed_notes():
+            text += f"\nwarning: {note}, so its rank rests on its other layers"
         notes = self.unrelated()
         if notes:
             text += "\nwarning: these models may not be one architecture, so the ranking may mean little: " + "; ".join(notes)

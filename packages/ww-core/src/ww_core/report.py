@@ -232,6 +232,7 @@ def comparison_report(comparison: Comparison) -> str:
     summary = (
         f"Best: {best}. Within one architecture, a lower mean alpha_weighted (then log_norm, then alpha) goes with better "
         "test accuracy, so the models are ranked by it, best first."
+        + "".join(f" Note: {note}." for note in comparison.failed_notes())
     )
     series = {name: [(i, row) for i, row in enumerate(result.details) if row.get("status") in ("success", "failed")]
               for name, result in zip(comparison.names, comparison.results)}  # fmt: skip
