@@ -231,3 +231,43 @@ def test_an_onnx_export_names_stacked_bidirectional_lstms_and_linears_as_the_mod
     for name, row in expected.items():
         testing.assert_rows_close([exported[name]], [row], rtol=1e-6, atol=1e-6, ignore=(*testing.NAMING_COLUMNS, "layer_id"))
     assert exported["fc"]["longname"].startswith("onnx::MatMul_")
+
+
+@pytest.fixture(scope="module")
+def named_sources(weights: dict[str, np.ndarray], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Every installed route that carries module names, built once."""
+    built = {}
+    for label in NAMED:
+        needs, build = SOURCES[label]
+        if all(importlib.util.find_spec(name) is not None for name in needs):
+            built[label] = build(weights, tmp_path_factory.mktemp("route"))
+    return built
+
+
+def test_compare_and_distances_match_every_layer_between_every_pair_of_routes(named_sources: dict[str, Any]) -> None:
+    """Across any two routes every layer pairs by name: no unmatched layer, every delta and distance exactly 0."""
+    assert len(named_sources) >= 2
+    results = {label: ww_core.analyze(source) for label, source in named_sources.items()}
+    labels = list(named_sources)
+    for position, a in enumerate(labels):
+        for b in labels[position + 1 :]:
+            deltas = ww_core.compare(results[a], results[b], names=["a", "b"]).layer_deltas()
+            assert [row["layer"] for row in deltas] == ["embedding", "conv", "fc1", "fc2"], (a, b)
+            assert all(row["delta_b"] == 0.0 for row in deltas), (a, b, deltas)
+            distances = ww_core.distances(named_sources[a], named_sources[b]).details
+            assert [(row["name"], row["status"]) for row in distances] == [
+                (name, "success") for name in ("embedding", "conv", "fc1", "fc2")
+            ], (a, b, distances)
+            assert all(row["frobenius"] == 0.0 and row["spectral"] == 0.0 for row in distances), (a, b, distances)
+
+
+def test_compare_and_distances_match_every_lstm_layer_between_every_pair_of_routes(tmp_path: Path) -> None:
+    _, routes = _lstm_routes(tmp_path)
+    labels = list(routes)
+    for position, a in enumerate(labels):
+        for b in labels[position + 1 :]:
+            distances = ww_core.distances(routes[a], routes[b]).details
+            assert sorted((row["name"], row["status"]) for row in distances) == [
+                ("fc", "success"), ("lstm.hh_l0", "success"), ("lstm.ih_l0", "success")
+            ], (a, b, distances)
+            assert all(row["frobenius"] == 0.0 for row in distances), (a, b, distances)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+import numpy as np
 import onnx
 
 from ww_core import LayerKind, LayerMatrix, unanalyzable_reason
@@ -22,6 +23,8 @@ from ww_onnx.graph import WeightUse, weight_uses
 from ww_onnx.tensors import loader
 
 GATES = {"LSTM": ("i", "o", "f", "c"), "GRU": ("z", "r", "h"), "RNN": ("",)}
+#: ONNX gate blocks in torch's order (LSTM i,f,g,o; GRU r,z,n), so W − W' pairs the same gates across routes.
+TORCH_GATE_ORDER = {"LSTM": (0, 2, 3, 1), "GRU": (1, 0, 2)}
 DIRECTIONS = {1: ("",), 2: (".forward", ".reverse")}
 #: torch's exporter: anonymous weight names, and node names ``/<module path>/<Op>[_<count>]``.
 EXPORTER_WEIGHT = "onnx::"
@@ -37,6 +40,27 @@ class Row:
     shape: tuple[int, ...]
     transpose: bool = False
     index: tuple[int | slice, ...] = ()
+    gate_order: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class GateOrder:
+    """Loads stacked gate blocks and restacks them in ``order`` (picklable when ``load`` is)."""
+
+    load: Any
+    order: tuple[int, ...]
+
+    def __call__(self) -> Any:
+        blocks = np.split(np.asarray(self.load()), len(self.order), axis=0)
+        return np.concatenate([blocks[block] for block in self.order], axis=0)
+
+
+def gates_restored(array: np.ndarray, order: tuple[int, ...]) -> np.ndarray:
+    """Undo ``GateOrder``: canonical (torch-order) gate blocks back in the stored ONNX order."""
+    if not order:
+        return array
+    blocks = np.split(array, len(order), axis=0)
+    return np.concatenate([blocks[order.index(position)] for position in range(len(order))], axis=0)
 
 
 def _int_attribute(node: onnx.NodeProto, name: str, default: int) -> int:
@@ -84,8 +108,15 @@ def _recurrent_rows(
     count, stacked, width = dims
     gates = GATES[op] if split_gates else ("",)
     size = stacked // len(gates)
+    order = () if split_gates else TORCH_GATE_ORDER.get(op, ())
     return [
-        Row(f"{name}{suffix}{'.' + gate if gate else ''}", "dense", (size, width), index=(d, slice(g * size, (g + 1) * size)))
+        Row(
+            f"{name}{suffix}{'.' + gate if gate else ''}",
+            "dense",
+            (size, width),
+            index=(d, slice(g * size, (g + 1) * size)),
+            gate_order=order,
+        )
         for d, suffix in enumerate(directions[count])
         for g, gate in enumerate(gates)
     ]
@@ -110,7 +141,7 @@ def model_layers(model: onnx.ModelProto, base_dir: Path | None, origin: str, opt
                 index=index,
                 kind=row.kind,
                 shape=row.shape,
-                load=loader(use.tensor, base_dir, row.transpose, row.index),
+                load=_gates_reordered(loader(use.tensor, base_dir, row.transpose, row.index), row.gate_order),
                 origin=origin,
                 framework_type=use.node.op_type,
                 skip=unanalyzable_reason(dtype, row.shape),
@@ -118,3 +149,7 @@ def model_layers(model: onnx.ModelProto, base_dir: Path | None, origin: str, opt
                 framework_path=use.name,
             )
             index += 1
+
+
+def _gates_reordered(load: Any, order: tuple[int, ...]) -> Any:
+    return GateOrder(load, order) if order else load

@@ -10,7 +10,7 @@ import onnx
 from onnx import numpy_helper
 
 from ww_onnx.graph import weight_uses
-from ww_onnx.layers import rows
+from ww_onnx.layers import gates_restored, rows
 from ww_onnx.model import load_model
 from ww_onnx.tensors import is_external
 
@@ -26,7 +26,7 @@ def _update(model: onnx.ModelProto, weights: Mapping[str, np.ndarray], options: 
             raise ValueError(f"{where}: tensor {use.name!r} is stored in external data; pass the .onnx path instead")
         stored = numpy_helper.to_array(use.tensor).copy()
         for row in wanted:
-            array = np.asarray(weights[row.name])
+            array = gates_restored(np.asarray(weights[row.name]), row.gate_order)
             block = np.swapaxes(array, 0, 1) if row.transpose else array
             target = stored[row.index] if row.index else stored
             if target.shape != block.shape:
