@@ -208,3 +208,13 @@ def test_plots_left_out_for_cached_rows_are_named_not_silent(
     assert len(err) == 1 and err[0].startswith("ww: warning: 3 layers restored from the cache") and "no ESD" in err[0]
     assert main(argv) == 0  # without the cache: every ESD, no warning
     assert capsys.readouterr().err == ""
+
+
+def test_a_model_whose_every_layer_failed_is_an_error_after_its_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Every layer NaN or zero printed failed rows and an empty summary with exit 0, as if the model had been judged."""
+    np.savez(tmp_path / "broken.npz", a=np.full((50, 40), np.nan), b=np.zeros((50, 40)))
+    assert main(["analyze", str(tmp_path / "broken.npz"), "--csv", str(tmp_path / "rows.csv")]) == 2
+    captured = capsys.readouterr()
+    assert "failed" in captured.out and (tmp_path / "rows.csv").exists()  # the reasons are still shown and written
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("ww: error: no layer of") and "2 failed" in err[0]

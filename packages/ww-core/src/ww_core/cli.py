@@ -174,6 +174,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         bar.close()
     if not args.quiet and STDOUT not in (args.csv, args.json):
         print(results_text(results, args.columns))
+    if not any(row.get("status") == "success" for row in results.details):  # the rows say why; the exit code must too
+        skipped = f", {len(results.skipped)} skipped" if results.skipped else ""
+        errors.append(f"ww: error: no layer of {results.source} was analyzed: {len(results.failed)} failed{skipped} (see their reasons)")
     return _print_errors(errors)
 
 
