@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import keras
 import numpy as np
 import pytest
@@ -133,11 +135,29 @@ def test_einsum_dense_uses_its_equation() -> None:
     np.testing.assert_array_equal(kernel.load(), raw.transpose(0, 2, 1).reshape(12, 6))
 
 
-def test_recurrent_kernels_are_separate_rows() -> None:
+def torch_gate_order(kernel: np.ndarray) -> np.ndarray:
+    """A Keras GRU kernel (in, 3·hidden), gates z, r, h, as torch's (3·hidden, in), gates r, z, n."""
+    z, r, h = np.split(kernel.T, 3)
+    return np.concatenate([r, z, h])
+
+
+def test_recurrent_kernels_are_separate_rows_in_torch_gate_order() -> None:
     gru = keras.layers.GRU(5, name="gru")
     found = layers_of(build(gru, input_shape=(7, 3)))
-    np.testing.assert_array_equal(found["gru.ih_l0"].load(), gru.cell.kernel.numpy().T)
-    np.testing.assert_array_equal(found["gru.hh_l0"].load(), gru.cell.recurrent_kernel.numpy().T)
+    np.testing.assert_array_equal(found["gru.ih_l0"].load(), torch_gate_order(gru.cell.kernel.numpy()))
+    np.testing.assert_array_equal(found["gru.hh_l0"].load(), torch_gate_order(gru.cell.recurrent_kernel.numpy()))
+
+
+def test_gru_gate_order_is_the_same_from_files(tmp_path: Path) -> None:
+    model = build(keras.layers.GRU(5, name="gru"), input_shape=(7, 3))
+    live = {name: layer.load() for name, layer in layers_of(model).items()}  # type: ignore[attr-defined]
+    model.save(tmp_path / "m.keras")
+    model.save(tmp_path / "m.h5")
+    for path in (tmp_path / "m.keras", tmp_path / "m.h5"):
+        stored = {name: layer.load() for name, layer in layers_of(str(path)).items()}  # type: ignore[attr-defined]
+        assert stored.keys() == live.keys()
+        for name in live:
+            np.testing.assert_array_equal(stored[name], live[name], err_msg=f"{path.name}: {name}")
 
 
 def test_a_lone_layer_is_a_source() -> None:

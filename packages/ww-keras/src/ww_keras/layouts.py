@@ -30,6 +30,8 @@ KNOWN_CLASSES = CONV_CLASSES | CONV_TRANSPOSE_CLASSES | DEPTHWISE_CLASSES | ATTE
     {"Dense", "EinsumDense", "Embedding", "SeparableConv1D", "SeparableConv2D", "LSTM", "GRU", "SimpleRNN", "LSTMCell", "GRUCell"}
     | {"SimpleRNNCell", "Bidirectional", "TimeDistributed"}
 )
+#: GRU layers, whose stacked gate blocks Keras keeps as z, r, h and torch (ww's canonical order) as r, z, n.
+GRU_CLASSES = frozenset({"GRU", "GRUCell"})
 #: Built-in classes whose rank-2+ variables are no weight matrices (PReLU's slopes, normalization statistics).
 NON_MATRIX_CLASSES = frozenset({"PReLU", "Normalization", "BatchNormalization", "LayerNormalization", "GroupNormalization"})
 
@@ -88,6 +90,12 @@ def _depthwise(shape: tuple[int, ...]) -> tuple[tuple[int, ...], Transform]:
     return canonical, lambda a: np.moveaxis(a.reshape(*kernel, channels * mult), nk, 0)[:, None]
 
 
+def _gru_in_torch_gate_order(kernel: np.ndarray) -> np.ndarray:
+    """A GRU kernel (in, 3·hidden) as (3·hidden, in) with its gate blocks in torch's order, so W − W' pairs the same gates."""
+    update, reset, candidate = np.split(np.transpose(kernel), 3)
+    return np.concatenate([reset, update, candidate])
+
+
 def is_unknown_class(owner: str) -> bool:
     """A layer class ww-keras has no layout for (a custom layer, or any layer of a subclassed model's file)."""
     return owner not in KNOWN_CLASSES and owner not in NON_MATRIX_CLASSES
@@ -112,6 +120,8 @@ def layout(weight: KerasWeight) -> tuple[LayerKind, tuple[int, ...], Transform, 
         return (CONV_KIND_BY_RANK[len(shape)], *_depthwise(shape), "")
     if weight.in_axes is not None:
         return ("dense", *_einsum(shape, weight.in_axes), "")
+    if len(shape) == 2 and owner in GRU_CLASSES and var in ("kernel", "recurrent_kernel"):
+        return "dense", (shape[1], shape[0]), _gru_in_torch_gate_order, ""
     if len(shape) == 2:
         return "dense", (shape[1], shape[0]), np.transpose, ""
     nd = len(shape)
