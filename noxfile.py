@@ -20,7 +20,7 @@ KEEP_VENVS = os.environ.get("WW_KEEP_NOX_VENVS") == "1"
 
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = KEEP_VENVS
-nox.options.sessions = ["lint", "core", "torch", "onnx", "keras", "jax", "gguf", "conformance", "example", "parity", "browser"]
+nox.options.sessions = ["lint", "core", "torch", "onnx", "keras", "jax", "gguf", "conformance", "example", "parity", "browser", "dist"]
 
 PYTHON = "3.11"
 TORCH = "torch==2.13.0"  # the CPU wheel on local disk; any other spec pulls a CUDA build
