@@ -190,10 +190,48 @@ def _lstm_routes(tmp_path: Path) -> tuple[Any, dict[str, Any]]:
         )
         model.get_layer("fc").set_weights([state["fc.weight"].numpy().T, np.zeros(10, np.float32)])
         routes["keras Model"] = model
+    if importlib.util.find_spec("ww_jax") is not None and importlib.util.find_spec("flax") is not None:
+        routes.update(_flax_lstm_routes({key: value.numpy() for key, value in state.items()}))
     return net, routes
 
 
-def test_lstm_gets_the_same_canonical_names_and_rows_through_torch_onnx_export_and_keras(tmp_path: Path) -> None:
+def _flax_lstm_routes(state: dict[str, np.ndarray]) -> dict[str, Any]:
+    """The same LSTM in Flax cells: Linen ``LSTMCell`` (one kernel per gate), NNX ``LSTMCell`` and ``OptimizedLSTMCell``."""
+    import jax.numpy as jnp
+    from flax import nnx
+
+    gates = dict(zip("ifgo", np.split(state["lstm.weight_ih_l0"], 4)))  # torch's (4·hidden, in), gates i, f, g, o
+    hidden = dict(zip("ifgo", np.split(state["lstm.weight_hh_l0"], 4)))
+    cell = {f"i{g}": {"kernel": gates[g].T} for g in "ifgo"} | {f"h{g}": {"kernel": hidden[g].T, "bias": np.zeros(16)} for g in "ifgo"}
+    fc = {"kernel": state["fc.weight"].T, "bias": state["fc.bias"]}
+    routes: dict[str, Any] = {"flax linen LSTMCell": {"params": {"lstm": {"cell": cell}, "fc": fc}}}
+
+    def module(make_cell: Any, set_cell: Any) -> Any:
+        class Net(nnx.Module):
+            def __init__(self, rngs: nnx.Rngs) -> None:
+                self.lstm = nnx.RNN(make_cell(rngs))
+                self.fc = nnx.Linear(16, 10, rngs=rngs)
+
+        net = Net(nnx.Rngs(0))
+        set_cell(net.lstm.cell)
+        net.fc.kernel.set_value(jnp.asarray(fc["kernel"]))
+        return net
+
+    def set_per_gate(c: Any) -> None:
+        for g in "ifgo":
+            getattr(c, "if_" if g == "f" else f"i{g}").kernel.set_value(jnp.asarray(gates[g].T))
+            getattr(c, f"h{g}").kernel.set_value(jnp.asarray(hidden[g].T))
+
+    def set_fused(c: Any) -> None:
+        c.dense_i.kernel.set_value(jnp.asarray(state["lstm.weight_ih_l0"].T))
+        c.dense_h.kernel.set_value(jnp.asarray(state["lstm.weight_hh_l0"].T))
+
+    routes["flax nnx LSTMCell"] = module(lambda rngs: nnx.LSTMCell(12, 16, rngs=rngs), set_per_gate)
+    routes["flax nnx OptimizedLSTMCell"] = module(lambda rngs: nnx.OptimizedLSTMCell(12, 16, rngs=rngs), set_fused)
+    return routes
+
+
+def test_lstm_gets_the_same_canonical_names_and_rows_through_torch_onnx_export_keras_and_flax(tmp_path: Path) -> None:
     """Recurrent matrices are ``<layer>.ih_l<k>`` (input) and ``<layer>.hh_l<k>`` (recurrent) on every route."""
     net, routes = _lstm_routes(tmp_path)
     expected = ww_core.analyze(net).details

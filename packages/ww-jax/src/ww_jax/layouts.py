@@ -30,7 +30,8 @@ class JaxWeight:
 
     ``n_in`` is the number of leading input axes of a ``general`` (DenseGeneral) kernel; ``dtype`` its
     dtype name, so integer and empty leaves get a skipped row (``unanalyzable_reason``);
-    ``write`` sets a stored-layout array (NNX modules only).
+    ``write`` sets a stored-layout array (NNX modules only); ``parts`` are the (leaf path, width) of the
+    gate kernels a stacked recurrent matrix concatenates (ww_jax.recurrent), ``stored_path`` its framework path.
     """
 
     path: tuple[str, ...]
@@ -41,6 +42,8 @@ class JaxWeight:
     framework_type: str = ""
     dtype: str = ""
     write: Callable[[np.ndarray], None] | None = None
+    parts: tuple[tuple[tuple[str, ...], int], ...] = ()
+    stored_path: str = ""
 
 
 def role_from_names(path: tuple[str, ...], ndim: int) -> tuple[Role, int] | None:
@@ -93,8 +96,10 @@ def canonical_name(path: tuple[str, ...]) -> str:
 
 def to_layers(weights: list[JaxWeight], origin: str) -> list[LayerMatrix]:
     """LayerMatrix records with canonical names (the '/'-joined pytree path kept as ``framework_path``), in module order."""
+    from ww_jax.recurrent import stack_cells
+
     layers: list[LayerMatrix] = []
-    for weight in weights:
+    for weight in stack_cells(weights):
         kind, canonical, transform = layout(weight)
         layers.append(
             LayerMatrix(
@@ -106,7 +111,7 @@ def to_layers(weights: list[JaxWeight], origin: str) -> list[LayerMatrix]:
                 origin=origin,
                 framework_type=weight.framework_type,
                 skip=unanalyzable_reason(weight.dtype, tuple(int(d) for d in canonical)),
-                framework_path="/".join(weight.path),
+                framework_path=weight.stored_path or "/".join(weight.path),
             )
         )
     return layers

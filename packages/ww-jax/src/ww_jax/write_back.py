@@ -14,18 +14,21 @@ from ww_core.toolkit import to_stored
 from ww_jax.layouts import JaxWeight, canonical_name, layout
 from ww_jax.nnx_modules import module_weights
 from ww_jax.pytrees import tree_weights
+from ww_jax.recurrent import split_stored, stack_cells
 
 LeafPath = tuple[str, ...]
 
 
 def _stored(weights: list[JaxWeight], new: Mapping[str, np.ndarray], where: str) -> dict[LeafPath, np.ndarray]:
-    """Leaf path → new value in the stored layout, for every named layer; KeyError naming unknown ones."""
-    found = {}
-    for weight in weights:
+    """Leaf path → new value in the stored layout, for every named layer (stacked gates split back); KeyError naming unknown ones."""
+    found: dict[LeafPath, np.ndarray] = {}
+    named = set()
+    for weight in stack_cells(weights):
         name = canonical_name(weight.path)
         if name in new:
-            found[weight.path] = to_stored(np.asarray(new[name]), layout(weight)[2], weight.shape)
-    missing = sorted(set(new) - {canonical_name(path) for path in found})
+            named.add(name)
+            found.update(split_stored(weight, to_stored(np.asarray(new[name]), layout(weight)[2], weight.shape)))
+    missing = sorted(set(new) - named)
     if missing:
         raise KeyError(f"{where}: no layer named {missing}")
     return found
