@@ -265,3 +265,12 @@ def test_rows_cached_by_another_ww_core_version_are_computed_again(
     monkeypatch.setattr(ww_core, "__version__", "9.9.9")
     ww_core.analyze({"fc": _heavy(1)}, cache=cache, workers=1)
     assert computed == ["fc", "fc"]
+
+
+def test_an_unwritable_cache_is_refused_before_any_layer_is_computed(tmp_path: Path, computed: list[str]) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(OSError, match="cannot write the cache") as raised:
+        ww_core.analyze({"fc.weight": _heavy(1)}, cache=blocker / "rows.jsonl")
+    assert str(blocker / "rows.jsonl") in str(raised.value)
+    assert computed == []

@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -119,6 +120,15 @@ class ResultsCache:
             if not self.path.is_file():
                 raise ValueError(f"cache {self.path} is not a regular file")
             self._load()
+        self._check_writable()
+
+    def _check_writable(self) -> None:
+        """Open the file for appending once now, so an unwritable cache stops the run before any layer is computed."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            os.close(os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644))
+        except OSError as exc:
+            raise OSError(exc.errno, f"cannot write the cache {self.path}: {exc.strerror or exc}") from exc
 
     def key(self, layer: LayerMatrix, weights: np.ndarray, base_weights: np.ndarray | None = None) -> str:
         """The key of a loaded layer: options, name, shape, dtype and the content hash of its weights (and base)."""
