@@ -66,3 +66,12 @@ def test_cli_plot_history_writes_the_format_its_suffix_names(run_log: Path, tmp_
         assert text in page
     assert main(["plot-history", str(run_log), "-o", str(tmp_path / "h.jpg")]) == 2
     assert "h.jpg: plot-history writes .png, .svg or .html" in capsys.readouterr().err
+
+
+def test_cli_plot_history_of_a_log_without_snapshots_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    assert main(["plot-history", str(empty), "-o", str(tmp_path / "h.png")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no analyzed snapshot" in err[0] and "empty.jsonl" in err[0]
+    assert not (tmp_path / "h.png").exists()

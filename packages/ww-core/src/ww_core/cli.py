@@ -266,6 +266,8 @@ def cmd_plot_history(args: argparse.Namespace) -> int:
     if kind not in (".png", ".svg", ".html"):
         raise ValueError(f"{target}: plot-history writes .png, .svg or .html, not {kind or 'a file without suffix'}")
     history = load_history(args.log)
+    if not history.steps:
+        raise ValueError(f"{args.log}: no analyzed snapshot to plot ({len(history.skipped)} skipped, {len(history.errors)} failed)")
     if kind == ".html":
         write_atomic(target, history_html(history, args.metric))
     else:
