@@ -83,7 +83,30 @@ def _attention_net() -> Any:
             self.attn = torch.nn.MultiheadAttention(32, 4)
             self.fc = torch.nn.Linear(32, 16)
 
+        def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+            x = self.embedding(tokens)
+            return self.fc(self.attn(x, x, x)[0])
+
     return Net()
+
+
+def test_an_onnx_export_splits_multihead_attention_in_proj_into_q_k_v_rows_as_the_module_does(tmp_path: Path) -> None:
+    """torch's exporter fuses ``in_proj`` into one MatMul followed by an Add of ``attn.in_proj_bias``: read as q/k/v rows."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("ww_onnx")
+    import ww_onnx
+
+    net = _attention_net()
+    torch.onnx.export(net, (torch.zeros(5, 1, dtype=torch.long),), str(tmp_path / "net.onnx"), dynamo=False)
+    expected = {row["name"]: row for row in ww_core.analyze(net).details}
+    exported = {row["name"]: row for row in ww_core.analyze(tmp_path / "net.onnx").details}
+    assert sorted(exported) == sorted(expected)
+    for name, row in expected.items():
+        testing.assert_rows_close([exported[name]], [row], rtol=1e-6, atol=1e-6, ignore=(*testing.NAMING_COLUMNS, "layer_id"))
+    fused = [row["name"] for row in ww_core.describe(tmp_path / "net.onnx", fused_qkv=True).details]
+    assert "attn.in_proj" in fused and "attn.in_proj.q" not in fused
+    assert all(row["frobenius"] == 0.0 for row in ww_core.distances(net, tmp_path / "net.onnx").details)
+    testing.check_write_back(ww_onnx.ww_layers, ww_onnx.ww_write_weights, tmp_path / "net.onnx", output=tmp_path / "new.onnx")
 
 
 def test_attention_gets_the_same_q_k_v_rows_through_module_state_dict_pt_safetensors_and_numpy(tmp_path: Path) -> None:

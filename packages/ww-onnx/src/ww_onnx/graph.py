@@ -32,13 +32,17 @@ WEIGHT_INPUTS: dict[str, tuple[int, ...]] = {
 
 @dataclass(frozen=True)
 class WeightUse:
-    """A constant (by its graph name), the node reading it as input ``input_index``, and whether gate blocks were re-stacked."""
+    """A constant (by its graph name), the node reading it as input ``input_index``, and whether gate blocks were re-stacked.
+
+    ``added`` names the constants an ``Add`` right after the node adds to its output (a bias, e.g. ``attn.in_proj_bias``).
+    """
 
     name: str
     tensor: onnx.TensorProto
     node: onnx.NodeProto
     input_index: int
     restacked: bool
+    added: frozenset[str] = frozenset()
 
 
 def flatten(graph: onnx.GraphProto) -> tuple[list[onnx.NodeProto], dict[str, onnx.TensorProto]]:
@@ -80,10 +84,21 @@ def _aliases(nodes: list[onnx.NodeProto], constants: dict[str, onnx.TensorProto]
     return aliases
 
 
+def _added_constants(nodes: list[onnx.NodeProto], constants: dict[str, onnx.TensorProto]) -> dict[str, frozenset[str]]:
+    """Output name → the constants an ``Add`` node adds to it."""
+    added: dict[str, frozenset[str]] = {}
+    for node in nodes:
+        if node.op_type == "Add":
+            for name in node.input:
+                added[name] = added.get(name, frozenset()) | {other for other in node.input if other != name and other in constants}
+    return added
+
+
 def weight_uses(graph: onnx.GraphProto) -> Iterator[WeightUse]:
     """The first weight use of every constant tensor, in node order; other constants are not weights."""
     nodes, constants = flatten(graph)
     aliases = _aliases(nodes, constants)
+    added = _added_constants(nodes, constants)
     seen: set[str] = set()
     for node in nodes:
         for index in WEIGHT_INPUTS.get(node.op_type, ()):
@@ -93,4 +108,5 @@ def weight_uses(graph: onnx.GraphProto) -> Iterator[WeightUse]:
             if source not in constants or source in seen or (restacked and node.op_type not in RECURRENT):
                 continue
             seen.add(source)
-            yield WeightUse(source, constants[source], node, index, restacked)
+            biases = added.get(node.output[0], frozenset()) if node.output else frozenset()
+            yield WeightUse(source, constants[source], node, index, restacked, biases)

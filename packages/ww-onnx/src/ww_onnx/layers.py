@@ -5,6 +5,9 @@ Recurrent weights (LSTM/GRU/RNN ``W`` and ``R``, (directions, gates·hidden, in)
 ``split_gates``; a torch-style 2-D weight re-stacked on its way to the node is one row.
 A weight torch's exporter renamed (``onnx::MatMul_122``) is named by its node's scope
 (``/fc/MatMul`` → ``fc``; ``/lstm/LSTM_1`` → ``lstm.ih_l1``/``lstm.hh_l1``), as the module names it.
+A ``MultiheadAttention`` ``in_proj`` it fused into one (E, 3E) MatMul, recognised by the ``Add`` of
+``<scope>.in_proj_bias`` that follows, gives ``<scope>.in_proj.q/.k/.v`` rows (one ``<scope>.in_proj``
+with ``fused_qkv``), as the module does.
 """
 
 from __future__ import annotations
@@ -80,6 +83,8 @@ def rows(use: WeightUse, options: dict[str, Any]) -> list[Row]:
     scope = EXPORTER_NODE.match(use.node.name) if use.name.startswith(EXPORTER_WEIGHT) else None
     if scope:
         name = scope["scope"].replace("/", ".")
+    if scope and _is_exported_in_proj(use, name, dims):
+        return _in_proj_rows(name, dims[0], bool(options.get("fused_qkv")))
     if op in ("Gemm", "MatMul") and len(dims) == 2:
         # Gemm/MatMul compute A·B: a weight B is (in, out) unless transB; a weight A is (out, in) unless transA.
         trans = _int_attribute(use.node, "transB" if use.input_index == 1 else "transA", 0) if op == "Gemm" else 0
@@ -100,6 +105,22 @@ def rows(use: WeightUse, options: dict[str, Any]) -> list[Row]:
             return _recurrent_rows(matrix, op, dims, split_gates, {1: ("",), 2: ("", "_reverse")})
         return _recurrent_rows(name, op, dims, split_gates)
     return []
+
+
+def _is_exported_in_proj(use: WeightUse, scope: str, dims: tuple[int, ...]) -> bool:
+    """torch's export of a fused q/k/v projection: ``x · W`` with W (E, 3E), then ``+ <scope>.in_proj_bias``."""
+    shaped = len(dims) == 2 and dims[1] == 3 * dims[0]
+    return use.node.op_type == "MatMul" and use.input_index == 1 and shaped and f"{scope}.in_proj_bias" in use.added
+
+
+def _in_proj_rows(scope: str, embed: int, fused: bool) -> list[Row]:
+    """(E, E) q, k, v rows from the stored (E, 3E) (in, out) weight, or the whole (3E, E) one when ``fused``."""
+    if fused:
+        return [Row(f"{scope}.in_proj", "dense", (3 * embed, embed), transpose=True)]
+    return [
+        Row(f"{scope}.in_proj.{part}", "dense", (embed, embed), transpose=True, index=(slice(None), slice(k * embed, (k + 1) * embed)))
+        for k, part in enumerate("qkv")
+    ]
 
 
 def _recurrent_rows(
