@@ -221,4 +221,3 @@ def dist(session: nox.Session) -> None:
         session.chdir(repo)
     finally:
         shutil.rmtree(outside, ignore_errors=True)
-

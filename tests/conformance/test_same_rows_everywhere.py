@@ -204,9 +204,7 @@ def _lstm_routes(tmp_path: Path) -> tuple[Any, dict[str, Any]]:
     if importlib.util.find_spec("ww_keras") is not None:
         import keras
 
-        model = keras.Sequential(
-            [keras.Input((5, 12)), keras.layers.LSTM(16, name="lstm"), keras.layers.Dense(10, name="fc")], name="net"
-        )
+        model = keras.Sequential([keras.Input((5, 12)), keras.layers.LSTM(16, name="lstm"), keras.layers.Dense(10, name="fc")], name="net")
         # Keras stacks the gates i, f, c, o like torch's i, f, g, o; kernels are (in, 4·hidden)
         model.get_layer("lstm").set_weights(
             [state["lstm.weight_ih_l0"].numpy().T, state["lstm.weight_hh_l0"].numpy().T, np.zeros(64, np.float32)]
@@ -329,6 +327,8 @@ def test_compare_and_distances_match_every_lstm_layer_between_every_pair_of_rout
         for b in labels[position + 1 :]:
             distances = ww_core.distances(routes[a], routes[b]).details
             assert sorted((row["name"], row["status"]) for row in distances) == [
-                ("fc", "success"), ("lstm.hh_l0", "success"), ("lstm.ih_l0", "success")
+                ("fc", "success"),
+                ("lstm.hh_l0", "success"),
+                ("lstm.ih_l0", "success"),
             ], (a, b, distances)
             assert all(row["frobenius"] == 0.0 for row in distances), (a, b, distances)

@@ -39,9 +39,7 @@ def test_describe_lists_only_options_that_change_the_listing() -> None:
         assert flag not in text
 
 
-@pytest.mark.parametrize(
-    "given", [["--layers", "0,1", "fc"], ["--layers", "0", "--layers", "1", "fc"], ["--layers", "0,", "1,fc"]]
-)
+@pytest.mark.parametrize("given", [["--layers", "0,1", "fc"], ["--layers", "0", "--layers", "1", "fc"], ["--layers", "0,", "1,fc"]])
 def test_layers_given_with_commas_or_repeated_add_up(given: list[str]) -> None:
     """`--layers 0,1` was one name substring '0,1' (matching nothing); a repeated `--layers` dropped the earlier ones."""
     chosen = option_kwargs(build_parser().parse_args(["analyze", "m.npz", *given]))

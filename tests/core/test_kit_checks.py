@@ -90,9 +90,7 @@ def test_check_declines_quietly_catches_a_heavy_import(tmp_path: Path) -> None:
         "    import numpy.polynomial  # stands in for a framework imported before recognizing the source\n"
         "    return None\n"
     )
-    (tmp_path / "light_probe.py").write_text(
-        "from ww_core import hookimpl\n@hookimpl\ndef ww_layers(source, options):\n    return None\n"
-    )
+    (tmp_path / "light_probe.py").write_text("from ww_core import hookimpl\n@hookimpl\ndef ww_layers(source, options):\n    return None\n")
     sys.path.insert(0, str(tmp_path))
     try:
         testing.check_declines_quietly("light_probe", heavy=["numpy.polynomial"])
@@ -116,8 +114,6 @@ def test_check_eigenvalues_catches_wrong_spectra() -> None:
     testing.check_eigenvalues(_Spectra(1.0).ww_eigenvalues, [layer])
     with pytest.raises(AssertionError, match="'w'"):
         testing.check_eigenvalues(_Spectra(1.01).ww_eigenvalues, [layer])
-
-
 
 
 @pytest.mark.parametrize("dtype", [np.int64, np.int8, np.uint16, np.bool_, np.complex64])

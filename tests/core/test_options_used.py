@@ -46,8 +46,12 @@ ROUTES = {"adapter": "ww-core"}
 
 def _model() -> dict[str, np.ndarray]:
     rng = np.random.default_rng(11)
-    return {"a": rng.standard_t(3, size=(100, 50)), "b": rng.standard_t(4, size=(80, 64)), "c": rng.standard_t(3, size=(32, 16, 3, 3)),
-            "tiny": rng.standard_t(2, size=(8, 4))}
+    return {
+        "a": rng.standard_t(3, size=(100, 50)),
+        "b": rng.standard_t(4, size=(80, 64)),
+        "c": rng.standard_t(3, size=(32, 16, 3, 3)),
+        "tiny": rng.standard_t(2, size=(8, 4)),
+    }
 
 
 def _rows(**options: Any) -> list[dict[str, Any]]:

@@ -28,8 +28,13 @@ def _zoo() -> onnx.ModelProto:
         helper.make_node("LSTM", ["x", "W", "R"], ["y"], hidden_size=3, direction="bidirectional"),
     ]
     initializers = {
-        "G": weight(0, 5, 7), "M": weight(1, 7, 6), "K": weight(2, 8, 3, 3, 3), "T": weight(4, 8, 2, 3, 3),
-        "E": weight(5, 20, 6), "W": weight(6, 2, 12, 5), "R": weight(7, 2, 12, 3),
+        "G": weight(0, 5, 7),
+        "M": weight(1, 7, 6),
+        "K": weight(2, 8, 3, 3, 3),
+        "T": weight(4, 8, 2, 3, 3),
+        "E": weight(5, 20, 6),
+        "W": weight(6, 2, 12, 5),
+        "R": weight(7, 2, 12, 3),
     }
     return model(nodes, initializers)
 

@@ -122,6 +122,8 @@ def test_the_randomized_rebuild_converges_to_ww_exact_one() -> None:
     keep = ranks(ref[name])[0]
     assert keep < min(original[name].shape) and relative(ours[name], ref[name]) > 1e-2  # a real difference at n_iter=7
     assert relative(randomized_rank(original[name], keep, n_iter=100), ours[name]) <= CONVERGED_RTOL
+
+
 def test_sharpening_removes_correlation_traps_and_smoothing_the_tail() -> None:
     """Re-analysis: the sharpened layers lose their traps; a 'svd'-smoothed layer keeps exactly int(0.8·M) eigenvalues."""
     module = minilm_subset()

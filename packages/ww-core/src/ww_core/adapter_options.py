@@ -90,4 +90,3 @@ def _refuse_core(name: str) -> None:
 def frozen(spaces: Mapping[str, Mapping[str, Any]]) -> Mapping[str, Mapping[str, Any]]:
     """A read-only copy of the namespaces."""
     return MappingProxyType({name: MappingProxyType(dict(options)) for name, options in spaces.items()})
-

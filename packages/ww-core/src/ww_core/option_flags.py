@@ -69,7 +69,12 @@ def _add_flag(group: argparse._ArgumentGroup, spec: Field[Any]) -> None:
         )
     elif kind.startswith("Sequence"):
         group.add_argument(
-            _flag(spec.name), dest=spec.name, nargs="+", action=_LayerFilters, default=None, metavar="LAYER",
+            _flag(spec.name),
+            dest=spec.name,
+            nargs="+",
+            action=_LayerFilters,
+            default=None,
+            metavar="LAYER",
             help=f"{help_text} (several: space- or comma-separated, or the flag repeated)",
         )
     elif kind.startswith("dict"):

@@ -231,8 +231,7 @@ def comparison_report(comparison: Comparison) -> str:
     best = comparison.ranking[0]
     summary = (
         f"Best: {best}. Within one architecture, a lower mean alpha_weighted (then log_norm, then alpha) goes with better "
-        "test accuracy, so the models are ranked by it, best first."
-        + "".join(f" Note: {note}." for note in comparison.failed_notes())
+        "test accuracy, so the models are ranked by it, best first." + "".join(f" Note: {note}." for note in comparison.failed_notes())
     )
     series = {name: [(i, row) for i, row in enumerate(result.details) if row.get("status") in ("success", "failed")]
               for name, result in zip(comparison.names, comparison.results)}  # fmt: skip
@@ -270,4 +269,3 @@ def repr_html(results: Results) -> str:
 def write_report(target: str | Path, html: str) -> None:
     """Write a report whole (temporary file renamed into place), or to stdout for ``-``."""
     write_output(target, html)
-

@@ -47,7 +47,7 @@ def low_rank(matrix: np.ndarray, keep: int) -> np.ndarray:
     if keep > 0:
         values[keep:] = 0.0
     else:
-        values[: -keep] = 0.0
+        values[:-keep] = 0.0
     return ((left * values) @ right).astype(matrix.dtype, copy=False)
 
 

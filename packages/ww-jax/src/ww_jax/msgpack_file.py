@@ -237,4 +237,3 @@ def _array_header(data: mmap.mmap, start: int, end: int) -> tuple[tuple[int, ...
     if needed != held or at + 1 + width + held > end:
         raise ValueError(f"shape {tuple(shape)} of {dtype} needs {needed} bytes, the buffer holds {held}")
     return tuple(shape), dtype
-

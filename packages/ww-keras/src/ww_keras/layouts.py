@@ -26,15 +26,20 @@ ATTENTION_CLASSES = frozenset({"MultiHeadAttention", "GroupedQueryAttention"})
 #: Variables that hold a weight matrix; biases, norms and states are not analyzed.
 MATRIX_VARIABLES = frozenset({"kernel", "recurrent_kernel", "embeddings", "depthwise_kernel", "pointwise_kernel"})
 #: Classes ww-keras reads by their own layout; any other class's weights are read by rank.
-KNOWN_CLASSES = CONV_CLASSES | CONV_TRANSPOSE_CLASSES | DEPTHWISE_CLASSES | ATTENTION_CLASSES | frozenset(
-    {"Dense", "EinsumDense", "Embedding", "SeparableConv1D", "SeparableConv2D", "LSTM", "GRU", "SimpleRNN", "LSTMCell", "GRUCell"}
-    | {"SimpleRNNCell", "Bidirectional", "TimeDistributed"}
+KNOWN_CLASSES = (
+    CONV_CLASSES
+    | CONV_TRANSPOSE_CLASSES
+    | DEPTHWISE_CLASSES
+    | ATTENTION_CLASSES
+    | frozenset(
+        {"Dense", "EinsumDense", "Embedding", "SeparableConv1D", "SeparableConv2D", "LSTM", "GRU", "SimpleRNN", "LSTMCell", "GRUCell"}
+        | {"SimpleRNNCell", "Bidirectional", "TimeDistributed"}
+    )
 )
 #: GRU layers, whose stacked gate blocks Keras keeps as z, r, h and torch (ww's canonical order) as r, z, n.
 GRU_CLASSES = frozenset({"GRU", "GRUCell"})
 #: Built-in classes whose rank-2+ variables are no weight matrices (PReLU's slopes, normalization statistics).
 NON_MATRIX_CLASSES = frozenset({"PReLU", "Normalization", "BatchNormalization", "LayerNormalization", "GroupNormalization"})
-
 
 
 @dataclass(frozen=True)
