@@ -28,6 +28,8 @@ ORACLES = ["powerlaw==1.5", "weightwatcher==0.7.7"]
 TEST_TOOLS = ["pytest", "hypothesis"]
 TRAINING_DATA = "scikit-learn"  # its bundled digits feed the monitor's short training runs
 CORE = ["-e", "packages/ww-core[all]"]
+RUFF = "ruff==0.17.6"  # pinned: ruff releases change the formatter's style, and the format check must not fail on untouched code
+LINTED = ("packages", "tests", "benchmarks", "examples", "scripts", "noxfile.py")
 
 
 def matrix_session(run: Callable[[nox.Session], None]) -> Callable[[nox.Session], None]:
@@ -49,9 +51,10 @@ def install_with_torch_pinned(session: nox.Session, *packages: str) -> None:
 
 @matrix_session
 def lint(session: nox.Session) -> None:
-    """ruff over the tree; mypy over every package (frameworks absent: their imports are untyped)."""
-    session.install("ruff", "mypy", "pandas-stubs", *CORE)
-    session.run("ruff", "check", "packages", "tests", "benchmarks", "examples", "scripts", "noxfile.py")
+    """ruff lint and format check over the tree; mypy over every package (frameworks absent: their imports are untyped)."""
+    session.install(RUFF, "mypy", "pandas-stubs", *CORE)
+    session.run("ruff", "check", *LINTED)
+    session.run("ruff", "format", "--check", *LINTED)
     packages = [f"packages/ww-{name}/src" for name in ("core", "torch", "onnx", "keras", "jax", "gguf")]
     session.run("mypy", *packages, "examples/ww-npydir/src")
 
