@@ -6,12 +6,13 @@ import importlib.util
 from pathlib import Path
 from typing import Any, Callable
 
-import network
 import numpy as np
 import pytest
 
 import ww_core
 from ww_core import testing
+
+from . import network
 
 Builder = Callable[[dict[str, np.ndarray], Path], Any]
 

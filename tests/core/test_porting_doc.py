@@ -7,9 +7,10 @@ import warnings
 
 import numpy as np
 import pytest
-from porting_table import STATUSES, keywords, methods
 
 from ww_core import WeightWatcher
+
+from .porting_table import STATUSES, keywords, methods
 
 pytest.importorskip("pandas")
 

@@ -12,12 +12,13 @@ gguf = pytest.importorskip("gguf")
 pytest.importorskip("ww_gguf")
 
 from gguf import GGMLQuantizationType as Q  # noqa: E402
-from gguf_files import write_gguf  # noqa: E402
 
 import ww_core  # noqa: E402
 import ww_gguf  # noqa: E402
 from ww_core import testing  # noqa: E402
 from ww_core.cli import main  # noqa: E402
+
+from .gguf_files import write_gguf  # noqa: E402
 
 RNG = np.random.default_rng(1)
 

@@ -15,11 +15,12 @@ gguf = pytest.importorskip("gguf")
 pytest.importorskip("ww_gguf")
 
 from gguf import GGMLQuantizationType as Q  # noqa: E402
-from gguf_files import llama_permute, write_gguf  # noqa: E402
 
 import ww_core  # noqa: E402
 from ww_core.toolkit import TensorRef  # noqa: E402
 from ww_gguf.tensors import GGUFTensorRef  # noqa: E402
+
+from .gguf_files import llama_permute, write_gguf  # noqa: E402
 
 SPAWN = multiprocessing.get_context("spawn")  # workers do not inherit the read counter below
 

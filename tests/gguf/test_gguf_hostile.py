@@ -12,10 +12,10 @@ import pytest
 pytest.importorskip("gguf")
 pytest.importorskip("ww_gguf")
 
-from gguf_files import patch_after, patch_tensor, write_gguf
-
 import ww_core
 from ww_core.cli import main
+
+from .gguf_files import patch_after, patch_tensor, write_gguf
 
 RNG = np.random.default_rng(2)
 

@@ -12,12 +12,13 @@ pytest.importorskip("ww_gguf")
 
 from gguf import GGMLQuantizationType as Q  # noqa: E402
 from gguf import quants  # noqa: E402
-from gguf_files import llama_permute, write_gguf  # noqa: E402
 
 import ww_core  # noqa: E402
 import ww_gguf  # noqa: E402
 from ww_core import testing  # noqa: E402
 from ww_gguf.header import read_header  # noqa: E402
+
+from .gguf_files import llama_permute, write_gguf  # noqa: E402
 
 RNG = np.random.default_rng(0)
 

@@ -15,11 +15,6 @@ def _seeded() -> None:
     keras.utils.set_random_seed(0)
 
 
-def build(*layers: keras.Layer, input_shape: tuple[int, ...], dtype: str = "float32", name: str = "model") -> keras.Model:
-    """A built Sequential model of ``layers`` on inputs of ``input_shape``."""
-    return keras.Sequential([keras.Input(input_shape, dtype=dtype), *layers], name=name)
-
-
 @pytest.fixture
 def zoo() -> keras.Model:
     """One model with every supported layer type, a nested model and an attention block."""

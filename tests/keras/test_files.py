@@ -12,11 +12,12 @@ import h5py
 import keras
 import numpy as np
 import pytest
-from conftest import build
 
 import ww_core
 import ww_keras
 from ww_core import testing
+
+from .keras_models import build
 
 
 def described(source: object) -> list[tuple[str, str, tuple[int, ...]]]:

@@ -7,10 +7,11 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from conftest import build
 
 import ww_keras
 from ww_core import testing
+
+from .keras_models import build
 
 
 def layers_of(source: object) -> dict[str, object]:

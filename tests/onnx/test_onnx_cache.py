@@ -9,9 +9,10 @@ import numpy as np
 import onnx
 import pytest
 from onnx import helper
-from onnx_graphs import model
 
 import ww_core
+
+from .onnx_graphs import model
 
 
 def _save(path: Path, seed: int) -> None:

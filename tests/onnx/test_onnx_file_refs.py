@@ -12,10 +12,11 @@ import numpy as np
 import onnx
 import pytest
 from onnx import helper
-from onnx_graphs import layers_of, model, weight
 
 import ww_core
 from ww_core.toolkit import FileSpan
+
+from .onnx_graphs import layers_of, model, weight
 
 SPAWN = multiprocessing.get_context("spawn")  # workers do not inherit the read counter below
 

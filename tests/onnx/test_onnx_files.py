@@ -10,7 +10,8 @@ import numpy as np
 import onnx
 import pytest
 from onnx import helper
-from onnx_graphs import layers_of, model, weight
+
+from .onnx_graphs import layers_of, model, weight
 
 
 def two_layer_model() -> onnx.ModelProto:

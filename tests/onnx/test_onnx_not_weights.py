@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 from onnx import helper
-from onnx_graphs import model
 
 import ww_core
+
+from .onnx_graphs import model
 
 
 def test_integer_and_empty_initializers_are_skipped_with_the_reason() -> None:

@@ -7,9 +7,10 @@ from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
-from onnx_graphs import layers_of
 
 import ww_core
+
+from .onnx_graphs import layers_of
 
 
 def package_file(package: str, *parts: str) -> Path:

@@ -8,12 +8,13 @@ import numpy as np
 import onnx
 import pytest
 from onnx import helper
-from onnx_graphs import constant, model, weight
 
 import ww_core
 import ww_onnx
 from ww_core import testing
 from ww_core.smoothing import low_rank
+
+from .onnx_graphs import constant, model, weight
 
 
 def _zoo() -> onnx.ModelProto:

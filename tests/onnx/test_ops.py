@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from onnx import helper
-from onnx_graphs import constant, layers_of, model, summary, weight
+
+from .onnx_graphs import constant, layers_of, model, summary, weight
 
 
 @pytest.mark.parametrize(("trans_b", "stored"), [(0, (5, 3)), (1, (3, 5))])

@@ -14,9 +14,9 @@ torch = pytest.importorskip("torch")
 weightwatcher = pytest.importorskip("weightwatcher")
 pytest.importorskip("ww_torch")
 
-from test_real_models_parity import MODELS  # noqa: E402
-
 import ww_core  # noqa: E402
+
+from .test_real_models_parity import MODELS  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning")
 

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import inspect
-import sys
-from pathlib import Path
 
 import pytest
 
 weightwatcher = pytest.importorskip("weightwatcher")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core"))
 
-from porting_table import keywords, methods  # noqa: E402
+from ..core.porting_table import keywords, methods  # noqa: E402
 
 
 def test_every_reference_method_is_listed_once() -> None:

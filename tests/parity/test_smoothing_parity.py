@@ -25,12 +25,12 @@ weightwatcher = pytest.importorskip("weightwatcher")
 sklearn_decomposition = pytest.importorskip("sklearn.decomposition")
 pytest.importorskip("ww_torch")
 
-from test_real_models_parity import MODELS, package_file, state_dict_weights, torch_module  # noqa: E402
-
 import ww_core  # noqa: E402
 from ww_core.plugins import collect_layers  # noqa: E402
 from ww_core.smoothing import trap_count  # noqa: E402
 from ww_core.sources.safetensors_file import iter_tensors  # noqa: E402
+
+from .test_real_models_parity import MODELS, package_file, state_dict_weights, torch_module  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore::DeprecationWarning", "ignore:Passing a dict to DataFrame.from_records", "ignore::FutureWarning"

@@ -6,10 +6,11 @@ import re
 from pathlib import Path
 
 import pytest
-from test_torch_real_models import package_dir
 
 import ww_core
 from ww_core.cli import main
+
+from .test_torch_real_models import package_dir
 
 
 def test_minilm_report_is_one_small_self_contained_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
