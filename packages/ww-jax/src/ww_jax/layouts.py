@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from math import prod
-from typing import Callable, Literal
+from typing import TYPE_CHECKING, Callable, Literal
 
 import numpy as np
 
 from ww_core.toolkit import CONV_KIND_BY_RANK, LayerKind, LayerMatrix, unanalyzable_reason, widen_to_float
+
+if TYPE_CHECKING:
+    from ww_jax.file_refs import StoredLeaves
 
 Role = Literal["dense", "general", "conv", "embedding"]
 Transform = Callable[[np.ndarray], np.ndarray]
@@ -31,7 +34,8 @@ class JaxWeight:
     ``n_in`` is the number of leading input axes of a ``general`` (DenseGeneral) kernel; ``dtype`` its
     dtype name, so integer and empty leaves get a skipped row (``unanalyzable_reason``);
     ``write`` sets a stored-layout array (NNX modules only); ``parts`` are the (leaf path, width) of the
-    gate kernels a stacked recurrent matrix concatenates (ww_jax.recurrent), ``stored_path`` its framework path.
+    gate kernels a stacked recurrent matrix concatenates (ww_jax.recurrent), ``stored_path`` its framework path;
+    ``file_ref`` says where the stored array lives in a file, so a worker process can read it itself (ww_jax.file_refs).
     """
 
     path: tuple[str, ...]
@@ -44,6 +48,20 @@ class JaxWeight:
     write: Callable[[np.ndarray], None] | None = None
     parts: tuple[tuple[tuple[str, ...], int], ...] = ()
     stored_path: str = ""
+    file_ref: StoredLeaves | None = None
+
+
+@dataclass(frozen=True)
+class FlaxLayout:
+    """Stored → canonical as plain values (picklable): reshape to ``reshape`` when given, then permute axes to ``axes`` when given."""
+
+    reshape: tuple[int, ...] = ()
+    axes: tuple[int, ...] = ()
+
+    def apply(self, array: np.ndarray) -> np.ndarray:
+        """``array`` in the canonical layout."""
+        shaped = array.reshape(self.reshape) if self.reshape else array
+        return np.transpose(shaped, self.axes) if self.axes else shaped
 
 
 def role_from_names(path: tuple[str, ...], ndim: int) -> tuple[Role, int] | None:
@@ -68,20 +86,26 @@ def role_from_names(path: tuple[str, ...], ndim: int) -> tuple[Role, int] | None
     return ("conv", 1) if ndim in CONV_KIND_BY_RANK else None
 
 
-def layout(weight: JaxWeight) -> tuple[LayerKind, tuple[int, ...], Transform]:
+def flax_layout(weight: JaxWeight) -> tuple[LayerKind, tuple[int, ...], FlaxLayout]:
     """Kind, canonical shape and conversion of a parameter leaf."""
     shape = weight.shape
     if weight.role == "embedding":
-        return "embedding", shape, np.asarray
+        return "embedding", shape, FlaxLayout()
     if weight.role == "dense":
-        return "dense", (shape[1], shape[0]), np.transpose
+        return "dense", (shape[1], shape[0]), FlaxLayout(axes=(1, 0))
     if weight.role == "general":
         n_in = weight.n_in
         canonical = (prod(shape[n_in:]), prod(shape[:n_in]))
-        return "dense", canonical, lambda a: a.reshape(canonical[1], canonical[0]).T
+        return "dense", canonical, FlaxLayout(reshape=(canonical[1], canonical[0]), axes=(1, 0))
     nd = len(shape)
     order = (nd - 1, nd - 2, *range(nd - 2))
-    return CONV_KIND_BY_RANK[nd], tuple(shape[i] for i in order), lambda a: np.transpose(a, order)
+    return CONV_KIND_BY_RANK[nd], tuple(shape[i] for i in order), FlaxLayout(axes=order)
+
+
+def layout(weight: JaxWeight) -> tuple[LayerKind, tuple[int, ...], Transform]:
+    """Kind, canonical shape and conversion (a function) of a parameter leaf."""
+    kind, canonical, converts = flax_layout(weight)
+    return kind, canonical, converts.apply
 
 
 #: Leaf names that only say which parameter of a module a tensor is: dropped from the canonical name.
@@ -95,19 +119,23 @@ def canonical_name(path: tuple[str, ...]) -> str:
 
 
 def to_layers(weights: list[JaxWeight], origin: str) -> list[LayerMatrix]:
-    """LayerMatrix records with canonical names (the '/'-joined pytree path kept as ``framework_path``), in module order."""
+    """LayerMatrix records with canonical names (the '/'-joined pytree path kept as ``framework_path``), in module order.
+
+    A weight with a ``file_ref`` loads through it (a picklable reference a process-pool or cluster worker reads itself).
+    """
     from ww_jax.recurrent import stack_cells
 
     layers: list[LayerMatrix] = []
     for weight in stack_cells(weights):
-        kind, canonical, transform = layout(weight)
+        kind, canonical, converts = flax_layout(weight)
+        load = weight.file_ref.laid_out(converts) if weight.file_ref is not None else _converted(weight.read, converts.apply)
         layers.append(
             LayerMatrix(
                 name=canonical_name(weight.path),
                 index=len(layers),
                 kind=kind,
                 shape=tuple(int(d) for d in canonical),
-                load=_converted(weight.read, transform),
+                load=load,
                 origin=origin,
                 framework_type=weight.framework_type,
                 skip=unanalyzable_reason(weight.dtype, tuple(int(d) for d in canonical)),

@@ -1,16 +1,18 @@
-"""Flax msgpack checkpoints (``flax.serialization.to_bytes``): structure scanned, each leaf decoded on load.
+"""Flax msgpack checkpoints (``flax.serialization.to_bytes``): structure scanned, each leaf read on load.
 
 The scan records every leaf's byte range; listing reads only each array's header (shape,
-dtype, buffer length, checked against each other), and ``load`` decodes only that range with
-``flax.serialization.msgpack_restore``, so memory stays bounded by the largest layer. A
-file rewritten after listing is scanned again before a leaf is read.
+dtype, buffer length, checked against each other). A plain array leaf loads through a
+``MsgpackRef`` (ww_jax.file_refs) that reads its bytes alone, in any process; other leaves
+(arrays Flax chunked) are decoded from their range with ``flax.serialization.msgpack_restore``.
+Memory stays bounded by the largest layer; a file rewritten after listing is scanned again.
 """
 
 from __future__ import annotations
 
 import mmap
+import os
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, BinaryIO, Callable, NamedTuple, Union
 
 import numpy as np
 
@@ -26,8 +28,13 @@ _BIN_LENGTH = {0xC4: 1, 0xC5: 2, 0xC6: 4}
 #: Item sizes of the dtype names flax writes that numpy may not know by name.
 _ITEMSIZE = {"bfloat16": 2}
 _MAP_TYPES = frozenset(range(0x80, 0x90)) | {0xDE, 0xDF}
+#: The most bytes an array's (shape, dtype) header may take; ``LEAF_HEAD_BYTES`` from a leaf's start hold its headers.
+HEADER_BYTES = 1 << 16
+LEAF_HEAD_BYTES = HEADER_BYTES + 16
 
 LeafPath = tuple[str, ...]
+#: What the header parsers read: the memory-mapped file, or the bytes a worker read from a leaf's start.
+Buffer = Union[bytes, mmap.mmap]
 
 
 #: msgpack headers holding a length: first byte → (bytes of the length field, bytes between it and the payload).
@@ -108,36 +115,46 @@ def _scan(data: mmap.mmap, start: int, path: LeafPath, out: dict[LeafPath, tuple
     return at
 
 
+def stamp_of(info: os.stat_result) -> tuple[int, ...]:
+    """What tells one version of a file from another on every machine that mounts it: inode, size, mtime and ctime (ns)."""
+    return (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+
+
+def leaf_ranges(handle: BinaryIO, path: Path) -> dict[LeafPath, tuple[int, int]]:
+    """The byte range of every leaf of the open checkpoint, from headers alone; a ValueError naming ``path`` if it is no checkpoint."""
+    import msgpack
+
+    ranges: dict[LeafPath, tuple[int, int]] = {}
+    try:
+        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            if data[0] not in _MAP_TYPES:
+                raise ValueError("its top level is not a map")
+            end = _scan(data, 0, (), ranges)
+            if end != len(data):
+                raise ValueError(f"{len(data) - end} bytes follow the checkpoint")
+    except RecursionError:
+        raise ValueError(f"{path}: not a Flax msgpack checkpoint (maps nested too deeply)") from None
+    except (ValueError, msgpack.UnpackException, IndexError) as exc:
+        raise ValueError(f"{path}: not a Flax msgpack checkpoint ({type(exc).__name__}: {exc})") from None
+    return ranges
+
+
 class Checkpoint:
-    """Byte ranges of a checkpoint's leaves, rescanned when the file changes on disk."""
+    """Byte ranges of a checkpoint's leaves, rescanned when the file changes on disk; ``stamp`` is the scanned version's."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.stamp: tuple[int, int] = (-1, -1)
+        self.stamp: tuple[int, ...] = ()
         self.ranges: dict[LeafPath, tuple[int, int]] = {}
         self.refresh()
 
     def refresh(self) -> None:
         """Scan the file's structure unless it is unchanged since the last scan."""
-        import msgpack
-
-        info = self.path.stat()
-        stamp = (info.st_size, info.st_mtime_ns)
-        if stamp == self.stamp:
+        if stamp_of(self.path.stat()) == self.stamp:
             return
-        ranges: dict[LeafPath, tuple[int, int]] = {}
-        try:
-            with self.path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
-                if data[0] not in _MAP_TYPES:
-                    raise ValueError("its top level is not a map")
-                end = _scan(data, 0, (), ranges)
-                if end != len(data):
-                    raise ValueError(f"{len(data) - end} bytes follow the checkpoint")
-        except RecursionError:
-            raise ValueError(f"{self.path}: not a Flax msgpack checkpoint (maps nested too deeply)") from None
-        except (ValueError, msgpack.UnpackException, IndexError) as exc:
-            raise ValueError(f"{self.path}: not a Flax msgpack checkpoint ({type(exc).__name__}: {exc})") from None
-        self.stamp, self.ranges = stamp, ranges
+        with self.path.open("rb") as handle:
+            stamp = stamp_of(os.fstat(handle.fileno()))
+            self.ranges, self.stamp = leaf_ranges(handle, self.path), stamp
 
     def decode(self, leaf: LeafPath) -> Any:
         """One leaf's value, decoded from its byte range alone; a ValueError naming the file and leaf if it is malformed."""
@@ -154,22 +171,23 @@ class Checkpoint:
             except Exception as exc:  # lying shapes, unknown dtypes, malformed payloads raise many types
                 raise ValueError(f"{self.path}: leaf {name!r} is not a valid array ({type(exc).__name__}: {exc})") from None
 
-    def header(self, leaf: LeafPath) -> tuple[tuple[int, ...], str] | None:
-        """Shape and dtype name of an array leaf from its header alone, checked against its buffer; None for other leaves.
+    def header(self, leaf: LeafPath) -> tuple[tuple[int, ...], str, bool] | None:
+        """Shape and dtype name of an array leaf from its header alone, checked against its buffer, and whether it is a plain
+        array (its bytes in one span); None for other leaves.
 
         Leaves that are not plain arrays (scalars, strings, arrays chunked by flax) are decoded to find out.
         """
         name = "/".join(leaf)
         start, end = self.ranges[leaf]
         with self.path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            payload = _ndarray_payload(data, start, end)
-            if payload is None:
-                value = self.decode(leaf)
-                return (tuple(int(d) for d in value.shape), dtype_name(value)) if is_matrix(value) else None
             try:
-                return _array_header(data, *payload)
+                found = array_at(data, start, end)
             except ValueError as exc:
                 raise ValueError(f"{self.path}: leaf {name!r} is not a valid array ({exc})") from None
+        if found is None:
+            value = self.decode(leaf)
+            return (tuple(int(d) for d in value.shape), dtype_name(value), False) if is_matrix(value) else None
+        return found.shape, found.dtype, True
 
     def reader(self, leaf: LeafPath) -> Callable[[], np.ndarray]:
         """A loader for one leaf."""
@@ -177,7 +195,12 @@ class Checkpoint:
 
 
 def msgpack_weights(path: Path) -> list[JaxWeight]:
-    """Describe every float matrix leaf of a msgpack checkpoint (its ``params`` collection when present)."""
+    """Describe every float matrix leaf of a msgpack checkpoint (its ``params`` collection when present).
+
+    Plain array leaves carry a ``MsgpackRef`` to their bytes (a worker process reads them itself); chunked ones are decoded here.
+    """
+    from ww_jax.file_refs import LeafSpan, MsgpackRef
+
     checkpoint = Checkpoint(path)
     leaves = list(checkpoint.ranges)
     prefix_len = 1 if any(leaf[:1] == ("params",) for leaf in leaves) else 0
@@ -188,14 +211,37 @@ def msgpack_weights(path: Path) -> list[JaxWeight]:
         header = checkpoint.header(leaf)
         if header is None or len(header[0]) < 2:
             continue
-        shape = header[0]
+        shape, dtype, plain = header
         found = role_from_names(leaf[prefix_len:], len(shape))
-        if found is not None:
-            weights.append(JaxWeight(leaf[prefix_len:], found[0], shape, checkpoint.reader(leaf), found[1], "msgpack", header[1]))
+        if found is None:
+            continue
+        span = LeafSpan(leaf, *checkpoint.ranges[leaf], dtype, shape)
+        file_ref = MsgpackRef(str(path), checkpoint.stamp, (span,)) if plain else None
+        weights.append(
+            JaxWeight(leaf[prefix_len:], found[0], shape, checkpoint.reader(leaf), found[1], "msgpack", dtype, file_ref=file_ref)
+        )
     return weights
 
 
-def _ndarray_payload(data: mmap.mmap, start: int, end: int) -> tuple[int, int] | None:
+class ArrayAt(NamedTuple):
+    """A plain array leaf: its shape and dtype name as flax wrote them, and where its raw C-order bytes lie."""
+
+    shape: tuple[int, ...]
+    dtype: str
+    offset: int
+    nbytes: int
+
+
+def array_at(data: Buffer, start: int, end: int) -> ArrayAt | None:
+    """The array leaf at ``start`` (its header checked against its buffer, which is never read); None for other leaves.
+
+    A ValueError says what is malformed; ``data`` may be the whole file or the bytes from ``start`` on (an IndexError when they stop short).
+    """
+    payload = _ndarray_payload(data, start, end)
+    return None if payload is None else _array_header(data, *payload)
+
+
+def _ndarray_payload(data: Buffer, start: int, end: int) -> tuple[int, int] | None:
     """The byte range of a flax ndarray extension's payload at ``start``, or None when the leaf is something else."""
     size_bytes = _EXT_LENGTH.get(data[start])
     if size_bytes is None:
@@ -210,12 +256,12 @@ def _ndarray_payload(data: mmap.mmap, start: int, end: int) -> tuple[int, int] |
     return code_at + 1, min(code_at + 1 + length, end)
 
 
-def _array_header(data: mmap.mmap, start: int, end: int) -> tuple[tuple[int, ...], str]:
-    """(shape, dtype name) of a packed (shape, dtype, buffer) triple, checked against the buffer's length; never reads the buffer."""
+def _array_header(data: Buffer, start: int, end: int) -> ArrayAt:
+    """Shape, dtype name and buffer of a packed (shape, dtype, buffer) triple, checked against the buffer's length (never read)."""
     import msgpack
 
-    unpacker = msgpack.Unpacker(raw=False, max_buffer_size=1 << 16)
-    unpacker.feed(data[start : min(end, start + (1 << 16))])
+    unpacker = msgpack.Unpacker(raw=False, max_buffer_size=HEADER_BYTES)
+    unpacker.feed(data[start : min(end, start + HEADER_BYTES)])
     try:
         if unpacker.read_array_header() != 3:
             raise ValueError("not a (shape, dtype, buffer) triple")
@@ -236,4 +282,4 @@ def _array_header(data: mmap.mmap, start: int, end: int) -> tuple[tuple[int, ...
     needed = itemsize * int(np.prod(shape, dtype=object))
     if needed != held or at + 1 + width + held > end:
         raise ValueError(f"shape {tuple(shape)} of {dtype} needs {needed} bytes, the buffer holds {held}")
-    return tuple(shape), dtype
+    return ArrayAt(tuple(shape), dtype, at + 1 + width, held)

@@ -35,10 +35,14 @@ def _kernels_by_cell(weights: list[JaxWeight]) -> dict[LeafPath, dict[str, JaxWe
 
 
 def _stacked(cell: LeafPath, label: str, gates: list[JaxWeight]) -> JaxWeight:
-    """One (in, Σ hidden) kernel: the gates' kernels side by side, read lazily; ``parts`` keeps where each came from."""
+    """One (in, Σ hidden) kernel: the gates' kernels side by side, read lazily; ``parts`` keeps where each came from.
+
+    Gates read from one file give one reference to all their leaves, so a worker reads the stacked matrix itself.
+    """
     layer = cell[:-1] if cell and cell[-1] == "cell" else cell  # nn.RNN / nnx.RNN hold the cell as ``cell``
     shape = (gates[0].shape[0], sum(gate.shape[1] for gate in gates))
     reads = [gate.read for gate in gates]
+    refs = [gate.file_ref for gate in gates if gate.file_ref is not None]
     return replace(
         gates[0],
         path=(*layer, label),
@@ -47,6 +51,7 @@ def _stacked(cell: LeafPath, label: str, gates: list[JaxWeight]) -> JaxWeight:
         write=None,
         parts=tuple((gate.path, gate.shape[1]) for gate in gates),
         stored_path="/".join(cell) + "/" + "+".join(gate.path[-2] for gate in gates),
+        file_ref=refs[0].beside(refs[1:]) if len(refs) == len(gates) else None,
     )
 
 

@@ -1,0 +1,125 @@
+"""Flax checkpoint leaves as picklable references (``ww_core.toolkit.TensorRef``): a process-pool or cluster worker reads its own layer.
+
+A reference holds plain values only (path, leaf paths, byte ranges, dtype, shape, the canonical ``FlaxLayout``);
+``read()`` reopens the file wherever it runs. A file changed since its layers were listed is scanned again and
+each leaf found by its path; a leaf that is gone, has another shape or dtype, or is cut short is an error naming the file.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from abc import abstractmethod
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Sequence, cast
+
+import numpy as np
+
+from ww_core.toolkit import TensorRef, widen_to_float
+from ww_jax.layouts import FlaxLayout
+from ww_jax.msgpack_file import LEAF_HEAD_BYTES, LeafPath, array_at, leaf_ranges, stamp_of
+
+#: What the listing found a changed file to be, for errors.
+_CHANGED = "the file changed since its layers were listed"
+
+
+class StoredLeaves(TensorRef):
+    """Leaves of a checkpoint file that make one stored array (alone, or side by side along axis 1: a recurrent cell's gate
+    kernels); ``layout`` makes it canonical."""
+
+    path: str
+    layout: FlaxLayout
+
+    @abstractmethod
+    def stored(self) -> list[np.ndarray]:
+        """Each leaf's array in its stored layout, widened to float."""
+
+    @abstractmethod
+    def beside(self, others: Sequence[StoredLeaves]) -> StoredLeaves | None:
+        """One reference to this and ``others``' leaves side by side; None when they do not lie in the same file."""
+
+    def laid_out(self, layout: FlaxLayout) -> StoredLeaves:
+        """This reference with the canonical transform ``layout``."""
+        return replace(cast(Any, self), layout=layout)
+
+    def read(self) -> np.ndarray:
+        arrays = self.stored()
+        joined = arrays[0] if len(arrays) == 1 else np.concatenate(arrays, axis=1)
+        return np.ascontiguousarray(self.layout.apply(joined))
+
+
+@dataclass(frozen=True)
+class LeafSpan:
+    """One plain array leaf of a msgpack checkpoint as listed: its pytree path, the byte range of the whole leaf, dtype name and shape."""
+
+    leaf: LeafPath
+    start: int
+    end: int
+    dtype: str
+    shape: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class MsgpackRef(StoredLeaves):
+    """Array leaves of the Flax msgpack checkpoint ``path`` at the byte ranges listed when the file's version was ``stamp``."""
+
+    path: str
+    stamp: tuple[int, ...]
+    spans: tuple[LeafSpan, ...]
+    layout: FlaxLayout = field(default_factory=FlaxLayout)
+
+    def stored(self) -> list[np.ndarray]:
+        with open(self.path, "rb") as handle:
+            version = stamp_of(os.fstat(handle.fileno()))
+            spans = self.spans if version == self.stamp else _relocated(self.path, version, self.spans)
+            return [_read_leaf(handle, self.path, span) for span in spans]
+
+    def beside(self, others: Sequence[StoredLeaves]) -> MsgpackRef | None:
+        if not all(isinstance(o, MsgpackRef) and (o.path, o.stamp) == (self.path, self.stamp) for o in others):
+            return None
+        return replace(self, spans=self.spans + tuple(span for o in others for span in o.spans))  # type: ignore[attr-defined]
+
+
+@lru_cache(maxsize=4)
+def _ranges(path: str, version: tuple[int, ...]) -> dict[LeafPath, tuple[int, int]]:
+    """This process's scan of ``path`` at ``version`` (a scan reads every header, so once per file version)."""
+    with open(path, "rb") as handle:
+        if stamp_of(os.fstat(handle.fileno())) != version:
+            raise ValueError(f"{path}: the file changed while it was being read")
+        return leaf_ranges(handle, Path(path))
+
+
+def _relocated(path: str, version: tuple[int, ...], spans: tuple[LeafSpan, ...]) -> list[LeafSpan]:
+    """``spans`` where the file at ``version`` now holds their leaves; a ValueError naming the file for a leaf that is gone."""
+    ranges = _ranges(path, version)
+    moved = []
+    for span in spans:
+        if span.leaf not in ranges:
+            raise ValueError(f"{path}: holds no leaf {'/'.join(span.leaf)!r} any more ({_CHANGED})")
+        start, end = ranges[span.leaf]
+        moved.append(replace(span, start=start, end=end))
+    return moved
+
+
+def _read_leaf(handle: io.BufferedReader, path: str, span: LeafSpan) -> np.ndarray:
+    """The array at ``span``: its header read and checked against the listing, then its bytes alone."""
+    name = "/".join(span.leaf)
+    handle.seek(span.start)
+    head = handle.read(min(span.end - span.start, LEAF_HEAD_BYTES))
+    try:
+        found = array_at(head, 0, span.end - span.start)
+    except (ValueError, IndexError) as exc:
+        raise ValueError(f"{path}: leaf {name!r} is no valid array now ({type(exc).__name__}: {exc}; {_CHANGED})") from None
+    if found is None or (found.shape, found.dtype) != (span.shape, span.dtype):
+        now = "no array" if found is None else f"{found.dtype} {found.shape}"
+        raise ValueError(f"{path}: leaf {name!r} is {now} now, listed as {span.dtype} {span.shape} ({_CHANGED})")
+    handle.seek(span.start + found.offset)
+    raw = np.empty(found.nbytes, np.uint8)
+    got = handle.readinto(raw.data)
+    if got != found.nbytes:
+        raise ValueError(f"{path}: leaf {name!r} is cut short ({got} of {found.nbytes} bytes; {_CHANGED})")
+    if span.dtype == "bfloat16":  # numpy has no bfloat16: its bit pattern, widened exactly
+        return (raw.view(np.uint16).astype(np.uint32) << 16).view(np.float32).reshape(span.shape)
+    return widen_to_float(raw.view(np.dtype(span.dtype)).reshape(span.shape))
