@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 from torch import nn
 
 import ww_core
@@ -63,3 +64,77 @@ def test_whole_model_rows_equal_with_and_without_torch_spectra() -> None:
     for a, b in zip(plain, torch_path, strict=True):
         for column in columns:
             assert b[column] == pytest.approx(a[column], rel=1e-9), (a["name"], column)
+
+
+def test_torch_device_claims_every_layer_and_equals_numpy() -> None:
+    """``torch_device`` routes CPU layers (any source) through torch on that device, with core's eigenvalues."""
+    found = ww_eigenvalues(layer(), matrices(), {"torch_device": "cpu"})
+    assert found is not None
+    for got, want in zip(found, numpy_eigenvalues(matrices()), strict=True):
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-10 * want.max())
+
+
+@pytest.mark.parametrize("device", ["nonsense", "meta", "cuda:7" if not torch.cuda.is_available() else "cuda:4096"])
+def test_unusable_torch_device_is_one_clear_error(device: str) -> None:
+    with pytest.raises(ValueError, match=rf"torch_device '{device}' is not usable here: \S"):
+        ww_eigenvalues(layer(), matrices(), {"torch_device": device})
+
+
+def test_unusable_torch_device_fails_each_row_with_the_reason(tmp_path: Any) -> None:
+    """A safetensors file (read by core) asked onto a device torch cannot use: failed rows saying why, never numbers."""
+    from safetensors.numpy import save_file
+
+    save_file({"a.weight": matrices()[0].astype(np.float32), "b.weight": matrices()[1].astype(np.float32)}, str(tmp_path / "m.safetensors"))
+    rows: Any = ww_core.analyze(tmp_path / "m.safetensors", min_evals=5, extra={"torch": {"torch_device": "nonsense"}}).details
+    assert len(rows) == 2
+    for row in rows:
+        assert row["status"] == "failed" and "torch_device 'nonsense' is not usable here" in row["error"]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (run on a GPU machine)")
+def test_cuda_module_and_cuda_device_option_equal_core_on_cpu(tmp_path: Any) -> None:
+    """On a GPU: a model moved to cuda, and a safetensors file with torch_device=cuda, give core's CPU rows to 1e-10."""
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(300, 200), nn.Linear(200, 250), nn.Conv2d(16, 32, 3))
+    columns = ["alpha", "D", "xmin", "log_norm", "log_spectral_norm", "stable_rank"]
+    cpu: Any = ww_core.analyze(model).details
+    on_gpu: Any = ww_core.analyze(model.cuda()).details
+    save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(tmp_path / "m.safetensors"))
+    from_file: Any = ww_core.analyze(tmp_path / "m.safetensors", extra={"torch": {"torch_device": "cuda"}}).details
+    for a, b, c in zip(cpu, on_gpu, from_file, strict=True):
+        for column in columns:
+            assert b[column] == pytest.approx(a[column], rel=1e-10, abs=1e-12), (a["name"], column, b.get("error"))
+            assert c[column] == pytest.approx(a[column], rel=1e-10, abs=1e-12), (a["name"], column, c.get("error"))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (run on a GPU machine)")
+def test_first_cuda_spectra_from_many_threads_at_once() -> None:
+    """torch loads its CUDA solvers lazily, not thread-safely: the first spectra, from 8 threads at once, all succeed.
+
+    In a fresh process, since the load happens once per process.
+    """
+    import subprocess
+    import sys
+
+    script = """
+import threading, numpy as np, torch
+from ww_torch import spectra
+barrier = threading.Barrier(8)
+errors = []
+def one(seed):
+    matrix = np.random.default_rng(seed).normal(size=(64, 48))
+    barrier.wait()
+    try:
+        spectra.eigenvalues([matrix], torch.device("cuda"), torch.float64)
+    except Exception as exc:
+        errors.append(repr(exc))
+threads = [threading.Thread(target=one, args=(i,)) for i in range(8)]
+for t in threads: t.start()
+for t in threads: t.join()
+print(errors)
+assert not errors, errors
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -41,7 +41,7 @@ def ww_layers(source: Any, options: dict[str, Any]) -> Iterable[LayerMatrix] | N
 
 @hookimpl
 def ww_eigenvalues(layer: LayerMatrix, matrices: Sequence[Any], options: dict[str, Any]) -> list[np.ndarray] | None:
-    """Spectra with torch on the layer's device when it is a GPU or ``torch_spectra`` is set; else None (core computes).
+    """Spectra with torch: on ``torch_device``, on the layer's GPU, or (``torch_spectra``) on the CPU; else None (core computes).
 
     Also None when ``exact`` asks for a full SVD: this Gram + eigvalsh route is not one.
     """
@@ -49,7 +49,7 @@ def ww_eigenvalues(layer: LayerMatrix, matrices: Sequence[Any], options: dict[st
         return None
     from ww_torch import spectra
 
-    return spectra.eigenvalues(matrices, layer.device, spectra.precision(options))
+    return spectra.eigenvalues(matrices, spectra.target_device(layer.device, options), spectra.precision(options))
 
 
 @hookimpl
