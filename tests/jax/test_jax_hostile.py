@@ -43,6 +43,24 @@ def malformed_array(root: Path) -> Path:
     return _checkpoint(root / "malformed.msgpack", {"params": {"Dense_0": {"kernel": bad}}})
 
 
+def _chunked(root: Path, name: str, shape: dict[str, Any], chunks: dict[str, Any]) -> Path:
+    """An array as Flax splits one over 1 GiB: a map of its shape and flat chunks."""
+    array = {"__msgpack_chunked_array__": True, "shape": shape, "chunks": chunks}
+    return _checkpoint(root / name, {"params": {"Dense_0": {"kernel": array}}})
+
+
+def chunks_short_of_the_shape(root: Path) -> Path:
+    return _chunked(root, "short.msgpack", {"0": 1000, "1": 1000}, {"0": _array([48], "float32", GOOD.tobytes())})
+
+
+def chunked_shape_no_count(root: Path) -> Path:
+    return _chunked(root, "count.msgpack", {"0": "eight", "1": 6}, {"0": _array([48], "float32", GOOD.tobytes())})
+
+
+def chunk_lying_about_its_buffer(root: Path) -> Path:
+    return _chunked(root, "chunk.msgpack", {"0": 8, "1": 6}, {"0": _array([4800], "float32", GOOD.tobytes())})
+
+
 def nested_deeply(root: Path) -> Path:
     depth = 100_000
     (root / "deep.msgpack").write_bytes(b"\x81\xa1k" * depth + b"\xc0")  # {"k": {"k": ... nil}}
@@ -65,6 +83,9 @@ HOSTILE: dict[str, tuple[Callable[[Path], Path], tuple[str, ...]]] = {
     "unknown dtype": (lying_dtype, ("Dense_0/kernel",)),
     "malformed array payload": (malformed_array, ("Dense_0/kernel",)),
     "maps nested 100000 deep": (nested_deeply, ("nested too deeply",)),
+    "chunks short of the shape": (chunks_short_of_the_shape, ("Dense_0/kernel", "do not hold the 1000000 elements")),
+    "chunked shape that is no count": (chunked_shape_no_count, ("Dense_0/kernel", "no count")),
+    "chunk lying about its buffer": (chunk_lying_about_its_buffer, ("Dense_0/kernel", "needs 19200 bytes")),
     "random bytes": (random_bytes, ("not a Flax msgpack checkpoint",)),
     "empty file": (empty, ("not a Flax msgpack checkpoint",)),
 }

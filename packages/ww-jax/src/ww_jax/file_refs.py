@@ -8,6 +8,7 @@ each leaf found by its path; a leaf that is gone, has another shape or dtype, or
 from __future__ import annotations
 
 import io
+import mmap
 import os
 from abc import abstractmethod
 from dataclasses import dataclass, field, replace
@@ -19,7 +20,7 @@ import numpy as np
 
 from ww_core.toolkit import TensorRef, widen_to_float
 from ww_jax.layouts import FlaxLayout
-from ww_jax.msgpack_file import LEAF_HEAD_BYTES, LeafPath, array_at, leaf_ranges, stamp_of
+from ww_jax.msgpack_file import LEAF_HEAD_BYTES, LeafPath, LeafSpan, array_at, chunked_array, leaf_ranges, stamp_of
 
 #: What the listing found a changed file to be, for errors.
 _CHANGED = "the file changed since its layers were listed"
@@ -51,33 +52,46 @@ class StoredLeaves(TensorRef):
 
 
 @dataclass(frozen=True)
-class LeafSpan:
-    """One plain array leaf of a msgpack checkpoint as listed: its pytree path, the byte range of the whole leaf, dtype name and shape."""
-
-    leaf: LeafPath
-    start: int
-    end: int
-    dtype: str
-    shape: tuple[int, ...]
-
-
-@dataclass(frozen=True)
 class MsgpackRef(StoredLeaves):
-    """Array leaves of the Flax msgpack checkpoint ``path`` at the byte ranges listed when the file's version was ``stamp``."""
+    """Array leaves of the Flax msgpack checkpoint ``path`` at the byte ranges listed when the file's version was ``stamp``.
+
+    ``chunked`` is the shape of an array Flax split into flat chunks (``spans``, joined and reshaped); () otherwise.
+    """
 
     path: str
     stamp: tuple[int, ...]
     spans: tuple[LeafSpan, ...]
+    chunked: tuple[int, ...] = ()
     layout: FlaxLayout = field(default_factory=FlaxLayout)
 
     def stored(self) -> list[np.ndarray]:
         with open(self.path, "rb") as handle:
             version = stamp_of(os.fstat(handle.fileno()))
-            spans = self.spans if version == self.stamp else _relocated(self.path, version, self.spans)
-            return [_read_leaf(handle, self.path, span) for span in spans]
+            spans = self.spans if version == self.stamp else self._relocated(handle, version)
+            arrays = [_read_leaf(handle, self.path, span) for span in spans]
+        return [np.concatenate(arrays).reshape(self.chunked)] if self.chunked else arrays
+
+    def _relocated(self, handle: io.BufferedReader, version: tuple[int, ...]) -> tuple[LeafSpan, ...]:
+        """The spans where the file at ``version`` now holds the listed leaves; a ValueError naming the file for a leaf gone or changed."""
+        ranges = _ranges(self.path, version)
+        if not self.chunked:
+            return tuple(_moved(self.path, ranges, span) for span in self.spans)
+        leaf = self.spans[0].leaf[:-2]  # chunks lie at <array>/chunks/<i>
+        name, listed = "/".join(leaf), f"{self.spans[0].dtype} {self.chunked}"
+        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            try:
+                found = chunked_array(data, ranges, leaf)
+            except ValueError as exc:
+                raise ValueError(f"{self.path}: leaf {name!r} is no valid array now ({exc}; {_CHANGED})") from None
+        if found is None:
+            raise ValueError(f"{self.path}: holds no chunked leaf {name!r} any more ({_CHANGED})")
+        if (found.dtype, found.shape) != (self.spans[0].dtype, self.chunked):
+            raise ValueError(f"{self.path}: leaf {name!r} is {found.dtype} {found.shape} now, listed as {listed} ({_CHANGED})")
+        return found.spans
 
     def beside(self, others: Sequence[StoredLeaves]) -> MsgpackRef | None:
-        if not all(isinstance(o, MsgpackRef) and (o.path, o.stamp) == (self.path, self.stamp) for o in others):
+        same_file = all(isinstance(o, MsgpackRef) and (o.path, o.stamp) == (self.path, self.stamp) and not o.chunked for o in others)
+        if self.chunked or not same_file:
             return None
         return replace(self, spans=self.spans + tuple(span for o in others for span in o.spans))  # type: ignore[attr-defined]
 
@@ -91,16 +105,12 @@ def _ranges(path: str, version: tuple[int, ...]) -> dict[LeafPath, tuple[int, in
         return leaf_ranges(handle, Path(path))
 
 
-def _relocated(path: str, version: tuple[int, ...], spans: tuple[LeafSpan, ...]) -> list[LeafSpan]:
-    """``spans`` where the file at ``version`` now holds their leaves; a ValueError naming the file for a leaf that is gone."""
-    ranges = _ranges(path, version)
-    moved = []
-    for span in spans:
-        if span.leaf not in ranges:
-            raise ValueError(f"{path}: holds no leaf {'/'.join(span.leaf)!r} any more ({_CHANGED})")
-        start, end = ranges[span.leaf]
-        moved.append(replace(span, start=start, end=end))
-    return moved
+def _moved(path: str, ranges: dict[LeafPath, tuple[int, int]], span: LeafSpan) -> LeafSpan:
+    """``span`` where ``ranges`` put its leaf now (its header is checked on reading); a ValueError naming the file if it is gone."""
+    if span.leaf not in ranges:
+        raise ValueError(f"{path}: holds no leaf {'/'.join(span.leaf)!r} any more ({_CHANGED})")
+    start, end = ranges[span.leaf]
+    return replace(span, start=start, end=end)
 
 
 def _read_leaf(handle: io.BufferedReader, path: str, span: LeafSpan) -> np.ndarray:

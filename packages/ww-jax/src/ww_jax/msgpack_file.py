@@ -1,16 +1,18 @@
 """Flax msgpack checkpoints (``flax.serialization.to_bytes``): structure scanned, each leaf read on load.
 
 The scan records every leaf's byte range; listing reads only each array's header (shape,
-dtype, buffer length, checked against each other). A plain array leaf loads through a
-``MsgpackRef`` (ww_jax.file_refs) that reads its bytes alone, in any process; other leaves
-(arrays Flax chunked) are decoded from their range with ``flax.serialization.msgpack_restore``.
-Memory stays bounded by the largest layer; a file rewritten after listing is scanned again.
+dtype, buffer length, checked against each other; for an array Flax split into chunks, its
+shape entries and every chunk's header). An array leaf loads through a ``MsgpackRef``
+(ww_jax.file_refs) that reads its bytes alone, in any process. Memory stays bounded by the
+largest layer; a file rewritten after listing is scanned again.
 """
 
 from __future__ import annotations
 
 import mmap
 import os
+from dataclasses import dataclass
+from math import prod
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, NamedTuple, Union
 
@@ -171,23 +173,25 @@ class Checkpoint:
             except Exception as exc:  # lying shapes, unknown dtypes, malformed payloads raise many types
                 raise ValueError(f"{self.path}: leaf {name!r} is not a valid array ({type(exc).__name__}: {exc})") from None
 
-    def header(self, leaf: LeafPath) -> tuple[tuple[int, ...], str, bool] | None:
-        """Shape and dtype name of an array leaf from its header alone, checked against its buffer, and whether it is a plain
-        array (its bytes in one span); None for other leaves.
+    def header(self, leaf: LeafPath) -> ArrayLeaf | None:
+        """Shape, dtype name and byte spans of an array leaf from its headers alone, checked against its buffers; None for other leaves.
 
-        Leaves that are not plain arrays (scalars, strings, arrays chunked by flax) are decoded to find out.
+        Other leaves (scalars, strings) are decoded to find out; an array one (Flax's own types) gets no spans.
         """
         name = "/".join(leaf)
         start, end = self.ranges[leaf]
         with self.path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
             try:
-                found = array_at(data, start, end)
+                chunked = chunked_array(data, self.ranges, leaf)
+                found = array_at(data, start, end) if chunked is None else None
             except ValueError as exc:
                 raise ValueError(f"{self.path}: leaf {name!r} is not a valid array ({exc})") from None
-        if found is None:
-            value = self.decode(leaf)
-            return (tuple(int(d) for d in value.shape), dtype_name(value), False) if is_matrix(value) else None
-        return found.shape, found.dtype, True
+        if chunked is not None:
+            return chunked
+        if found is not None:
+            return ArrayLeaf(found.shape, found.dtype, (LeafSpan(leaf, start, end, found.dtype, found.shape),))
+        value = self.decode(leaf)
+        return ArrayLeaf(tuple(int(d) for d in value.shape), dtype_name(value), ()) if is_matrix(value) else None
 
     def reader(self, leaf: LeafPath) -> Callable[[], np.ndarray]:
         """A loader for one leaf."""
@@ -197,9 +201,9 @@ class Checkpoint:
 def msgpack_weights(path: Path) -> list[JaxWeight]:
     """Describe every float matrix leaf of a msgpack checkpoint (its ``params`` collection when present).
 
-    Plain array leaves carry a ``MsgpackRef`` to their bytes (a worker process reads them itself); chunked ones are decoded here.
+    Array leaves carry a ``MsgpackRef`` to their bytes (chunks included), so any process reads them itself.
     """
-    from ww_jax.file_refs import LeafSpan, MsgpackRef
+    from ww_jax.file_refs import MsgpackRef
 
     checkpoint = Checkpoint(path)
     leaves = list(checkpoint.ranges)
@@ -209,18 +213,67 @@ def msgpack_weights(path: Path) -> list[JaxWeight]:
         if prefix_len and leaf[:1] != ("params",):
             continue
         header = checkpoint.header(leaf)
-        if header is None or len(header[0]) < 2:
+        if header is None or len(header.shape) < 2:
             continue
-        shape, dtype, plain = header
-        found = role_from_names(leaf[prefix_len:], len(shape))
+        found = role_from_names(leaf[prefix_len:], len(header.shape))
         if found is None:
             continue
-        span = LeafSpan(leaf, *checkpoint.ranges[leaf], dtype, shape)
-        file_ref = MsgpackRef(str(path), checkpoint.stamp, (span,)) if plain else None
-        weights.append(
-            JaxWeight(leaf[prefix_len:], found[0], shape, checkpoint.reader(leaf), found[1], "msgpack", dtype, file_ref=file_ref)
-        )
+        file_ref = MsgpackRef(str(path), checkpoint.stamp, header.spans, header.shape if header.chunked else ()) if header.spans else None
+        reader = checkpoint.reader(leaf)
+        weights.append(JaxWeight(leaf[prefix_len:], found[0], header.shape, reader, found[1], "msgpack", header.dtype, file_ref=file_ref))
     return weights
+
+
+@dataclass(frozen=True)
+class LeafSpan:
+    """One plain array leaf of a msgpack checkpoint as listed: its pytree path, the byte range of the whole leaf, dtype name and shape."""
+
+    leaf: LeafPath
+    start: int
+    end: int
+    dtype: str
+    shape: tuple[int, ...]
+
+
+class ArrayLeaf(NamedTuple):
+    """An array leaf as listed: shape, dtype name, and the spans of its bytes (one; or the flat chunks Flax split it into)."""
+
+    shape: tuple[int, ...]
+    dtype: str
+    spans: tuple[LeafSpan, ...]
+
+    @property
+    def chunked(self) -> bool:
+        """True when ``spans`` are chunks of the flat array, not the array itself."""
+        return len(self.spans) > 0 and self.spans[0].shape != self.shape
+
+
+def chunked_array(data: mmap.mmap, ranges: dict[LeafPath, tuple[int, int]], leaf: LeafPath) -> ArrayLeaf | None:
+    """An array Flax split into chunks (``{"__msgpack_chunked_array__", "shape", "chunks"}``) from its headers alone; None for other leaves.
+
+    A ValueError says what is malformed: a shape entry that is no count, a chunk that is no flat array or has another dtype,
+    chunks that do not hold the shape's elements.
+    """
+    import msgpack
+
+    if leaf not in ranges or data[ranges[leaf][0]] not in _MAP_TYPES:
+        return None
+    dims: list[int] = []
+    while (key := (*leaf, "shape", str(len(dims)))) in ranges:
+        start, end = ranges[key]
+        dim = msgpack.unpackb(data[start:end]) if end - start <= 9 else None
+        if type(dim) is not int or dim < 0:
+            raise ValueError(f"shape entry {len(dims)} is no count")
+        dims.append(dim)
+    spans: list[LeafSpan] = []
+    while (key := (*leaf, "chunks", str(len(spans)))) in ranges:
+        found = array_at(data, *ranges[key])
+        if found is None or len(found.shape) != 1 or (spans and found.dtype != spans[0].dtype):
+            raise ValueError(f"chunk {len(spans)} is no flat array of the chunks' dtype")
+        spans.append(LeafSpan(key, *ranges[key], found.dtype, found.shape))
+    if not spans or sum(span.shape[0] for span in spans) != prod(dims):
+        raise ValueError(f"its chunks do not hold the {prod(dims)} elements of shape {tuple(dims)}")
+    return ArrayLeaf(tuple(dims), spans[0].dtype, tuple(spans))
 
 
 class ArrayAt(NamedTuple):
