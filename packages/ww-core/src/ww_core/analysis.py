@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+import warnings
 from concurrent.futures import FIRST_COMPLETED, BrokenExecutor, Executor, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from functools import partial
@@ -14,6 +15,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from ww_core import spectrum, worker_faults
+from ww_core import xmax as xmax_option
 from ww_core.cache import CacheWriteError, ResultsCache
 from ww_core.layer_analysis import analyze_layer, layer_esd
 from ww_core.options import AnalysisOptions
@@ -412,7 +414,11 @@ def analyze(
         if plan.own_pool and plan.pool is not None:
             plan.pool.shutdown(wait=True, cancel_futures=True)
     log.info("analyzed %d layers of %s in %.2fs", len(layers), source_label(source), time.monotonic() - started)
-    return Results(source_label(source), opts, collector.details(), esds=collector.esds, adapter=found.adapter)
+    results = Results(source_label(source), opts, collector.details(), esds=collector.esds, adapter=found.adapter)
+    unclipped = xmax_option.unclipped_warning(opts.xmax, results.details)
+    if unclipped:
+        warnings.warn(unclipped, stacklevel=2)
+    return results
 
 
 def describe(source: Any, **options: Any) -> Results:

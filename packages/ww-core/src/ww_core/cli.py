@@ -62,7 +62,8 @@ def results_text(results: Results, requested: str | None) -> str:
     """What ``ww analyze`` prints: the table (reasons for rows that are not a success), the summary, a warning legend."""
     defaults = table_view.default_columns(results.details, results.options)
     columns, width = chosen_columns(results, requested, defaults)
-    lines = [f"source: {results.source}", table_view.render(results.details, columns, width), "", "summary:"]
+    said = [f"{option}: {meaning}" for option, meaning in results.options.meanings().items()]
+    lines = [f"source: {results.source}", *said, table_view.render(results.details, columns, width), "", "summary:"]
     lines += summary_lines(results.summary)
     if "warning" in columns:
         lines += table_view.legend(results.details, width)

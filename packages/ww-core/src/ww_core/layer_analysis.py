@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from ww_core import spectrum
+from ww_core import xmax as xmax_option
 from ww_core.detx import detx_columns
 from ww_core.fingers import clip_xmax, xmin_peak
 from ww_core.matrices import CONV_KINDS, layer_matrices
@@ -92,28 +93,21 @@ def _groups(per_matrix: list[np.ndarray], kind: str, pool: bool) -> list[list[in
     return [[i] for i in range(len(per_matrix))]
 
 
-def _fit(evals: np.ndarray, options: AnalysisOptions) -> tuple[PowerLawFit, dict[str, Any]]:
-    """The power-law fit the options ask for, and its option-specific columns."""
-    xmax = options.xmax
-    data = evals
-    if isinstance(xmax, int) and not isinstance(xmax, bool):
-        clip = abs(xmax)
-        if clip > len(evals) / 2:
-            return failed_fit(f"xmax={xmax} clips more than half of the {len(evals)} eigenvalues"), {}
-        data, xmax = evals[:-clip], None
-    elif xmax == "force" or xmax is None:
-        xmax = None
+def _fit(evals: np.ndarray, options: AnalysisOptions) -> tuple[PowerLawFit, int, dict[str, Any]]:
+    """The power-law fit the options ask for, how many of the ascending ``evals`` it used (``xmax`` clips the top), and
+    its option-specific columns."""
+    data, problem = xmax_option.fit_range(evals, options.xmax)
+    if problem:
+        return failed_fit(problem), len(evals), {}
+    clipped = {} if options.xmax is None or isinstance(options.xmax, str) else {xmax_option.CLIPPED: len(evals) - len(data)}
     fix = "xmin_peak" if options.fit == "E_TPL" else options.fix_fingers
     if fix == "clip_xmax":
         fingers = clip_xmax(data, max_fingers=options.max_fingers, finger_thresh=options.finger_thresh)
         spikes = int(np.count_nonzero(data >= fingers.fit.xmin)) if fingers.fit.ok else 0
         fit = _with_spikes(fingers.fit, spikes)
-        return fit, {"num_fingers": fingers.num_fingers, "raw_alpha": fingers.raw.alpha}
-    if fix == "xmin_peak":
-        fit = xmin_peak(data, xmin_max=options.xmin_max)
-    else:
-        fit = fit_power_law(data, xmax=None if xmax is None else float(xmax))
-    return fit, {}
+        return fit, len(data), {"num_fingers": fingers.num_fingers, "raw_alpha": fingers.raw.alpha, **clipped}
+    fit = xmin_peak(data, xmin_max=options.xmin_max) if fix == "xmin_peak" else fit_power_law(data)
+    return fit, len(data), clipped
 
 
 def _without_roundoff(evals: np.ndarray, N: int, options: AnalysisOptions) -> tuple[np.ndarray, str]:
@@ -162,12 +156,12 @@ def _esd_row(
     if deficient:  # the norms and the rank are still true of the layer
         row.update(norm_metrics(evals, math.nan, dims.N, options.exact))
         return {**row, "alpha": math.nan, "warning": "", "status": "failed", "error": f"{describe_layer(layer)}: {deficient}"}
-    fit, extra = _fit(fit_evals, options)
+    fit, used, extra = _fit(fit_evals, options)
     row.update(alpha=fit.alpha, xmin=fit.xmin, xmax=fit.xmax, D=fit.D, sigma=fit.sigma, num_pl_spikes=fit.num_pl_spikes, **extra)
     if options.fit in TPL_FITS:
         row["Lambda"] = math.nan
     if options.fit in TPL_FITS and fit.ok:
-        tpl = fit_truncated_power_law(evals, xmin=fit.xmin)
+        tpl = fit_truncated_power_law(evals[:used], xmin=fit.xmin)
         row.update(alpha=tpl.alpha, Lambda=tpl.Lambda, D=tpl.D)
         if not tpl.ok:
             fit = failed_fit(tpl.reason)

@@ -6,6 +6,7 @@ import warnings
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Sequence
 
+from ww_core import xmax as xmax_option
 from ww_core.adapter_options import AdapterOptions, frozen, namespaced_extras
 from ww_core.constants import DEFAULT_MAX_FINGERS
 
@@ -64,7 +65,7 @@ class AnalysisOptions:
     max_fingers: int = option(DEFAULT_MAX_FINGERS, "most eigenvalues clip_xmax may drop")
     finger_thresh: float = option(1.0, "alpha change that counts as a finger for clip_xmax")
     fit: str = option("PL", "power law or truncated power law", choices=FITS)
-    xmax: float | int | str | None = option(None, "fit only below this eigenvalue; an integer N drops the N largest; 'force'")
+    xmax: float | int | str | None = option(None, xmax_option.HELP)
     vectors: bool = option(False, "eigenvector localization columns")
     detX: bool = option(False, "detX_num/detX_val columns (where log det of the tail is 0)")
     inverse: bool = option(False, "analyze the inverse spectrum")
@@ -91,6 +92,7 @@ class AnalysisOptions:
         if self.min_evals < 0 or self.max_evals < self.min_evals:
             raise ValueError(f"need 0 <= min_evals <= max_evals, got {self.min_evals}, {self.max_evals}")
         object.__setattr__(self, "extra", namespaced_extras(self.extra))
+        object.__setattr__(self, "xmax", xmax_option.checked(self.xmax))
 
     @classmethod
     def from_kwargs(cls, **kwargs: Any) -> "AnalysisOptions":
@@ -101,7 +103,7 @@ class AnalysisOptions:
         for key, value in kwargs.items():
             if key == "ww2x":
                 clean["pool"] = not value
-            elif key == "fix_fingers" and value is False:  # the reference's default for "none"
+            elif key in ("fix_fingers", "xmax") and value is False:  # the reference's spelling of "none"
                 clean[key] = None
             elif key in aliases:
                 if value:
@@ -124,6 +126,11 @@ class AnalysisOptions:
         """The options that differ from their defaults (what a run's metadata records)."""
         default = AnalysisOptions()
         return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) != getattr(default, f.name)}
+
+    def meanings(self) -> dict[str, str]:
+        """Options whose value alone is easy to misread, in words (``xmax``: 5 drops eigenvalues, 5.0 bounds them)."""
+        said = xmax_option.meaning(self.xmax)
+        return {"xmax": said} if said else {}
 
     def adapter_options(self) -> AdapterOptions:
         """What adapters' hooks see: core's keys, and every adapter's extras (core hands each its own view)."""

@@ -160,15 +160,13 @@ def fit_power_law(
     evals: np.ndarray,
     *,
     xmin: float | tuple[float, float] | None = None,
-    xmax: float | None = None,
     thresh: float = EVALS_THRESH,
 ) -> PowerLawFit:
     """Fit a continuous power law to the tail of ``evals`` (λ > ``thresh`` kept).
 
     ``xmin`` None searches every data point but the largest for the KS-minimizing xmin;
     a float fixes xmin (nearest data point); a (low, high) pair searches only candidates in
-    that range. ``xmax`` drops data above the data point nearest to it (as the reference).
-    ``num_pl_spikes`` counts eigenvalues ≥ xmin among all kept ones.
+    that range. ``num_pl_spikes`` counts eigenvalues ≥ xmin among all kept ones.
     """
     values = np.asarray(evals, dtype=np.float64).ravel()
     if not np.all(np.isfinite(values)):
@@ -176,8 +174,6 @@ def fit_power_law(
     data = np.sort(values[values > thresh])
     if len(data) < 2:
         return failed_fit(f"only {len(data)} eigenvalues above {thresh:g}; need at least 2")
-    if xmax is not None:
-        data = data[: _nearest_index(data, xmax) + 1]
     if isinstance(xmin, (int, float)) and not isinstance(xmin, bool):
         return _fixed_xmin_fit(data, _nearest_index(data, float(xmin)))
     if isinstance(xmin, tuple):

@@ -74,6 +74,8 @@ class Results:
         from ww_core import __version__
 
         meta = {"source": self.source, "ww_core_version": __version__, "adapter": self.adapter, "options": self.options.changed()}
+        if self.options.meanings():
+            meta["option_meanings"] = self.options.meanings()
         text = export.to_json_text(self.details, self.summary, meta)
         if path is not None:
             write_atomic(path, text)

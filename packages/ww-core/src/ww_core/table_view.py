@@ -9,6 +9,7 @@ from typing import Any, Mapping, Sequence
 
 from ww_core.metrics import DEGENERATE_WARNING, OVER_TRAINED_THRESH, UNDER_TRAINED_THRESH
 from ww_core.options import AnalysisOptions
+from ww_core.xmax import CLIPPED
 
 #: The default columns, in display order.
 DEFAULT_COLUMNS = (
@@ -36,6 +37,7 @@ OPTION_COLUMNS: Mapping[str, tuple[str, ...]] = {
     "fix_fingers": ("num_fingers",),
     "vectors": ("tail_mean_vec_entropy",),
     "detX": ("detX_num",),
+    "xmax": (CLIPPED,),
 }
 REASON = "reason"
 NAME_WIDTH, MIN_NAME_WIDTH = 32, 20
