@@ -106,6 +106,17 @@ def test_clip_xmax_matches_the_reference(kind: str, shape: tuple[int, ...], seed
     assert_close(mine, ref, (*FIT_COLUMNS, "num_fingers", "raw_alpha"))
 
 
+@pytest.mark.parametrize("xmax", [-3, 5])
+@pytest.mark.parametrize(("kind", "shape", "seed"), CASES[:4])
+def test_integer_xmax_drops_the_largest_eigenvalues_as_the_reference(kind: str, shape: tuple[int, ...], seed: int, xmax: int) -> None:
+    weights = heavy_tailed(shape, seed)
+    (ref,) = reference_rows(torch_layer(kind, weights), xmax=xmax)
+    (mine,) = ours(kind, weights, xmax=xmax)
+    assert mine["status"] == ref["status"] == "success"
+    assert_close(mine, ref, FIT_COLUMNS + NORM_COLUMNS)
+    assert mine["xmax_clipped"] == abs(xmax)
+
+
 @pytest.mark.parametrize("seed", [0, 3, 7])
 def test_clip_xmax_finds_the_same_fingers(seed: int) -> None:
     """Moderate tails plus a rank-one spike: the reference clips 1, 3 and 7 fingers here."""
