@@ -171,14 +171,14 @@ def bench(session: nox.Session) -> None:
 
 @matrix_session
 def distributed(session: nox.Session) -> None:
-    """analyze() on a real distributed.LocalCluster (outside the default list: it starts clusters of worker processes).
+    """analyze() on a real distributed.LocalCluster and a local Ray (outside the default list: they start clusters of worker processes).
 
-    ``nox -s distributed -- bench`` also runs benchmarks/distributed_scaling.py (minutes: a 12-layer 2048² checkpoint).
+    ``nox -s distributed -- bench`` also runs benchmarks/distributed_scaling.py on both (minutes: a 12-layer 2048² checkpoint).
     """
-    session.install("-e", "packages/ww-core[all,dask]", "-e", "packages/ww-jax", *TEST_TOOLS, "safetensors", "flax")
+    session.install("-e", "packages/ww-core[all,dask,ray]", "-e", "packages/ww-jax", *TEST_TOOLS, "safetensors", "flax")
     session.run("pytest", "-q", "-p", "no:logging", "tests/distributed", "tests/core/test_layer_refs.py")
     if "bench" in session.posargs:
-        session.run("python", "benchmarks/distributed_scaling.py")
+        session.run("python", "benchmarks/distributed_scaling.py", "--engines", "dask,ray")
 
 
 #: Every distribution ``dist`` builds, by its folder ``packages/ww-<name>``.

@@ -1,17 +1,19 @@
-"""Distributed analysis on a real ``distributed.LocalCluster``: scaling from 1 to 2 worker processes, and client bytes.
+"""Distributed analysis on a real ``distributed.LocalCluster`` or local Ray: scaling from 1 to 2 worker processes, and client bytes.
 
-``python benchmarks/distributed_scaling.py [--layers 12] [--width 2048] [--shards 3] [--workdir DIR]`` (or
-``nox -s distributed -- bench``). Writes a sharded float32 safetensors checkpoint, then times analyze():
-serially in this process (today's route: the client reads every layer), then on clusters of 1 and 2
-worker processes, one thread and one BLAS thread each (workers read their own layers). Reports the
-speedup 1→2 workers against the 1.8× target, the per-layer cost (the input of docs/distributed.md's
+``python benchmarks/distributed_scaling.py [--layers 12] [--width 2048] [--shards 3] [--engines dask,ray] [--workdir DIR]``
+(or ``nox -s distributed -- bench``). Writes a sharded float32 safetensors checkpoint, then times analyze():
+serially in this process (today's route: the client reads every layer), then, for each engine, on clusters
+of 1 and 2 worker processes, one task at a time and one BLAS thread each (workers read their own layers):
+Dask's LocalCluster, or a local Ray of 1 and 2 CPUs through ``ww_core.ray_cluster.RayExecutor``. Reports
+the speedup 1→2 workers against the 1.8× target, the per-layer cost (the input of docs/distributed.md's
 estimate), and the bytes of tensor data this, the client, process read through the toolkit, with
-/proc/self/io's rchar and read_bytes. Prints; never asserts (the machine may be shared).
+/proc/self/io's rchar and read_bytes, and the load average. Prints; never asserts (the machine may be shared).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -87,7 +89,7 @@ def warm_worker(shard: Path) -> None:
     ww_core.describe(shard)
 
 
-def on_cluster(workers: int, folder: Path, reads: ClientReads) -> tuple[float, Any]:
+def on_dask(workers: int, folder: Path, reads: ClientReads) -> tuple[float, Any]:
     from distributed import Client, LocalCluster
 
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, env=ONE_BLAS_THREAD) as cluster:
@@ -98,6 +100,31 @@ def on_cluster(workers: int, folder: Path, reads: ClientReads) -> tuple[float, A
                 lambda: ww_core.analyze(folder, executor=client.get_executor(), workers=workers),
                 reads,
             )
+
+
+def warm_ray_worker(shard: Path) -> None:
+    """``warm_worker``, then a pause: ``workers`` of these at once on ``workers`` CPUs land on distinct worker processes."""
+    warm_worker(shard)
+    time.sleep(1.0)
+
+
+def on_ray(workers: int, folder: Path, reads: ClientReads) -> tuple[float, Any]:
+    import ray
+
+    from ww_core.ray_cluster import RayExecutor
+
+    ray.init(num_cpus=workers, include_dashboard=False, logging_level="WARNING")
+    try:
+        executor = RayExecutor()
+        shard = sorted(folder.glob("*.safetensors"))[0]
+        for warming in [executor.submit(warm_ray_worker, shard) for _ in range(workers)]:
+            warming.result()
+        return timed(f"Ray, {workers} worker(s)", lambda: ww_core.analyze(folder, executor=executor, workers=workers), reads)
+    finally:
+        ray.shutdown()
+
+
+ENGINES = {"dask": on_dask, "ray": on_ray}
 
 
 def same_rows(first: Any, second: Any) -> float:
@@ -114,21 +141,33 @@ def main() -> None:
     parser.add_argument("--layers", type=int, default=12)
     parser.add_argument("--width", type=int, default=2048)
     parser.add_argument("--shards", type=int, default=3)
+    parser.add_argument("--engines", default="dask", help="comma-separated: dask, ray (default: dask)")
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args()
+    engines = args.engines.split(",")
+    unknown = set(engines) - set(ENGINES)
+    if unknown:
+        parser.error(f"--engines: unknown {', '.join(sorted(unknown))}; known: {', '.join(ENGINES)}")
+    print(f"load average before: {' '.join(f'{load:.2f}' for load in os.getloadavg())}")
+    verdicts = []
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         folder = Path(tmp)
         size = write_checkpoint(folder, args.layers, args.width, args.shards)
         print(f"checkpoint: {args.layers} layers of {args.width}², {args.shards} shards, {size / 1e6:.1f} MB")
         reads = ClientReads()
         serial_s, serial = timed("serial (client reads all)", lambda: ww_core.analyze(folder, workers=1), reads)
-        one_s, one = on_cluster(1, folder, reads)
-        two_s, two = on_cluster(2, folder, reads)
-    print(f"per-layer cost, 1 worker, 1 BLAS thread: {one_s / args.layers:.2f} s ({args.width}²)")
-    print(f"rows vs serial: largest relative difference {max(same_rows(serial, one), same_rows(serial, two)):.1e}")
-    speedup = one_s / two_s
-    verdict = "PASS" if speedup >= SCALING_TARGET else "FAIL"
-    print(f"{verdict} scaling 1→2 worker processes: {speedup:.2f}× (target ≥ {SCALING_TARGET}×); serial {serial_s:.2f} s")
+        for engine in engines:
+            one_s, one = ENGINES[engine](1, folder, reads)
+            two_s, two = ENGINES[engine](2, folder, reads)
+            print(f"{engine}: per-layer cost, 1 worker, 1 BLAS thread: {one_s / args.layers:.2f} s ({args.width}²)")
+            print(f"{engine}: rows vs serial: largest relative difference {max(same_rows(serial, one), same_rows(serial, two)):.1e}")
+            speedup = one_s / two_s
+            verdict = "PASS" if speedup >= SCALING_TARGET else "FAIL"
+            verdicts.append(
+                f"{verdict} {engine} scaling 1→2 worker processes: {speedup:.2f}× (target ≥ {SCALING_TARGET}×); serial {serial_s:.2f} s"
+            )
+    print("\n".join(verdicts))
+    print(f"load average after: {' '.join(f'{load:.2f}' for load in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from email.parser import Parser
 from pathlib import Path
 
 CORE_RANGE = "ww-core>=0.1,<0.2"
-EXTRAS = {"core": {"pandas", "plot", "threads", "dask", "all"}, "jax": {"orbax"}}
+EXTRAS = {"core": {"pandas", "plot", "threads", "dask", "ray", "all"}, "jax": {"orbax"}}
 VERSION = "0.1.0"
 
 

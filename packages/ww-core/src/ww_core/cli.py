@@ -287,18 +287,27 @@ def _run_flags(sub: argparse.ArgumentParser) -> None:
         metavar="ADDRESS",
         help="run layers on a Dask cluster: a scheduler (tcp://host:8786) or local:N (N worker processes); workers read their own layers",
     )
+    sub.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="run layers as Ray tasks: auto (the running cluster), ray://host:port, host:port or local:N (a local Ray of N CPUs)",
+    )
 
 
 @contextlib.contextmanager
 def run_kwargs(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
-    """``analyze()`` keywords of the run flags; with ``--dask`` the cluster's executor, held open for the run."""
+    """``analyze()`` keywords of the run flags; with ``--dask`` or ``--ray`` the cluster's executor, held open for the run."""
     run = {"base_model": args.base, "workers": args.workers, "cache": args.cache}
-    if not args.dask:
+    if args.dask and args.ray:
+        raise ValueError("--dask and --ray each run the layers on a cluster: give one of them")
+    if args.dask:
+        from ww_core.dask_cluster import dask_executor as cluster_executor
+    elif args.ray:
+        from ww_core.ray_cluster import ray_executor as cluster_executor
+    else:
         yield run
         return
-    from ww_core.dask_cluster import dask_executor
-
-    with dask_executor(args.dask) as (executor, slots):
+    with cluster_executor(args.dask or args.ray) as (executor, slots):
         yield {**run, "executor": executor, "workers": args.workers or slots}
 
 

@@ -10,17 +10,16 @@ from concurrent.futures import Executor
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-#: One BLAS thread per worker process: the cluster's processes, not BLAS, share the cores.
-ONE_BLAS_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+from ww_core.threads import ONE_BLAS_THREAD
 
 
-def local_workers(address: str) -> int | None:
-    """N for ``local:N`` (ValueError unless N ≥ 1), None for a scheduler address."""
+def local_workers(address: str, flag: str = "--dask", remote: str = "a scheduler address like tcp://host:8786") -> int | None:
+    """N for ``local:N`` (ValueError unless N ≥ 1), None for a cluster's address (``remote`` names that form in the error)."""
     if not address.startswith("local:"):
         return None
     count = address.removeprefix("local:")
     if not count.isdigit() or int(count) < 1:
-        raise ValueError(f"--dask {address}: expected local:N with N ≥ 1 worker processes, or a scheduler address like tcp://host:8786")
+        raise ValueError(f"{flag} {address}: expected local:N with N ≥ 1 worker processes, or {remote}")
     return int(count)
 
 

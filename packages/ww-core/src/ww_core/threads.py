@@ -27,6 +27,9 @@ def available_cores() -> int:
     return max(1, os.cpu_count() or 1)
 
 
+#: One BLAS thread per worker process (Dask, Ray): the cluster's processes, not BLAS, share the cores.
+ONE_BLAS_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
 #: Most workers an analysis picks by itself: at most twice this many layers are in memory at once.
 MAX_AUTO_WORKERS = 4
 
