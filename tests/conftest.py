@@ -1,7 +1,8 @@
-"""One pytest run over the whole tests/ tree: a framework's folder is skipped where that framework is not installed.
+"""One pytest run over the whole tests/ tree: a framework's folder is left out, with a line saying so, where that
+framework is not installed.
 
 Each nox session installs one framework and names its own folder; a folder named on the command line is
-never skipped, so a session whose framework failed to import fails instead of passing empty.
+never left out, so a session whose framework failed to install fails instead of passing empty.
 """
 
 from __future__ import annotations
