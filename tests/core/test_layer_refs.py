@@ -167,3 +167,61 @@ def test_a_forked_worker_never_shares_the_parent_npz_archive(tmp_path: Path) -> 
     with multiprocessing.get_context("fork").Pool(1) as pool:
         child = pool.apply(_archive_fd, (str(path),))
     assert child != parent
+
+
+def _rewrite(path: Path, tensors: dict[str, np.ndarray]) -> None:
+    """Rewrite a safetensors file in place with other contents (a header of another length shifts every offset)."""
+    save_file(tensors, str(path))
+
+
+def test_a_safetensors_file_rewritten_after_listing_is_read_by_tensor_name(tmp_path: Path) -> None:
+    """The reference kept the listing's byte offset: after the file was rewritten with a longer header it read shifted
+    bytes, and a layer came back 'success' with a number from neither the old nor the new weights."""
+    path = tmp_path / "m.safetensors"
+    first, second = _weights(2)["block.0.weight"], _weights(2)["block.1.weight"][:40]
+    _rewrite(path, {"a.weight": first, "b.weight": second})
+    layers = list(analysis.model_layers(path, AnalysisOptions()).layers)
+    _rewrite(path, {"a.weight": second, "b.weight": first, "a_longer_name_grows_the_header": np.zeros(3, np.float32)})
+    np.testing.assert_array_equal(layers[0].weights(), second)  # the file's current tensor of that name
+    np.testing.assert_array_equal(layers[1].weights(), first)
+
+
+def test_a_safetensors_tensor_gone_or_reshaped_after_listing_is_refused_naming_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "m.safetensors"
+    weights = _weights(2)
+    _rewrite(path, {"a.weight": weights["block.0.weight"], "b.weight": weights["block.1.weight"]})
+    layers = list(analysis.model_layers(path, AnalysisOptions()).layers)
+    _rewrite(path, {"a.weight": weights["block.0.weight"].T.copy()})
+    with pytest.raises(ValueError, match=rf"{path}: tensor 'a.weight' is now F32 \[32, 40\], listed as .*changed since"):
+        layers[0].weights()
+    with pytest.raises(ValueError, match=rf"{path}: holds no tensor 'b.weight' any more .*changed since"):
+        layers[1].weights()
+
+
+class _RewritesOnFirstSubmit(ProcessPoolExecutor):
+    """A pool whose first submit rewrites the checkpoint: the file changes between the client's listing and the workers' reads."""
+
+    def __init__(self, path: Path, tensors: dict[str, np.ndarray]) -> None:
+        super().__init__(2, mp_context=SPAWN)
+        self.pending_rewrite: tuple[Path, dict[str, np.ndarray]] | None = (path, tensors)
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+        if self.pending_rewrite is not None:
+            _rewrite(*self.pending_rewrite)
+            self.pending_rewrite = None
+        return super().submit(fn, *args, **kwargs)
+
+
+def test_workers_read_a_rewritten_safetensors_file_by_name_never_at_stale_offsets(tmp_path: Path) -> None:
+    path = tmp_path / "m.safetensors"
+    weights = _weights(3)
+    a, b, c = weights["block.0.weight"], weights["block.1.weight"], weights["block.2.weight"]
+    _rewrite(path, {"a.weight": a, "b.weight": b, "c.weight": c})
+    rewritten = {"a.weight": b[:40], "aa_new_tensor": np.zeros((2, 2), np.float32), "b.weight": c[:40], "c.weight": c}
+    with _RewritesOnFirstSubmit(path, rewritten) as pool:
+        results = ww_core.analyze(path, executor=pool)
+    rows = {row["name"]: row for row in results.details}
+    assert rows["a"]["status"] == "success"
+    assert rows["a"]["lambda_max"] == pytest.approx(ww_core.analyze({"a.weight": b[:40]}).details[0]["lambda_max"], rel=1e-12)
+    assert rows["b"]["status"] == "failed" and str(path) in rows["b"]["error"] and "changed since" in rows["b"]["error"]
+    assert rows["c"]["lambda_max"] == pytest.approx(ww_core.analyze({"c.weight": c}).details[0]["lambda_max"], rel=1e-12)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import struct
+from dataclasses import dataclass, replace
+from functools import lru_cache
 from itertools import pairwise
 from math import prod
 from pathlib import Path
@@ -14,7 +16,7 @@ import numpy as np
 from ww_core.sources import shard_index
 from ww_core.sources.named_arrays import natural_key, state_dict_reference_ids
 from ww_core.sources.untrusted import MAX_JSON_BYTES, UntrustedDataError, parse_json_object
-from ww_core.tensor_refs import BF16, FileSpan
+from ww_core.tensor_refs import BF16, FileSpan, file_version
 
 MAX_HEADER_BYTES = MAX_JSON_BYTES
 
@@ -99,10 +101,66 @@ def _validate_entry(path: Path, name: str, entry: Any, data_size: int) -> None:
         raise SafetensorsError(f"{path}: tensor {name!r} spans {end - start} bytes but shape {shape} {dtype} needs {expected}")
 
 
-def tensor_loader(path: Path, entry: dict[str, Any], data_start: int) -> FileSpan:
-    """A picklable reference that memory-maps one tensor and widens it to float32/float64 when read."""
+def tensor_loader(path: Path, entry: dict[str, Any], data_start: int, name: str = "") -> FileSpan:
+    """A picklable reference that memory-maps one tensor and widens it to float32/float64 when read.
+
+    With the tensor's ``name`` it is a ``SafetensorsSpan``: read by name from the file as it is when read.
+    """
+    span = _file_span(str(path), entry, data_start)
+    return SafetensorsSpan(span.path, span.offset, span.dtype, span.shape, tensor=name) if name else span
+
+
+def _file_span(path: str, entry: dict[str, Any], data_start: int) -> FileSpan:
+    """The bytes a header entry names, at the offset it gives."""
     dtype = BF16 if entry["dtype"] == "BF16" else _DTYPES[entry["dtype"]].str
-    return FileSpan(str(path), data_start + entry["data_offsets"][0], dtype, tuple(entry["shape"]))
+    return FileSpan(path, data_start + entry["data_offsets"][0], dtype, tuple(entry["shape"]))
+
+
+#: Reads of a file that keeps changing under them before giving up.
+_READ_TRIES = 3
+
+
+@lru_cache(maxsize=64)
+def _header_of_version(path: str, version: tuple[int, ...]) -> tuple[dict[str, Any], int]:
+    """``read_header`` once per process and file version (a worker reads many tensors of one shard)."""
+    return read_header(Path(path))
+
+
+@dataclass(frozen=True)
+class SafetensorsSpan(FileSpan):
+    """A safetensors tensor found by its ``tensor`` name in the file's header when read, not at the listing's offset.
+
+    A file rewritten after its layers were listed (a longer header shifts every offset) is read where the tensor
+    now lies; a tensor that is gone or has another dtype or shape is refused naming the file, never read as other bytes.
+    """
+
+    tensor: str = ""
+
+    def read(self) -> np.ndarray:
+        for _ in range(_READ_TRIES):
+            version = file_version(self.path)
+            span = self._current(*_header_of_version(self.path, version))
+            array = FileSpan.read(span)
+            if file_version(self.path) == version:
+                return array
+        raise SafetensorsError(f"{self.path}: kept changing while tensor {self.tensor!r} was read")
+
+    def _current(self, table: dict[str, Any], data_start: int) -> FileSpan:
+        changed = "(the file changed since its layers were listed)"
+        entry = table.get(self.tensor)
+        if entry is None:
+            raise SafetensorsError(f"{self.path}: holds no tensor {self.tensor!r} any more {changed}")
+        now = _file_span(self.path, entry, data_start)
+        if (now.dtype, now.shape) != (self.dtype, self.shape):
+            listed = f"{'BF16' if self.dtype == BF16 else _dtype_name(self.dtype)} {list(self.shape)}"
+            current = f"{entry['dtype']} {list(now.shape)}"
+            raise SafetensorsError(f"{self.path}: tensor {self.tensor!r} is now {current}, listed as {listed} {changed}")
+        return replace(now, layout=self.layout)
+
+
+def _dtype_name(dtype: str) -> str:
+    """The safetensors name of a numpy dtype string (``"<f4"`` → ``F32``)."""
+    return next(name for name, known in _DTYPES.items() if known.str == dtype and name != "BF16")
 
 
 def shard_files(path: Path) -> list[Path]:
@@ -136,7 +194,7 @@ def iter_tensors(path: Path) -> Iterator[tuple[str, tuple[int, ...], Callable[[]
         holders.add(shard, list(table))
         for name, entry in table.items():
             dtype = "bfloat16" if entry["dtype"] == "BF16" else _DTYPES[entry["dtype"]].name
-            entries.append((name, tuple(entry["shape"]), tensor_loader(shard, entry, data_start), dtype))
+            entries.append((name, tuple(entry["shape"]), tensor_loader(shard, entry, data_start, name), dtype))
     index_file = _index_file(path)
     if index_file is not None:
         holders.check_index(index_file, _weight_map(index_file))
