@@ -175,7 +175,7 @@ def distributed(session: nox.Session) -> None:
 
     ``nox -s distributed -- bench`` also runs benchmarks/distributed_scaling.py on both (minutes: a 12-layer 2048² checkpoint).
     """
-    session.install("-e", "packages/ww-core[all,dask,ray]", "-e", "packages/ww-jax", *TEST_TOOLS, "safetensors", "flax")
+    session.install("-e", "packages/ww-core[all,dask,ray]", "-e", "packages/ww-jax", *TEST_TOOLS, "safetensors", "flax", "orbax-checkpoint")
     session.run("pytest", "-q", "-p", "no:logging", "tests/distributed", "tests/core/test_layer_refs.py")
     if "bench" in session.posargs:
         session.run("python", "benchmarks/distributed_scaling.py", "--engines", "dask,ray")

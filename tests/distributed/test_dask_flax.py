@@ -1,4 +1,4 @@
-"""A Flax msgpack checkpoint on a real ``distributed.LocalCluster``: rows equal serial, each worker reads its own leaves.
+"""Flax msgpack and Orbax checkpoints on a real ``distributed.LocalCluster``: rows equal serial, each worker reads its own leaves.
 
 Run by ``nox -s distributed`` (outside the default matrix: it starts clusters of worker processes).
 """
@@ -30,9 +30,8 @@ def client() -> Iterator[Any]:
             yield connected
 
 
-@pytest.fixture
-def checkpoint(tmp_path: Path) -> Path:
-    """A train state: dense (f32, f16), conv, DenseGeneral and LSTM gate kernels under ``params``, optimizer state beside."""
+def train_state() -> dict[str, Any]:
+    """Dense (f32, f16), conv, DenseGeneral and LSTM gate kernels under ``params``, optimizer state beside."""
     rng = np.random.default_rng(4)
 
     def heavy(*shape: int, dtype: Any = np.float32) -> np.ndarray:
@@ -44,8 +43,23 @@ def checkpoint(tmp_path: Path) -> Path:
         "lstm": {"cell": {gate: {"kernel": heavy(48 if gate[0] == "i" else 32, 32)} for gate in GATES}},
         **{f"Dense_{i}": {"kernel": heavy(64 + 8 * i, 56, dtype=np.float16 if i % 2 else np.float32)} for i in range(4)},
     }
+    return {"params": params, "opt_state": {"mu": params}}
+
+
+@pytest.fixture
+def checkpoint(tmp_path: Path) -> Path:
     path = tmp_path / "state.msgpack"
-    path.write_bytes(serialization.to_bytes({"params": params, "opt_state": {"mu": params}}))
+    path.write_bytes(serialization.to_bytes(train_state()))
+    return path
+
+
+@pytest.fixture
+def orbax_checkpoint(tmp_path: Path) -> Path:
+    ocp = pytest.importorskip("orbax.checkpoint")
+    path = (tmp_path / "ckpt" / "state").absolute()
+    checkpointer = ocp.StandardCheckpointer()
+    checkpointer.save(path, train_state())
+    checkpointer.wait_until_finished()
     return path
 
 
@@ -64,7 +78,11 @@ def client_reads(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     yield counted
 
 
-def test_cluster_rows_equal_serial_and_the_client_reads_no_tensor_bytes(client: Any, checkpoint: Path, client_reads: list[int]) -> None:
+@pytest.mark.parametrize("fixture", ["checkpoint", "orbax_checkpoint"])
+def test_cluster_rows_equal_serial_and_the_client_reads_no_tensor_bytes(
+    client: Any, fixture: str, request: pytest.FixtureRequest, client_reads: list[int]
+) -> None:
+    checkpoint = request.getfixturevalue(fixture)
     serial = ww_core.analyze(checkpoint, workers=1)
     assert sum(client_reads) > 0  # today's route reads every layer here
     client_reads.clear()

@@ -17,7 +17,7 @@ import ww_core
 import ww_jax
 from ww_core import analysis, testing
 from ww_core.options import AnalysisOptions
-from ww_jax.file_refs import MsgpackRef, StoredLeaves
+from ww_jax.file_refs import MsgpackRef, OrbaxRef, StoredLeaves
 
 SPAWN = multiprocessing.get_context("spawn")  # workers start clean: the client-side read counter below is not inherited
 GATES = ("ii", "if", "ig", "io", "hi", "hf", "hg", "ho")
@@ -232,3 +232,56 @@ def test_a_chunked_array_rewritten_with_more_whole_chunks_fails_naming_the_file(
     new = rng.standard_normal((256, 256)).astype(np.float32)
     path.write_bytes(serialization.to_bytes({"params": {"w": {"kernel": new[:3, :3]}, "big": {"kernel": new}}}))
     np.testing.assert_array_equal(layer.weights(), new.T)
+
+
+def _orbax(path: Path, tree: Any) -> Path:
+    ocp = pytest.importorskip("orbax.checkpoint")
+    checkpointer = ocp.StandardCheckpointer()
+    checkpointer.save(path.absolute(), tree, force=True)
+    checkpointer.wait_until_finished()
+    return path
+
+
+def test_orbax_layers_are_picklable_references_a_process_pool_reads(tmp_path: Path, client_reads: list[int]) -> None:
+    tree = params()
+    path = _orbax(tmp_path / "ckpt" / "state", {"params": tree})
+    listed = testing.check_layers(ww_jax.ww_layers(path, {}))
+    in_memory = {layer.name: layer for layer in ww_jax.ww_layers({"params": tree}, {}) or ()}
+    assert sorted((m.name, m.kind, m.shape, m.skip) for m in listed) == sorted(
+        (m.name, m.kind, m.shape, m.skip) for m in in_memory.values()
+    )
+    for layer in listed:
+        assert isinstance(layer.load, OrbaxRef), layer.name
+        if not layer.skip:
+            np.testing.assert_array_equal(pickle.loads(pickle.dumps(layer)).load(), in_memory[layer.name].load(), err_msg=layer.name)
+    assert next(layer.load for layer in listed if layer.name == "lstm.ih_l0").leaves[1][-2:] == ("if", "kernel")
+    client_reads.clear()
+    serial = ww_core.analyze(path, workers=1)
+    assert client_reads
+    client_reads.clear()
+    with ProcessPoolExecutor(2, mp_context=SPAWN) as pool:
+        pooled = ww_core.analyze(path, executor=pool, workers=2)
+    assert client_reads == []
+    assert [row["status"] for row in serial.details].count("success") == 9
+    testing.assert_rows_close(pooled.details, serial.details, rtol=1e-12, atol=1e-12, ignore=())
+
+
+def test_an_orbax_array_reshaped_after_listing_fails_its_row_naming_the_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _orbax(tmp_path / "state", {"params": params()})
+    changed = params(2)
+    changed["Dense_2"]["kernel"] = changed["Dense_2"]["kernel"][:50]
+    _changed_after_listing(monkeypatch, lambda: _orbax(path, {"params": changed}))
+    with ProcessPoolExecutor(1, mp_context=SPAWN) as pool:
+        results = ww_core.analyze(path, executor=pool)
+    failed = [row for row in results.details if row["status"] == "failed"]
+    assert [row["name"] for row in failed] == ["Dense_2"]
+    assert str(path) in failed[0]["error"] and "worker " in failed[0]["error"]
+    assert "'params/Dense_2/kernel' is (50, 48) now, listed as (64, 48)" in failed[0]["error"]
+
+
+def test_references_name_the_file_absolutely_for_workers_in_other_folders(checkpoint: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(checkpoint.parent)
+    (layer, *_) = ww_jax.ww_layers(checkpoint.name, {})
+    assert layer.load.path == str(checkpoint)
+    monkeypatch.chdir("/")
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(layer)).load(), params()["embed"]["embedding"])

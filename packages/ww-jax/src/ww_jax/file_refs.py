@@ -133,3 +133,30 @@ def _read_leaf(handle: io.BufferedReader, path: str, span: LeafSpan) -> np.ndarr
     if span.dtype == "bfloat16":  # numpy has no bfloat16: its bit pattern, widened exactly
         return (raw.view(np.uint16).astype(np.uint32) << 16).view(np.float32).reshape(span.shape)
     return widen_to_float(raw.view(np.dtype(span.dtype)).reshape(span.shape))
+
+
+@dataclass(frozen=True)
+class OrbaxRef(StoredLeaves):
+    """Arrays ``leaves`` (stored pytree paths) of the Orbax checkpoint item ``path``, each restored alone, listed with ``shapes``."""
+
+    path: str
+    leaves: tuple[LeafPath, ...]
+    shapes: tuple[tuple[int, ...], ...]
+    layout: FlaxLayout = field(default_factory=FlaxLayout)
+
+    def stored(self) -> list[np.ndarray]:
+        from ww_jax.orbax_checkpoint import restore_leaf
+
+        arrays = []
+        for leaf, shape in zip(self.leaves, self.shapes, strict=True):
+            array = widen_to_float(restore_leaf(Path(self.path), leaf))
+            if array.shape != shape:
+                raise ValueError(f"{self.path}: array {'/'.join(leaf)!r} is {array.shape} now, listed as {shape} ({_CHANGED})")
+            arrays.append(array)
+        return arrays
+
+    def beside(self, others: Sequence[StoredLeaves]) -> OrbaxRef | None:
+        if not all(isinstance(o, OrbaxRef) and o.path == self.path for o in others):
+            return None
+        leaves = self.leaves + tuple(leaf for o in others for leaf in o.leaves)  # type: ignore[attr-defined]
+        return replace(self, leaves=leaves, shapes=self.shapes + tuple(shape for o in others for shape in o.shapes))  # type: ignore[attr-defined]

@@ -218,7 +218,11 @@ def msgpack_weights(path: Path) -> list[JaxWeight]:
         found = role_from_names(leaf[prefix_len:], len(header.shape))
         if found is None:
             continue
-        file_ref = MsgpackRef(str(path), checkpoint.stamp, header.spans, header.shape if header.chunked else ()) if header.spans else None
+        file_ref = (
+            MsgpackRef(str(path.absolute()), checkpoint.stamp, header.spans, header.shape if header.chunked else ())
+            if header.spans
+            else None
+        )
         reader = checkpoint.reader(leaf)
         weights.append(JaxWeight(leaf[prefix_len:], found[0], header.shape, reader, found[1], "msgpack", header.dtype, file_ref=file_ref))
     return weights

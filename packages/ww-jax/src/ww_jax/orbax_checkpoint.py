@@ -95,7 +95,10 @@ def _reader(path: Path, leaf: LeafPath) -> Callable[[], np.ndarray]:
 
 
 def orbax_weights(path: Path) -> list[JaxWeight]:
-    """Describe every float matrix array of an Orbax item (its ``params`` collection when present)."""
+    """Describe every float matrix array of an Orbax item (its ``params`` collection when present), each with an ``OrbaxRef``
+    a worker process restores itself."""
+    from ww_jax.file_refs import OrbaxRef
+
     leaves = [(leaf, meta) for leaf, meta in _leaves(_metadata_tree(path)) if leaf]
     if any(leaf[:1] == ("params",) for leaf, _ in leaves):
         leaves = [(leaf, meta) for leaf, meta in leaves if leaf[:1] == ("params",)]
@@ -111,5 +114,6 @@ def orbax_weights(path: Path) -> list[JaxWeight]:
         shape = tuple(int(d) for d in meta.shape)
         found = role_from_names(names, len(shape))
         if found is not None:
-            weights.append(JaxWeight(names, found[0], shape, _reader(path, leaf), found[1], "orbax", dtype_name(meta)))
+            file_ref = OrbaxRef(str(path.absolute()), (leaf,), (shape,))
+            weights.append(JaxWeight(names, found[0], shape, _reader(path, leaf), found[1], "orbax", dtype_name(meta), file_ref=file_ref))
     return sorted(weights, key=lambda weight: natural_key("/".join(weight.path)))
