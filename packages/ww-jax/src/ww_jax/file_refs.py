@@ -1,8 +1,9 @@
 """Flax checkpoint leaves as picklable references (``ww_core.toolkit.TensorRef``): a process-pool or cluster worker reads its own layer.
 
 A reference holds plain values only (path, leaf paths, byte ranges, dtype, shape, the canonical ``FlaxLayout``);
-``read()`` reopens the file wherever it runs. A file changed since its layers were listed is scanned again and
-each leaf found by its path; a leaf that is gone, has another shape or dtype, or is cut short is an error naming the file.
+``read()`` reopens the file wherever it runs. A msgpack file changed since its layers were listed is scanned again
+and each leaf found by its path; a leaf that is gone, has another shape or dtype, or is cut short is an error naming
+the file. Orbax arrays are restored by pytree path, their shapes checked against the listing.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 from abc import abstractmethod
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
+from math import prod
 from pathlib import Path
 from typing import Any, Sequence, cast
 
@@ -20,9 +22,9 @@ import numpy as np
 
 from ww_core.toolkit import TensorRef, widen_to_float
 from ww_jax.layouts import FlaxLayout
-from ww_jax.msgpack_file import LEAF_HEAD_BYTES, LeafPath, LeafSpan, array_at, chunked_array, leaf_ranges, stamp_of
+from ww_jax.msgpack_file import LEAF_HEAD_BYTES, LeafPath, LeafSpan, array_at, chunked_array, itemsize, leaf_ranges, stamp_of
 
-#: What the listing found a changed file to be, for errors.
+#: Why a listed leaf no longer matches the file: said by every such error.
 _CHANGED = "the file changed since its layers were listed"
 
 
@@ -68,8 +70,13 @@ class MsgpackRef(StoredLeaves):
         with open(self.path, "rb") as handle:
             version = stamp_of(os.fstat(handle.fileno()))
             spans = self.spans if version == self.stamp else self._relocated(handle, version)
-            arrays = [_read_leaf(handle, self.path, span) for span in spans]
-        return [np.concatenate(arrays).reshape(self.chunked)] if self.chunked else arrays
+            if not self.chunked:
+                return [_as_float(_read_leaf(handle, self.path, span, np.empty(_nbytes(span), np.uint8)), span) for span in spans]
+            raw = np.empty(sum(_nbytes(span) for span in spans), np.uint8)  # the chunks read into one buffer, not joined after
+            at = 0
+            for span in spans:
+                at += _read_leaf(handle, self.path, span, raw[at:]).nbytes
+        return [_as_float(raw, replace(spans[0], shape=self.chunked))]
 
     def _relocated(self, handle: io.BufferedReader, version: tuple[int, ...]) -> tuple[LeafSpan, ...]:
         """The spans where the file at ``version`` now holds the listed leaves; a ValueError naming the file for a leaf gone or changed."""
@@ -113,8 +120,13 @@ def _moved(path: str, ranges: dict[LeafPath, tuple[int, int]], span: LeafSpan) -
     return replace(span, start=start, end=end)
 
 
-def _read_leaf(handle: io.BufferedReader, path: str, span: LeafSpan) -> np.ndarray:
-    """The array at ``span``: its header read and checked against the listing, then its bytes alone."""
+def _nbytes(span: LeafSpan) -> int:
+    """Bytes of the array ``span`` was listed as."""
+    return itemsize(span.dtype) * prod(span.shape)
+
+
+def _read_leaf(handle: io.BufferedReader, path: str, span: LeafSpan, into: np.ndarray) -> np.ndarray:
+    """The raw bytes of the array at ``span``, read into the start of ``into`` (returned) once its header matches the listing."""
     name = "/".join(span.leaf)
     handle.seek(span.start)
     head = handle.read(min(span.end - span.start, LEAF_HEAD_BYTES))
@@ -126,10 +138,15 @@ def _read_leaf(handle: io.BufferedReader, path: str, span: LeafSpan) -> np.ndarr
         now = "no array" if found is None else f"{found.dtype} {found.shape}"
         raise ValueError(f"{path}: leaf {name!r} is {now} now, listed as {span.dtype} {span.shape} ({_CHANGED})")
     handle.seek(span.start + found.offset)
-    raw = np.empty(found.nbytes, np.uint8)
+    raw = into[: found.nbytes]
     got = handle.readinto(raw.data)
     if got != found.nbytes:
         raise ValueError(f"{path}: leaf {name!r} is cut short ({got} of {found.nbytes} bytes; {_CHANGED})")
+    return raw
+
+
+def _as_float(raw: np.ndarray, span: LeafSpan) -> np.ndarray:
+    """Raw native-order bytes as the array ``span`` describes, widened to float."""
     if span.dtype == "bfloat16":  # numpy has no bfloat16: its bit pattern, widened exactly
         return (raw.view(np.uint16).astype(np.uint32) << 16).view(np.float32).reshape(span.shape)
     return widen_to_float(raw.view(np.dtype(span.dtype)).reshape(span.shape))

@@ -280,6 +280,11 @@ def chunked_array(data: mmap.mmap, ranges: dict[LeafPath, tuple[int, int]], leaf
     return ArrayLeaf(tuple(dims), spans[0].dtype, tuple(spans))
 
 
+def itemsize(dtype: str) -> int:
+    """Bytes per element of a dtype name flax writes; a TypeError for one numpy does not know."""
+    return _ITEMSIZE.get(dtype) or np.dtype(dtype).itemsize
+
+
 class ArrayAt(NamedTuple):
     """A plain array leaf: its shape and dtype name as flax wrote them, and where its raw C-order bytes lie."""
 
@@ -333,10 +338,10 @@ def _array_header(data: Buffer, start: int, end: int) -> ArrayAt:
     width = _BIN_LENGTH[data[at]]
     held = int.from_bytes(data[at + 1 : at + 1 + width], "big")
     try:
-        itemsize = _ITEMSIZE.get(dtype) or np.dtype(dtype).itemsize
+        size = itemsize(dtype)
     except TypeError:
         raise ValueError(f"unknown dtype {dtype!r}") from None
-    needed = itemsize * int(np.prod(shape, dtype=object))
+    needed = size * int(np.prod(shape, dtype=object))
     if needed != held or at + 1 + width + held > end:
         raise ValueError(f"shape {tuple(shape)} of {dtype} needs {needed} bytes, the buffer holds {held}")
     return ArrayAt(tuple(shape), dtype, at + 1 + width, held)
