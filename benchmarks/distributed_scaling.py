@@ -1,7 +1,9 @@
 """Distributed analysis on a real ``distributed.LocalCluster`` or local Ray: scaling from 1 to 2 worker processes, and client bytes.
 
-``python benchmarks/distributed_scaling.py [--layers 12] [--width 2048] [--shards 3] [--engines dask,ray] [--workdir DIR]``
-(or ``nox -s distributed -- bench``). Writes a sharded float32 safetensors checkpoint, then times analyze():
+``python benchmarks/distributed_scaling.py [--layers 12] [--width 2048] [--shards 3] [--engines dask,ray] [--format msgpack]
+[--workdir DIR]``
+(or ``nox -s distributed -- bench``). Writes a sharded float32 safetensors checkpoint (or, with ``--format msgpack``,
+the same matrices as one Flax msgpack train state, read by ww-jax), then times analyze():
 serially in this process (today's route: the client reads every layer), then, for each engine, on clusters
 of 1 and 2 worker processes, one task at a time and one BLAS thread each (workers read their own layers):
 Dask's LocalCluster, or a local Ray of 1 and 2 CPUs through ``ww_core.ray_cluster.RayExecutor``. Reports
@@ -39,6 +41,26 @@ def write_checkpoint(folder: Path, layers: int, width: int, shards: int) -> int:
         tensors = {f"model.layers.{i}.mlp.weight": (rng.standard_t(4, size=(width, width)) / width).astype(np.float32) for i in names}
         save_file(tensors, str(folder / f"model-{shard + 1:05d}-of-{shards:05d}.safetensors"))
     return sum(p.stat().st_size for p in folder.glob("*.safetensors"))
+
+
+def write_msgpack(folder: Path, layers: int, width: int) -> int:
+    """The same matrices as ``write_checkpoint``'s, as one Flax msgpack train state (Dense kernels stored (in, out)); returns its bytes."""
+    from flax import serialization
+
+    import ww_jax.file_refs  # noqa: F401  # its references exist before ClientReads counts their reads
+
+    rng = np.random.default_rng(0)
+    params = {
+        f"layers_{i}": {"mlp": {"kernel": (rng.standard_t(4, size=(width, width)) / width).astype(np.float32).T}} for i in range(layers)
+    }
+    path = folder / "state.msgpack"
+    path.write_bytes(serialization.to_bytes({"params": params}))
+    return path.stat().st_size
+
+
+def first_file(source: Path) -> Path:
+    """The checkpoint file a warm-up describes: the msgpack file itself, or the first shard."""
+    return source if source.is_file() else sorted(source.glob("*.safetensors"))[0]
 
 
 class ClientReads:
@@ -94,7 +116,7 @@ def on_dask(workers: int, folder: Path, reads: ClientReads) -> tuple[float, Any]
 
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, env=ONE_BLAS_THREAD) as cluster:
         with Client(cluster) as client:
-            client.run(warm_worker, sorted(folder.glob("*.safetensors"))[0])  # every worker, not only the first one used
+            client.run(warm_worker, first_file(folder))  # every worker, not only the first one used
             return timed(
                 f"LocalCluster, {workers} worker(s)",
                 lambda: ww_core.analyze(folder, executor=client.get_executor(), workers=workers),
@@ -116,7 +138,7 @@ def on_ray(workers: int, folder: Path, reads: ClientReads) -> tuple[float, Any]:
     ray.init(num_cpus=workers, include_dashboard=False, logging_level="WARNING")
     try:
         executor = RayExecutor()
-        shard = sorted(folder.glob("*.safetensors"))[0]
+        shard = first_file(folder)
         for warming in [executor.submit(warm_ray_worker, shard) for _ in range(workers)]:
             warming.result()
         return timed(f"Ray, {workers} worker(s)", lambda: ww_core.analyze(folder, executor=executor, workers=workers), reads)
@@ -142,6 +164,7 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=2048)
     parser.add_argument("--shards", type=int, default=3)
     parser.add_argument("--engines", default="dask", help="comma-separated: dask, ray (default: dask)")
+    parser.add_argument("--format", choices=("safetensors", "msgpack"), default="safetensors")
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args()
     engines = args.engines.split(",")
@@ -152,8 +175,13 @@ def main() -> None:
     verdicts = []
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         folder = Path(tmp)
-        size = write_checkpoint(folder, args.layers, args.width, args.shards)
-        print(f"checkpoint: {args.layers} layers of {args.width}², {args.shards} shards, {size / 1e6:.1f} MB")
+        if args.format == "msgpack":
+            size = write_msgpack(folder, args.layers, args.width)
+            folder /= "state.msgpack"
+            print(f"checkpoint: {args.layers} layers of {args.width}², one Flax msgpack file, {size / 1e6:.1f} MB")
+        else:
+            size = write_checkpoint(folder, args.layers, args.width, args.shards)
+            print(f"checkpoint: {args.layers} layers of {args.width}², {args.shards} shards, {size / 1e6:.1f} MB")
         reads = ClientReads()
         serial_s, serial = timed("serial (client reads all)", lambda: ww_core.analyze(folder, workers=1), reads)
         for engine in engines:
