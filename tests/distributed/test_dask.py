@@ -137,6 +137,47 @@ def test_a_layer_that_kills_its_workers_fails_alone_naming_worker_and_path(
     assert "model-00002-of-00003.safetensors" in error and "tcp://" in error  # the file, and the last worker that died on it
 
 
+@dataclass(frozen=True)
+class TwiceKillingRef(TensorRef):
+    """Kills the worker reading it on its first two reads (counted by marker files), then reads ``inner``: a layer that was only unlucky."""
+
+    path: str
+    marks: str
+    inner: TensorRef
+
+    def read(self) -> np.ndarray:
+        for attempt in range(2):
+            try:
+                os.close(os.open(os.path.join(self.marks, f"attempt-{attempt}"), os.O_CREAT | os.O_EXCL))
+            except FileExistsError:
+                continue
+            os.kill(os.getpid(), signal.SIGKILL)
+        return self.inner.read()
+
+
+def test_a_layer_whose_workers_died_twice_succeeds_when_retried(
+    client: Any, checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Dask failed it (KilledWorker after allowed-failures); the retry must run it again, not get Dask's cached failure for the same key."""
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    real = analysis.model_layers
+
+    def unlucky(source: Any, options: AnalysisOptions) -> Any:
+        found = real(source, options)
+        layers = list(found.layers)
+        layers[4] = replace(layers[4], load=TwiceKillingRef(layers[4].load.path, str(tmp_path), layers[4].load))
+        return type(found)(found.adapter, layers)
+
+    monkeypatch.setattr(analysis, "model_layers", unlucky)
+    try:
+        retried = ww_core.analyze(checkpoint, executor=client.get_executor())
+    finally:
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["attempt-0", "attempt-1"]  # it did kill two workers
+    monkeypatch.undo()
+    _assert_same(ww_core.analyze(checkpoint, workers=1).details, retried.details)
+
+
 def test_worker_that_cannot_see_the_file(client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     save_file({"a.weight": np.ones((8, 8), np.float32), "b.weight": np.eye(8, dtype=np.float32)}, str(tmp_path / "m.safetensors"))
     real = analysis.model_layers

@@ -95,6 +95,12 @@ def run_from_refs(layer: LayerMatrix, partner: LayerMatrix | None, options: Anal
     return analyze_from_refs(layer, partner, options, probe, run_layer)
 
 
+def run_again(task: Callable[..., Finished], *args: Any) -> Finished:
+    """``task(*args)`` under another name: executors that key tasks by function and arguments (Dask's default,
+    ``pure=True``) would hand back the first attempt's failure for the same call instead of running it again."""
+    return task(*args)
+
+
 @dataclass(frozen=True)
 class _Queued:
     """A task sent to the executor, with what it needs to be run again if its worker process dies."""
@@ -195,7 +201,7 @@ class _Runner:
         """
         assert self.executor is not None
         try:
-            return self.executor.submit(queued.task, *queued.args).result()
+            return self.executor.submit(run_again, queued.task, *queued.args).result()
         except Exception as exc:
             log.warning("layer %r: its worker failed twice", queued.layer.name)
             where = _file_of(queued.layer)

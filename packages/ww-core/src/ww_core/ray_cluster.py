@@ -67,7 +67,7 @@ class RayExecutor(Executor):
     """A ``concurrent.futures.Executor`` whose calls are Ray tasks: one CPU and one BLAS thread each.
 
     Needs a connected Ray (``ray.init()``). A task whose worker dies is retried by Ray ``max_retries``
-    times; then its future fails with ``RayWorkerLostError`` naming the workers it ran on. ``shutdown`` cancels
+    times; then its future fails with ``RayWorkerLostError`` naming the last worker it ran on. ``shutdown`` cancels
     or waits for the tasks; the Ray connection stays the caller's.
     """
 
@@ -135,7 +135,7 @@ class RayExecutor(Executor):
     def _name_lost_worker(self, token: int, error: BaseException, outcome: Future[Any]) -> None:
         try:
             workers = self._ray.get(self._placements.forget.remote(token), timeout=CONNECT_TIMEOUT)
-        except Exception:  # the placement record itself is gone (its node died): say so rather than name nobody
+        except Exception:  # the placements actor went down with its node: the error says the worker is unknown
             workers = []
         where = f"Ray worker {workers[-1]}" if workers else "its Ray worker (unknown)"
         tries = f" after {len(workers)} attempts" if len(workers) > 1 else ""
