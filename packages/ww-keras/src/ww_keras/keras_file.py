@@ -16,6 +16,7 @@ import numpy as np
 from ww_core.toolkit import check_inflation, parse_json_object, read_limited
 from ww_keras import hdf5
 from ww_keras.config import Architecture, architecture
+from ww_keras.file_refs import KerasFileRef
 from ww_keras.layouts import ATTENTION_CLASSES, CONV_CLASSES, CONV_TRANSPOSE_CLASSES, KerasWeight, is_unknown_class
 
 WEIGHTS_MEMBER = "model.weights.h5"
@@ -87,6 +88,7 @@ def _collect(path: Path, group: Any, prefix: str, arch: Architecture, out: list[
                     shape,
                     _reader(path, dataset.name),
                     arch.in_axes(layer_path, len(shape)),
+                    file_ref=KerasFileRef(str(path.absolute()), dataset.name, shape, WEIGHTS_MEMBER),
                 )
                 out.append((int(position), weight))
             layer_prefix = layer_path + "/"

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from math import prod
-from typing import Callable
+from typing import TYPE_CHECKING, Callable, Literal
 
 import numpy as np
 
 from ww_core.toolkit import CONV_KIND_BY_RANK, LayerKind, LayerMatrix
+
+if TYPE_CHECKING:
+    from ww_keras.file_refs import KerasFileRef
 
 #: Owner classes whose ``kernel`` is (*k, in, out).
 CONV_CLASSES = frozenset({"Conv1D", "Conv2D", "Conv3D", "Convolution1D", "Convolution2D", "Convolution3D"})
@@ -48,7 +51,8 @@ class KerasWeight:
 
     ``in_axes`` lists the kernel axes an EinsumDense contracts with its input (None for
     other layers); ``reference_id`` is the id weightwatcher 0.7.7 gives its layer;
-    ``write`` assigns a stored-layout array (live models only).
+    ``write`` assigns a stored-layout array (live models only); ``file_ref`` says where a file keeps it, so a
+    worker process can read it itself (ww_keras.file_refs).
     """
 
     layer_path: str
@@ -59,9 +63,35 @@ class KerasWeight:
     in_axes: tuple[int, ...] | None = None
     reference_id: int | None = None
     write: Callable[[np.ndarray], None] | None = None
+    file_ref: KerasFileRef | None = None
 
 
 Transform = Callable[[np.ndarray], np.ndarray]
+Operation = Literal["as_is", "transpose", "permute", "einsum", "depthwise", "gru"]
+
+
+@dataclass(frozen=True)
+class KerasLayout:
+    """Stored → canonical as plain values (picklable): ``op`` with its ``axes`` (a permutation) and canonical ``shape``."""
+
+    op: Operation = "as_is"
+    axes: tuple[int, ...] = ()
+    shape: tuple[int, ...] = ()
+
+    def apply(self, array: np.ndarray) -> np.ndarray:
+        """``array`` in the canonical layout."""
+        if self.op == "transpose":
+            return np.transpose(array)
+        if self.op == "permute":
+            return np.transpose(array, self.axes)
+        if self.op == "einsum":
+            return np.transpose(array, self.axes).reshape(self.shape)
+        if self.op == "depthwise":  # (*k, in, mult) → (in·mult, 1, *k): torch's grouped-conv layout, channel c·mult + m
+            kernel = self.shape[2:]
+            return np.moveaxis(array.reshape(*kernel, self.shape[0]), len(kernel), 0)[:, None]
+        if self.op == "gru":
+            return _gru_in_torch_gate_order(array)
+        return np.asarray(array)
 
 
 def einsum_in_axes(equation: str) -> tuple[int, ...]:
@@ -76,23 +106,22 @@ def attention_in_axes(sublayer: str, ndim: int) -> tuple[int, ...]:
     return (0, 1) if sublayer in ("attention_output", "output_dense") and ndim >= 3 else (0,)
 
 
-def _einsum(shape: tuple[int, ...], in_axes: tuple[int, ...]) -> tuple[tuple[int, ...], Transform]:
+def _einsum(shape: tuple[int, ...], in_axes: tuple[int, ...]) -> tuple[tuple[int, ...], KerasLayout]:
     out_axes = tuple(i for i in range(len(shape)) if i not in in_axes)
     canonical = (prod(shape[i] for i in out_axes), prod(shape[i] for i in in_axes))
-    return canonical, lambda a: np.transpose(a, out_axes + in_axes).reshape(canonical)
+    return canonical, KerasLayout("einsum", out_axes + in_axes, canonical)
 
 
-def _conv(shape: tuple[int, ...], out_axis: int, in_axis: int) -> tuple[tuple[int, ...], Transform]:
+def _conv(shape: tuple[int, ...], out_axis: int, in_axis: int) -> tuple[tuple[int, ...], KerasLayout]:
     order = (out_axis, in_axis, *range(len(shape) - 2))
-    return tuple(shape[i] for i in order), lambda a: np.transpose(a, order)
+    return tuple(shape[i] for i in order), KerasLayout("permute", order)
 
 
-def _depthwise(shape: tuple[int, ...]) -> tuple[tuple[int, ...], Transform]:
+def _depthwise(shape: tuple[int, ...]) -> tuple[tuple[int, ...], KerasLayout]:
     """(*k, in, mult) → (in·mult, 1, *k): torch's grouped-conv layout, channel c·mult + m."""
     *kernel, channels, mult = shape
     canonical = (channels * mult, 1, *kernel)
-    nk = len(kernel)
-    return canonical, lambda a: np.moveaxis(a.reshape(*kernel, channels * mult), nk, 0)[:, None]
+    return canonical, KerasLayout("depthwise", shape=canonical)
 
 
 def _gru_in_torch_gate_order(kernel: np.ndarray) -> np.ndarray:
@@ -107,6 +136,15 @@ def is_unknown_class(owner: str) -> bool:
 
 
 def layout(weight: KerasWeight) -> tuple[LayerKind, tuple[int, ...], Transform, str] | None:
+    """Kind, canonical shape, conversion (a function) and skip reason ("" when analyzed) of a weight, or None when it is no matrix."""
+    found = keras_layout(weight)
+    if found is None:
+        return None
+    kind, canonical, converts, skip = found
+    return kind, canonical, converts.apply, skip
+
+
+def keras_layout(weight: KerasWeight) -> tuple[LayerKind, tuple[int, ...], KerasLayout, str] | None:
     """Kind, canonical shape, conversion and skip reason ("" when analyzed) of a weight, or None when it is no matrix.
 
     A layer of an unknown class is read by the rank of its variables, as core reads named arrays:
@@ -119,16 +157,16 @@ def layout(weight: KerasWeight) -> tuple[LayerKind, tuple[int, ...], Transform, 
     if len(shape) < 2 or (var not in MATRIX_VARIABLES and not unknown):
         return None
     if var == "embeddings" and len(shape) == 2:
-        return "embedding", shape, np.asarray, ""
+        return "embedding", shape, KerasLayout(), ""
     depthwise = var == "depthwise_kernel" or (var == "kernel" and owner in DEPTHWISE_CLASSES)
     if depthwise and len(shape) in CONV_KIND_BY_RANK:
         return (CONV_KIND_BY_RANK[len(shape)], *_depthwise(shape), "")
     if weight.in_axes is not None:
         return ("dense", *_einsum(shape, weight.in_axes), "")
     if len(shape) == 2 and owner in GRU_CLASSES and var in ("kernel", "recurrent_kernel"):
-        return "dense", (shape[1], shape[0]), _gru_in_torch_gate_order, ""
+        return "dense", (shape[1], shape[0]), KerasLayout("gru"), ""
     if len(shape) == 2:
-        return "dense", (shape[1], shape[0]), np.transpose, ""
+        return "dense", (shape[1], shape[0]), KerasLayout("transpose"), ""
     nd = len(shape)
     if nd not in CONV_KIND_BY_RANK:
         return None
@@ -138,7 +176,7 @@ def layout(weight: KerasWeight) -> tuple[LayerKind, tuple[int, ...], Transform, 
         return (CONV_KIND_BY_RANK[nd], *_conv(shape, out_axis=nd - 1, in_axis=nd - 2), "")
     what = f"layer class {owner!r}" if owner else "a layer whose class the file does not record (a subclassed model)"
     why = "a Conv1D kernel (k, in, out) and a projection (in, heads, dim) look alike" if nd == 3 else "its layout is unknown"
-    return CONV_KIND_BY_RANK[nd], shape, np.asarray, f"rank-{nd} {var!r} of {what}: not analyzed, {why}"
+    return CONV_KIND_BY_RANK[nd], shape, KerasLayout(), f"rank-{nd} {var!r} of {what}: not analyzed, {why}"
 
 
 def keras_path(weight: KerasWeight) -> str:
@@ -163,13 +201,17 @@ def layer_name(weight: KerasWeight) -> str:
 
 
 def to_layers(weights: list[KerasWeight], origin: str, framework_type: str | None = None) -> list[LayerMatrix]:
-    """LayerMatrix records for the analyzable weights, indexed in the given (architecture) order."""
+    """LayerMatrix records for the analyzable weights, indexed in the given (architecture) order.
+
+    A weight with a ``file_ref`` loads through it (a picklable reference a process-pool or cluster worker reads itself).
+    """
     layers: list[LayerMatrix] = []
     for weight in weights:
-        found = layout(weight)
+        found = keras_layout(weight)
         if found is None:
             continue
-        kind, canonical, transform, skip = found
+        kind, canonical, converts, skip = found
+        load = weight.file_ref.laid_out(converts) if weight.file_ref is not None else _converted(weight.read, converts.apply)
         layers.append(
             LayerMatrix(
                 name=layer_name(weight),
@@ -177,7 +219,7 @@ def to_layers(weights: list[KerasWeight], origin: str, framework_type: str | Non
                 index=len(layers),
                 kind=kind,
                 shape=tuple(int(d) for d in canonical),
-                load=_converted(weight.read, transform),
+                load=load,
                 origin=origin,
                 framework_type=framework_type or weight.owner_class,
                 reference_id=weight.reference_id,

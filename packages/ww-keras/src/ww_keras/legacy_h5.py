@@ -10,6 +10,7 @@ import numpy as np
 from ww_core.toolkit import parse_json_object
 from ww_keras import hdf5
 from ww_keras.config import Architecture, architecture
+from ww_keras.file_refs import KerasFileRef
 from ww_keras.layouts import KerasWeight
 
 
@@ -66,6 +67,7 @@ def legacy_weights(path: Path) -> list[KerasWeight]:
                         shape=shape,
                         read=_reader(path, dataset.name),
                         in_axes=arch.in_axes(layer_path, len(shape)),
+                        file_ref=KerasFileRef(str(path.absolute()), dataset.name, shape),
                     )
                 )
     return weights
