@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
 from ww_core.protocol import LayerMatrix
+from ww_core.tensor_refs import TensorRef, ref_of
 
 _LORA = re.compile(r"(?P<stem>.*?)(?P<sep>[./_]?)lora_(?P<part>[AB])(?P<tail>.*)")
 
@@ -20,15 +22,36 @@ def _pair_key(name: str) -> tuple[str, str] | None:
     return f"{found['stem']}{found['sep']}|{found['tail']}", found["part"]
 
 
-def _product(a: LayerMatrix, b: LayerMatrix) -> Callable[[], np.ndarray]:
-    def load() -> np.ndarray:
-        return np.asarray(b.weights(), dtype=np.float64) @ np.asarray(a.weights(), dtype=np.float64)
+def _product(a: LayerMatrix, b: LayerMatrix) -> np.ndarray:
+    return np.asarray(b.weights(), dtype=np.float64) @ np.asarray(a.weights(), dtype=np.float64)
 
-    return load
+
+@dataclass(frozen=True)
+class LoraProduct(TensorRef):
+    """B·A of two factor layers whose weights are file references: picklable, so a worker reads both factors itself.
+
+    ``path`` is B's file, which errors name.
+    """
+
+    path: str
+    a: LayerMatrix
+    b: LayerMatrix
+
+    def read(self) -> np.ndarray:
+        return _product(self.a, self.b)
+
+
+def _product_loader(a: LayerMatrix, b: LayerMatrix) -> Callable[[], np.ndarray]:
+    """B·A read lazily: a ``LoraProduct`` when both factors live in files, else a closure over the in-memory factors."""
+    b_ref = ref_of(b.load)
+    if b_ref is not None and ref_of(a.load) is not None:
+        return LoraProduct(b_ref.path, a, b)
+    return lambda: _product(a, b)
 
 
 def lora_products(layers: list[LayerMatrix]) -> list[LayerMatrix]:
-    """One dense ``…lora_BA…`` layer per matched pair: B (out, r) · A (r, in) → (out, in), loaded lazily.
+    """One dense ``…lora_BA…`` layer per matched pair: B (out, r) · A (r, in) → (out, in), loaded lazily (a reference when both
+    factors are).
 
     Pairs are matched by name (``x.lora_A.default`` with ``x.lora_B.default``); indices follow the
     model's last layer, in the order the B factors appear.
@@ -51,7 +74,7 @@ def lora_products(layers: list[LayerMatrix]) -> list[LayerMatrix]:
                 index=next_index + len(products),
                 kind="dense",
                 shape=(b.shape[0], a.shape[1]),
-                load=_product(a, b),
+                load=_product_loader(a, b),
                 origin=b.origin,
                 framework_type="LoRA B·A",
             )
