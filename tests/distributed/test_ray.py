@@ -239,7 +239,8 @@ def _ww(*args: str, **popen: Any) -> subprocess.Popen[str]:
 def test_cli_ray_local_gives_the_serial_rows(checkpoint: Path, tmp_path: Path) -> None:
     pytest.importorskip("ray")
     assert main(["analyze", str(checkpoint), "--workers", "1", "--json", str(tmp_path / "serial.json"), "-q"]) == 0
-    run = _ww("analyze", str(checkpoint), "--ray", "local:2", "--json", str(tmp_path / "ray.json"), "-q")
+    elsewhere = {**os.environ, "RAY_ADDRESS": "127.0.0.1:1"}  # local:N starts its own Ray whatever the environment names
+    run = _ww("analyze", str(checkpoint), "--ray", "local:2", "--json", str(tmp_path / "ray.json"), "-q", env=elsewhere)
     _, err = run.communicate(timeout=300)
     assert run.returncode == 0, err
     serial = json.loads((tmp_path / "serial.json").read_text())

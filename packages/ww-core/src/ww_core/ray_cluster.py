@@ -166,7 +166,7 @@ def _connect(ray: Any, address: str, workers: int | None) -> None:
     """``ray.init``: a local Ray of ``workers`` CPUs, or the cluster at ``address``; ValueError when it cannot connect."""
     quiet = {"logging_level": logging.WARNING}
     if workers is not None:
-        ray.init(num_cpus=workers, include_dashboard=False, **quiet)
+        ray.init(address="local", num_cpus=workers, include_dashboard=False, **quiet)  # a new Ray, whatever RAY_ADDRESS names
         return
     if address != "auto":
         reachable(address)
