@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import pickle
+import zipfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, Iterator
@@ -81,3 +82,13 @@ def test_a_file_rewritten_after_listing_fails_the_changed_layer_naming_the_file(
     assert [row["status"] for row in results.details] == ["success", "failed"]
     error = results.details[1]["error"]
     assert "worker " in error and str(path) in error and "(8, 7)" in error and "listed as (8, 5)" in error, error
+
+
+def test_an_archive_rewritten_into_a_zip_bomb_after_listing_is_refused_by_the_reference(tmp_path: Path) -> None:
+    path = tmp_path / "net.keras"
+    keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, name="a")]).save(path)
+    (layer,) = ww_keras.ww_layers(path, {})
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("config.json", "{}")
+        archive.writestr("model.weights.h5", bytes(200 << 20))  # 200 MiB of zeros in a few hundred kB
+    testing.check_clear_error(pickle.loads(pickle.dumps(layer.load)).read, str(path.absolute()), "model.weights.h5", "zip bomb")

@@ -3,7 +3,7 @@
 A reference holds plain values only: the file, the HDF5 dataset's name (inside the ``.keras`` archive's
 ``model.weights.h5`` member, or in a legacy ``.h5`` file), its listed shape and the canonical ``KerasLayout``.
 ``read()`` reopens the file wherever it runs, with the same confinement as the client (no external links or
-storage); a dataset gone or of another shape than listed is an error naming the file.
+storage, no zip bomb); a dataset gone or of another shape than listed is an error naming the file.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ww_core.toolkit import TensorRef
+from ww_core.toolkit import TensorRef, check_inflation
 from ww_keras import hdf5
 from ww_keras.layouts import KerasLayout
 
@@ -39,8 +39,9 @@ class KerasFileRef(TensorRef):
             with hdf5.open_file(path, path) as handle:
                 stored = self._stored(handle)
         else:
-            with zipfile.ZipFile(path) as archive, archive.open(self.member) as member:
-                with hdf5.open_file(member, path, self.member) as handle:
+            with zipfile.ZipFile(path) as archive:
+                check_inflation(archive.getinfo(self.member), self.path)  # a zip bomb is refused here as on the client
+                with archive.open(self.member) as member, hdf5.open_file(member, path, self.member) as handle:
                     stored = self._stored(handle)
         return np.ascontiguousarray(self.layout.apply(stored))
 
