@@ -368,6 +368,18 @@ def test_ctrl_c_stops_the_local_ray(checkpoint: Path, tmp_path: Path) -> None:
     assert not {pid: command for pid, command in ray_processes.items() if _alive(pid)}
 
 
+def test_ray_is_imported_only_when_asked_for() -> None:
+    pytest.importorskip("ray")  # installed, yet neither ww_core, its CLI nor an analysis imports it
+    script = (
+        "import sys, numpy as np, ww_core, ww_core.ray_cluster, ww_core.cli\n"
+        "ww_core.cli.build_parser()\n"
+        "ww_core.analyze({'w': np.random.default_rng(0).standard_normal((64, 32))})\n"
+        "print('RAY', 'ray' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert "RAY False" in done.stdout, done.stdout + done.stderr
+
+
 def test_docs_example_runs(tmp_path: Path) -> None:
     pytest.importorskip("ray")
     page = (Path(__file__).resolve().parents[2] / "docs" / "distributed.md").read_text()
