@@ -14,6 +14,8 @@ import pytest
 from onnx import helper
 
 import ww_core
+from ww_core import analysis
+from ww_core.options import AnalysisOptions
 from ww_core.toolkit import FileSpan
 
 from .onnx_graphs import layers_of, model, weight
@@ -53,3 +55,39 @@ def test_process_pool_workers_read_external_data(external: Path, monkeypatch: py
     for a, b in zip(serial.details, pooled.details, strict=True):
         assert a["status"] == b["status"] == "success"
         assert a["alpha"] == pytest.approx(b["alpha"], rel=1e-12)
+
+
+def _two_matmuls(path: Path, initializers: dict[str, np.ndarray]) -> None:
+    nodes = [helper.make_node("MatMul", ["x", "big"], ["h"]), helper.make_node("MatMul", ["h", "head"], ["y"])]
+    onnx.save(
+        model(nodes, initializers), str(path), save_as_external_data=True, all_tensors_to_one_file=True, location="w.data", size_threshold=0
+    )
+
+
+def test_a_model_resaved_after_listing_is_read_by_tensor_name_not_at_the_old_offsets(tmp_path: Path) -> None:
+    path = tmp_path / "m.onnx"
+    _two_matmuls(path, {"big": weight(0, 48, 48), "head": weight(1, 48, 48)})
+    listed = layers_of(path)
+    _two_matmuls(path, {"head": weight(3, 48, 48), "big": weight(2, 48, 48)})  # the same shapes, stored in the other order
+    current = {layer.name: layer.weights() for layer in layers_of(path)}
+    for layer in listed:
+        np.testing.assert_array_equal(pickle.loads(pickle.dumps(layer)).weights(), current[layer.name], err_msg=layer.name)
+
+
+def test_a_tensor_reshaped_or_gone_after_listing_fails_its_row_naming_the_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "m.onnx"
+    _two_matmuls(path, {"big": weight(0, 48, 48), "head": weight(1, 48, 10)})
+    real = analysis.model_layers
+
+    def listed_then_resaved(source: Any, options: AnalysisOptions) -> Any:
+        found = real(source, options)
+        _two_matmuls(path, {"big": weight(0, 48, 48), "head": weight(1, 48, 12)})
+        return found
+
+    monkeypatch.setattr(analysis, "model_layers", listed_then_resaved)
+    with ProcessPoolExecutor(1, mp_context=SPAWN) as pool:
+        results = ww_core.analyze(path, executor=pool)
+    assert [row["status"] for row in results.details] == ["success", "failed"]
+    error = results.details[1]["error"]
+    assert "worker " in error and str(path) in error and "w.data" in error, error
+    assert "'head' is now FLOAT [48, 12], listed as FLOAT [48, 10]" in error, error

@@ -151,6 +151,7 @@ def model_layers(model: onnx.ModelProto, base_dir: Path | None, origin: str, opt
     numbers ONNX layers (Constant-node and subgraph weights have none).
     """
     positions = {tensor.name: position for position, tensor in enumerate(model.graph.initializer)}
+    model_file = Path(origin).absolute() if base_dir is not None else None  # the .onnx file, which a reference reads again if changed
     index = 0
     for use in weight_uses(model.graph):
         if any(dim < 0 for dim in use.tensor.dims):  # else listed with a made-up size
@@ -162,7 +163,7 @@ def model_layers(model: onnx.ModelProto, base_dir: Path | None, origin: str, opt
                 index=index,
                 kind=row.kind,
                 shape=row.shape,
-                load=_gates_reordered(loader(use.tensor, base_dir, row.transpose, row.index), row.gate_order),
+                load=_gates_reordered(loader(use.tensor, base_dir, row.transpose, row.index, model_file), row.gate_order),
                 origin=origin,
                 framework_type=use.node.op_type,
                 skip=unanalyzable_reason(dtype, row.shape),

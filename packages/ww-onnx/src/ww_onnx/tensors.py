@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+from functools import lru_cache
 from pathlib import Path, PurePath
 from typing import Any, Callable
 
@@ -9,7 +11,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from ww_core.toolkit import BF16, FileSpan, Layout, bf16_to_float32, widen_to_float
+from ww_core.toolkit import BF16, FileSpan, Layout, bf16_to_float32, file_version, widen_to_float
 
 Loader = Callable[[], np.ndarray]
 
@@ -41,25 +43,91 @@ def _external_array(tensor: onnx.TensorProto, base_dir: Path | None) -> np.ndarr
     return bf16_to_float32(np.asarray(raw)) if tensor.data_type == onnx.TensorProto.BFLOAT16 else widen_to_float(raw)
 
 
-def external_span(tensor: onnx.TensorProto, base_dir: Path | None, layout: Layout) -> FileSpan | None:
+#: How often a read is tried again when the model or its data file changed while it was read.
+_READ_TRIES = 3
+_CHANGED = "(the file changed since its layers were listed)"
+
+
+def _versions(model: str, data: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The model's and the data file's versions without the device number, which differs between machines mounting them."""
+    return file_version(model)[1:], file_version(data)[1:]
+
+
+@lru_cache(maxsize=4)
+def _external_tensors(model: str, version: tuple[int, ...]) -> dict[str, onnx.TensorProto]:
+    """This process's table of the external tensors of the ``.onnx`` file ``model`` at ``version``, by name, as listing finds them."""
+    from ww_onnx.graph import flatten
+    from ww_onnx.model import load_model
+
+    return {name: tensor for name, tensor in flatten(load_model(Path(model)).graph)[1].items() if is_external(tensor)}
+
+
+@dataclass(frozen=True)
+class OnnxExternalSpan(FileSpan):
+    """An external tensor's bytes at the place the ``.onnx`` file ``model`` gave when listed with versions ``stamp``.
+
+    When the model or the data file has changed since (another version: inode, size, mtime or ctime), the model is read
+    again and the tensor found by its ``tensor`` name, never read at the listing's offset; a tensor that is gone or has
+    another dtype or shape is refused naming the files.
+    """
+
+    model: str = ""
+    tensor: str = ""
+    stamp: tuple[tuple[int, ...], tuple[int, ...]] = ((), ())
+
+    def read(self) -> np.ndarray:
+        for _ in range(_READ_TRIES):
+            versions = _versions(self.model, self.path)
+            span = self if versions == self.stamp else self._current()
+            array = FileSpan.read(span)
+            if _versions(self.model, self.path) == versions:
+                return array
+        raise ValueError(f"{self.model}: kept changing while tensor {self.tensor!r} was read")
+
+    def _current(self) -> FileSpan:
+        """Where the model as it is now puts the tensor; a ValueError naming the model when it is gone or changed."""
+        tensor = _external_tensors(self.model, file_version(self.model)[1:]).get(self.tensor)
+        if tensor is None:
+            raise ValueError(f"{self.model}: holds no external tensor {self.tensor!r} any more {_CHANGED}")
+        location, offset, dtype, shape = _external_place(tensor, Path(self.model).parent)
+        stored = BF16 if tensor.data_type == onnx.TensorProto.BFLOAT16 else dtype.str
+        if (stored, shape) != (self.dtype, self.shape):
+            current = f"{onnx.TensorProto.DataType.Name(tensor.data_type)} {list(shape)}"
+            raise ValueError(f"{self.model}: tensor {self.tensor!r} is now {current}, listed as {self.listed} {_CHANGED}")
+        return replace(self, path=str(location), offset=offset)
+
+    @property
+    def listed(self) -> str:
+        """The dtype and shape listed, as ONNX names them (``FLOAT [48, 10]``)."""
+        name = (
+            "BFLOAT16" if self.dtype == BF16 else onnx.TensorProto.DataType.Name(onnx.helper.np_dtype_to_tensor_dtype(np.dtype(self.dtype)))
+        )
+        return f"{name} {list(self.shape)}"
+
+
+def external_span(tensor: onnx.TensorProto, model: Path | None, layout: Layout) -> FileSpan | None:
     """A picklable reference to an external tensor's bytes (a worker reads them itself); None when it has none or is malformed,
     so that the lazy loader raises the error for this one layer when it is read."""
-    if not is_external(tensor):
+    if not is_external(tensor) or model is None:
         return None
     try:
-        location, offset, dtype, shape = _external_place(tensor, base_dir)
-    except (ValueError, KeyError):
+        location, offset, dtype, shape = _external_place(tensor, model.parent)
+        stamp = _versions(str(model), str(location))
+    except (ValueError, KeyError, OSError):
         return None
     stored = BF16 if tensor.data_type == onnx.TensorProto.BFLOAT16 else dtype.str
-    return FileSpan(str(location), offset, stored, shape, layout)
+    return OnnxExternalSpan(str(location), offset, stored, shape, layout, model=str(model), tensor=tensor.name, stamp=stamp)
 
 
-def loader(tensor: onnx.TensorProto, base_dir: Path | None, transpose: bool = False, index: tuple[int | slice, ...] = ()) -> Loader:
+def loader(
+    tensor: onnx.TensorProto, base_dir: Path | None, transpose: bool = False, index: tuple[int | slice, ...] = (), model: Path | None = None
+) -> Loader:
     """A function that reads ``tensor`` (then picks ``index``, then swaps the first two axes) when called.
 
-    External data comes as a picklable ``FileSpan`` (docs/distributed.md); embedded bytes through a closure.
+    External data of the ``.onnx`` file ``model`` comes as a picklable ``OnnxExternalSpan`` (docs/distributed.md); embedded
+    bytes through a closure.
     """
-    span = external_span(tensor, base_dir, Layout(pick=index, swap=transpose))
+    span = external_span(tensor, model, Layout(pick=index, swap=transpose))
     if span is not None:
         return span
 
