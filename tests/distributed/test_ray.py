@@ -124,6 +124,12 @@ def test_cache_works_from_the_client(executor: Any, checkpoint: Path, tmp_path: 
     _assert_same(first.details, ww_core.analyze(checkpoint, workers=1, cache=cache).details)  # a serial run resumes from it
 
 
+def test_layers_still_run_when_the_placements_actor_is_gone(ray: Any, executor: Any, checkpoint: Path) -> None:
+    """The actor that records where tasks run is no single point of failure (its node may die): tasks run without it."""
+    ray.kill(executor._placements, no_restart=True)
+    _assert_same(ww_core.analyze(checkpoint, workers=1).details, ww_core.analyze(checkpoint, executor=executor).details)
+
+
 def test_in_memory_layers_still_ship_their_arrays(executor: Any) -> None:
     rng = np.random.default_rng(3)
     model = {f"fc{i}.weight": rng.standard_normal((60, 40)) for i in range(3)}

@@ -57,9 +57,15 @@ class _Placements:
 
 
 def _run_task(call: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], placements: Any, token: int) -> Any:
-    """The Ray task: say where it runs, then run the call (module-level, so Ray ships it by reference)."""
+    """The Ray task: say where it runs, then run the call (module-level, so Ray ships it by reference).
+
+    Runs the call also when the placements actor is gone (its node died): a lost worker is then named as unknown.
+    """
     ray = importlib.import_module("ray")
-    ray.get(placements.started.remote(token, worker_name()))
+    try:
+        ray.get(placements.started.remote(token, worker_name()), timeout=CONNECT_TIMEOUT)
+    except Exception:  # unrecorded, the task still runs; only a lost worker's name is missing then
+        pass
     return call(*args, **kwargs)
 
 
@@ -77,7 +83,7 @@ class RayExecutor(Executor):
             raise RuntimeError("RayExecutor needs a connected Ray: call ray.init() first")
         remote = self._ray.remote(num_cpus=1, max_retries=max_retries, runtime_env={"env_vars": ONE_BLAS_THREAD})
         self._task = remote(_run_task)
-        self._placements = self._ray.remote(num_cpus=0)(_Placements).remote()
+        self._placements = self._ray.remote(num_cpus=0, max_restarts=-1)(_Placements).remote()  # back, empty, after its node died
         self._tokens = itertools.count()
         self._running: dict[int, Any] = {}
         self._futures: dict[int, Future[Any]] = {}
