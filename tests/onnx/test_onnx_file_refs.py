@@ -16,7 +16,7 @@ from onnx import helper
 import ww_core
 from ww_core import analysis
 from ww_core.options import AnalysisOptions
-from ww_core.toolkit import FileSpan
+from ww_core.toolkit import FileSpan, TensorRef
 
 from .onnx_graphs import layers_of, model, weight
 
@@ -91,3 +91,18 @@ def test_a_tensor_reshaped_or_gone_after_listing_fails_its_row_naming_the_files(
     error = results.details[1]["error"]
     assert "worker " in error and str(path) in error and "w.data" in error, error
     assert "'head' is now FLOAT [48, 12], listed as FLOAT [48, 10]" in error, error
+
+
+def test_recurrent_gates_of_external_data_travel_as_references(tmp_path: Path) -> None:
+    """An LSTM's gate blocks restacked in torch's order: the restacking travels with the reference, not as a closure."""
+    hidden, width = 3, 5
+    initializers = {"W": weight(0, 2, 4 * hidden, width), "R": weight(1, 2, 4 * hidden, hidden)}
+    nodes = [helper.make_node("LSTM", ["x", "W", "R"], ["y"], hidden_size=hidden, direction="bidirectional")]
+    path = tmp_path / "lstm.onnx"
+    onnx.save(model(nodes, initializers), str(path), save_as_external_data=True, location="w.data", size_threshold=0)
+    embedded = {layer.name: layer.weights() for layer in layers_of(model(nodes, initializers))}
+    found = layers_of(path)
+    assert [layer.name for layer in found] == list(embedded)
+    for layer in found:
+        assert isinstance(layer.load, TensorRef), layer.name
+        np.testing.assert_array_equal(pickle.loads(pickle.dumps(layer)).weights(), embedded[layer.name], err_msg=layer.name)

@@ -21,7 +21,7 @@ import numpy as np
 import onnx
 
 from ww_core import LayerKind, LayerMatrix, unanalyzable_reason
-from ww_core.toolkit import CONV_KIND_BY_RANK, module_path
+from ww_core.toolkit import CONV_KIND_BY_RANK, TensorRef, module_path
 from ww_onnx.graph import WeightUse, weight_uses
 from ww_onnx.tensors import loader
 
@@ -46,16 +46,33 @@ class Row:
     gate_order: tuple[int, ...] = ()
 
 
+def _restacked(array: np.ndarray, order: tuple[int, ...]) -> np.ndarray:
+    """Stacked gate blocks in ``order``."""
+    blocks = np.split(np.asarray(array), len(order), axis=0)
+    return np.concatenate([blocks[block] for block in order], axis=0)
+
+
 @dataclass(frozen=True)
 class GateOrder:
-    """Loads stacked gate blocks and restacks them in ``order`` (picklable when ``load`` is)."""
+    """Loads stacked gate blocks and restacks them in ``order``."""
 
     load: Any
     order: tuple[int, ...]
 
     def __call__(self) -> Any:
-        blocks = np.split(np.asarray(self.load()), len(self.order), axis=0)
-        return np.concatenate([blocks[block] for block in self.order], axis=0)
+        return _restacked(self.load(), self.order)
+
+
+@dataclass(frozen=True)
+class GateOrderRef(TensorRef):
+    """``GateOrder`` over a file reference: picklable, so a worker reads and restacks the gates itself."""
+
+    path: str
+    load: TensorRef
+    order: tuple[int, ...]
+
+    def read(self) -> np.ndarray:
+        return _restacked(self.load.read(), self.order)
 
 
 def gates_restored(array: np.ndarray, order: tuple[int, ...]) -> np.ndarray:
@@ -174,4 +191,6 @@ def model_layers(model: onnx.ModelProto, base_dir: Path | None, origin: str, opt
 
 
 def _gates_reordered(load: Any, order: tuple[int, ...]) -> Any:
-    return GateOrder(load, order) if order else load
+    if not order:
+        return load
+    return GateOrderRef(load.path, load, order) if isinstance(load, TensorRef) else GateOrder(load, order)
