@@ -281,6 +281,19 @@ def test_cli_ray_without_ray_installed_is_one_line(
     assert "--ray needs the 'ray' package: pip install 'ww-core[ray]'" in _one_line_error(capsys)
 
 
+def test_cli_ray_local_that_cannot_start_is_one_line(
+    checkpoint: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ray = pytest.importorskip("ray")
+
+    def cannot_start(**_: Any) -> None:
+        raise RuntimeError("Failed to start the raylet")  # as Ray says when /dev/shm or the ports do not allow it
+
+    monkeypatch.setattr(ray, "init", cannot_start)
+    assert main(["analyze", str(checkpoint), "--ray", "local:2"]) == 2
+    assert "--ray local:2: cannot start a local Ray (RuntimeError: Failed to start the raylet)" in _one_line_error(capsys)
+
+
 @pytest.mark.parametrize("address", ["local:0", "tcp://host:8786", "nowhere"])
 def test_cli_ray_refuses_a_malformed_address(address: str, checkpoint: Path, capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("ray")

@@ -172,13 +172,17 @@ def _connect(ray: Any, address: str, workers: int | None) -> None:
     """``ray.init``: a local Ray of ``workers`` CPUs, or the cluster at ``address``; ValueError when it cannot connect."""
     quiet = {"logging_level": logging.WARNING}
     if workers is not None:
-        ray.init(address="local", num_cpus=workers, include_dashboard=False, **quiet)  # a new Ray, whatever RAY_ADDRESS names
+        try:
+            ray.init(address="local", num_cpus=workers, include_dashboard=False, **quiet)  # a new Ray, whatever RAY_ADDRESS names
+        except Exception as exc:
+            ray.shutdown()  # whatever part of it did start
+            raise ValueError(f"--ray {address}: cannot start a local Ray ({type(exc).__name__}: {exc})") from None
         return
     if address != "auto":
         reachable(address)
     try:
         ray.init(address=address, **quiet)
-    except (ConnectionError, RuntimeError) as exc:
+    except Exception as exc:  # ConnectionError, an auth or version mismatch: one line, never a traceback
         raise ValueError(f"--ray {address}: cannot connect to the Ray cluster ({exc})") from None
 
 
