@@ -9,7 +9,9 @@ import json
 import os
 import re
 import signal
+import subprocess
 import sys
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterator
@@ -212,4 +214,38 @@ def test_docs_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.chdir(tmp_path)
     rng = np.random.default_rng(0)
     save_file({f"l.{i}.weight": rng.standard_normal((80, 60)).astype(np.float32) for i in range(3)}, "model.safetensors")
-    exec(compile(block, "docs/distributed.md", "exec"), {})
+    script = tmp_path / "example.py"
+    script.write_text(block)
+    # as a user runs it, a script: Dask's spawned workers import the script again (no guard: "Nanny failed to start")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert float(done.stdout.strip().splitlines()[-1]) > 0
+
+
+def _worker_processes(pid: int) -> list[Any]:
+    psutil = pytest.importorskip("psutil")
+    return [child for child in psutil.Process(pid).children(recursive=True) if "spawn_main" in " ".join(child.cmdline())]
+
+
+def test_ctrl_c_on_a_local_cluster_run_is_one_line_and_leaves_no_process(tmp_path: Path) -> None:
+    """A terminal's Ctrl-C reaches the whole process group: the LocalCluster's workers printed KeyboardInterrupt tracebacks."""
+    rng = np.random.default_rng(2)
+    path = tmp_path / "many.safetensors"
+    save_file({f"l.{i}.weight": rng.standard_normal((24, 16)).astype(np.float32) for i in range(1000)}, str(path))
+    command = [sys.executable, "-m", "ww_core", "analyze", str(path), "--dask", "local:2", "--cache", str(tmp_path / "c.jsonl"), "-q"]
+    run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    cache, deadline = tmp_path / "c.jsonl", time.monotonic() + 120
+    while not (cache.exists() and cache.read_text()) and time.monotonic() < deadline:  # until the analysis is under way
+        assert run.poll() is None, run.communicate()[1][-2000:]
+        time.sleep(0.05)
+    workers = _worker_processes(run.pid)
+    assert len(workers) == 2 and run.poll() is None, "the run finished before it could be interrupted"
+    os.killpg(run.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+    _, err = run.communicate(timeout=120)
+    assert run.returncode == 130, err[-2000:]
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err[-3000:]
+    assert err.strip().splitlines()[-1].startswith("ww: interrupted")
+    time.sleep(2)
+    assert not [worker for worker in workers if worker.is_running() and worker.status() != "zombie"]
+    for line in cache.read_text().splitlines():
+        json.loads(line)  # every cached row is whole

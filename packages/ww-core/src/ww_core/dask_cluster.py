@@ -6,6 +6,7 @@ from files both they and the client can see (docs/distributed.md).
 
 from __future__ import annotations
 
+import signal
 from concurrent.futures import Executor
 from contextlib import contextmanager
 from typing import Any, Iterator
@@ -33,17 +34,42 @@ def dask_executor(address: str) -> Iterator[tuple[Executor, int]]:
         raise ValueError("--dask needs the 'distributed' package: pip install 'ww-core[dask]'") from None
     cluster: Any = None
     if workers is not None:
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, env=ONE_BLAS_THREAD)
+        cluster = _local_cluster(LocalCluster, workers)
     try:
         client = Client(cluster if cluster is not None else address, timeout=10)
     except OSError as exc:
         if cluster is not None:
             cluster.close()
         raise ValueError(f"--dask {address}: cannot reach the scheduler ({exc})") from None
+    executor: Executor | None = None
     try:
         slots = sum(client.nthreads().values()) or 1
-        yield client.get_executor(), slots
+        executor = client.get_executor()
+        yield executor, slots
     finally:
+        if executor is not None:  # cancel what is still queued (Ctrl-C) before the connection goes: no tracebacks logged for it
+            executor.shutdown(wait=False)
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _local_cluster(local_cluster: Any, workers: int) -> Any:
+    """A LocalCluster of ``workers`` processes, one thread and one BLAS thread each, that ignore Ctrl-C (``dask_setup``)."""
+    return local_cluster(
+        n_workers=workers,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        env=ONE_BLAS_THREAD,
+        preload=[__name__],
+    )
+
+
+def dask_setup(worker: Any) -> None:
+    """Dask's preload hook, run in each worker process of a LocalCluster made here: ignore SIGINT.
+
+    A terminal's Ctrl-C goes to the whole process group: the workers printed KeyboardInterrupt tracebacks.
+    The client alone handles it and closes them.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
