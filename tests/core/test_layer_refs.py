@@ -225,3 +225,14 @@ def test_workers_read_a_rewritten_safetensors_file_by_name_never_at_stale_offset
     assert rows["a"]["lambda_max"] == pytest.approx(ww_core.analyze({"a.weight": b[:40]}).details[0]["lambda_max"], rel=1e-12)
     assert rows["b"]["status"] == "failed" and str(path) in rows["b"]["error"] and "changed since" in rows["b"]["error"]
     assert rows["c"]["lambda_max"] == pytest.approx(ww_core.analyze({"c.weight": c}).details[0]["lambda_max"], rel=1e-12)
+
+
+def test_a_relative_path_is_read_by_workers_whose_working_directory_differs(shards: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The references kept the client's relative path: a worker started elsewhere (a Dask worker launched from
+    another directory) resolved it from its own working directory, and every layer failed."""
+    monkeypatch.chdir(shards.parent)
+    serial = ww_core.analyze(shards.name, workers=1)
+    with ProcessPoolExecutor(2, mp_context=SPAWN, initializer=os.chdir, initargs=("/",)) as pool:
+        pooled = ww_core.analyze(shards.name, executor=pool)
+    _same_rows(serial, pooled)
+    assert pooled.source == shards.name  # the results still name the source as given

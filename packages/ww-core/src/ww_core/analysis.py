@@ -236,6 +236,13 @@ def model_layers(source: Any, options: AnalysisOptions) -> SourceLayers:
     return found
 
 
+def _as_workers_see_it(source: Any, executor: Executor | None) -> Any:
+    """A relative path made absolute when workers in other processes read the layers: their working directory is not ours."""
+    if reads_remotely(executor) and isinstance(source, (str, os.PathLike)) and os.path.exists(source):
+        return os.path.abspath(source)
+    return source
+
+
 def _base_layers(base_model: Any, options: AnalysisOptions) -> dict[str, LayerMatrix]:
     return {layer.name: layer for layer in iter_layers(base_model, options.adapter_options(), options.adapter)}
 
@@ -397,9 +404,9 @@ def analyze(
     advanced and left open, so a caller can go on with it (the CLI's plots).
     """
     opts = AnalysisOptions.from_kwargs(**options)
-    found = model_layers(source, opts)
+    found = model_layers(_as_workers_see_it(source, executor), opts)
     layers = found.layers
-    base = _base_layers(base_model, opts) if base_model is not None else None
+    base = _base_layers(_as_workers_see_it(base_model, executor), opts) if base_model is not None else None
     plan = _plan_execution(layers, opts, workers, executor)
     store = ResultsCache(cache, opts) if cache is not None else None
     bar = progress if isinstance(progress, ProgressBar) else ProgressBar(len(layers), enabled=progress)
