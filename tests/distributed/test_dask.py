@@ -203,6 +203,26 @@ def test_cli_dask_local(checkpoint: Path, tmp_path: Path, capsys: pytest.Capture
     _assert_same(serial["details"], clustered["details"])
 
 
+def test_cli_dask_local_says_nothing_of_a_dashboard_port_in_use(checkpoint: Path) -> None:
+    """Its scheduler served HTTP on 8787 even without a dashboard: with another cluster (or ww run) holding that
+    port, every run printed 'ww: warning: Port 8787 is already in use. Perhaps you already have a cluster running?'."""
+    import socket
+
+    holder = socket.socket()
+    try:
+        holder.bind(("", 8787))
+        holder.listen()
+    except OSError:
+        pass  # already held by someone else: the same situation
+    try:
+        command = [sys.executable, "-m", "ww_core", "analyze", str(checkpoint), "--dask", "local:1", "-q"]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=240)
+    finally:
+        holder.close()
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "8787" not in done.stderr and "already in use" not in done.stderr, done.stderr
+
+
 def test_cli_dask_refuses_a_bad_address(capsys: pytest.CaptureFixture[str], checkpoint: Path) -> None:
     assert main(["analyze", str(checkpoint), "--dask", "local:zero"]) != 0
     assert "expected local:N" in capsys.readouterr().err

@@ -61,6 +61,7 @@ def _local_cluster(local_cluster: Any, workers: int) -> Any:
         threads_per_worker=1,
         processes=True,
         dashboard_address=None,
+        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},  # its HTTP server (no dashboard) on any free local port, not 8787
         env=ONE_BLAS_THREAD,
         preload=[__name__],
     )
