@@ -228,6 +228,23 @@ def test_cli_dask_refuses_a_bad_address(capsys: pytest.CaptureFixture[str], chec
     assert "expected local:N" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("address", ["foo", "inproc://x", "tcp://host:abc", "ucx://127.0.0.1:1"])
+def test_cli_dask_refuses_a_malformed_address_in_one_line_naming_the_flag(
+    address: str, capsys: pytest.CaptureFixture[str], checkpoint: Path
+) -> None:
+    """Dask's own errors came through bare ('ww: error: not enough values to unpack (expected 3, got 1)'), or as a
+    traceback (ucx:// without UCX installed: TypeError)."""
+    assert main(["analyze", str(checkpoint), "--dask", address]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"ww: error: --dask {address}: ") and len(err.strip().splitlines()) == 1, err
+
+
+def test_cli_dask_refuses_zero_workers(capsys: pytest.CaptureFixture[str], checkpoint: Path) -> None:
+    """``--workers 0`` was taken for 'not given' with --dask and silently became the cluster's thread count."""
+    assert main(["analyze", str(checkpoint), "--dask", "local:1", "--workers", "0"]) == 2
+    assert "workers must be at least 1, got 0" in capsys.readouterr().err
+
+
 def test_docs_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     page = (Path(__file__).resolve().parents[2] / "docs" / "distributed.md").read_text()
     [block] = [block for block in re.findall(r"```py\n(.*?)```", page, re.S) if "LocalCluster" in block]

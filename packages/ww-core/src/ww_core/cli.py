@@ -308,7 +308,7 @@ def run_kwargs(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
         yield run
         return
     with cluster_executor(args.dask or args.ray) as (executor, slots):
-        yield {**run, "executor": executor, "workers": args.workers or slots}
+        yield {**run, "executor": executor, "workers": slots if args.workers is None else args.workers}
 
 
 def _columns_flag(sub: argparse.ArgumentParser) -> None:

@@ -37,10 +37,12 @@ def dask_executor(address: str) -> Iterator[tuple[Executor, int]]:
         cluster = _local_cluster(LocalCluster, workers)
     try:
         client = Client(cluster if cluster is not None else address, timeout=10)
-    except OSError as exc:
+    except Exception as exc:  # Dask's own: OSError unreachable, ValueError/TypeError a malformed or unsupported address
         if cluster is not None:
             cluster.close()
-        raise ValueError(f"--dask {address}: cannot reach the scheduler ({exc})") from None
+        if isinstance(exc, OSError):
+            raise ValueError(f"--dask {address}: cannot reach the scheduler ({exc})") from None
+        raise ValueError(f"--dask {address}: not a usable scheduler address ({exc}); expected tcp://host:port or local:N") from None
     executor: Executor | None = None
     try:
         slots = sum(client.nthreads().values()) or 1
