@@ -66,6 +66,22 @@ def test_whole_model_rows_equal_with_and_without_torch_spectra() -> None:
             assert b[column] == pytest.approx(a[column], rel=1e-9), (a["name"], column)
 
 
+def test_conv2d_fft_complex_matrices_keep_their_imaginary_part() -> None:
+    """``conv2d_fft`` hands complex matrices: the hook cast them to real (torch warned "discards the imaginary part")
+    and a conv row came back 'success' with alpha 7.0 where core gives 29.2."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(32, 64, 3), nn.Conv2d(64, 64, 3))
+    columns = ["alpha", "D", "xmin", "log_norm", "log_spectral_norm", "stable_rank"]
+    plain: Any = ww_core.analyze(model, conv2d_fft=True).details
+    for extra in ({"torch_spectra": True}, {"torch_device": "cpu"}, {"torch_spectra": True, "torch_precision": "float32"}):
+        torch_path: Any = ww_core.analyze(model, conv2d_fft=True, extra={"torch": extra}).details
+        tolerance = 1e-4 if extra.get("torch_precision") == "float32" else 1e-9
+        for a, b in zip(plain, torch_path, strict=True):
+            assert a["status"] == b["status"] == "success"
+            for column in columns:
+                assert b[column] == pytest.approx(a[column], rel=tolerance), (extra, a["name"], column)
+
+
 def test_torch_device_claims_every_layer_and_equals_numpy() -> None:
     """``torch_device`` routes CPU layers (any source) through torch on that device, with core's eigenvalues."""
     found = ww_eigenvalues(layer(), matrices(), {"torch_device": "cpu"})

@@ -21,6 +21,8 @@ import torch
 from ww_torch.recognize import ACCELERATORS
 
 PRECISIONS = {"float64": torch.float64, "float32": torch.float32}
+#: The complex dtype of each precision, for complex matrices (``conv2d_fft``): a cast to real would drop the imaginary part.
+_COMPLEX = {torch.float64: torch.complex128, torch.float32: torch.complex64}
 
 #: torch's accelerator linear algebra is loaded lazily, and that load is not thread-safe: layers on worker
 #: threads calling eigvalsh at once failed with "lazy wrapper should be called at most once" (pytorch#90613).
@@ -56,16 +58,20 @@ def target_device(layer_device: str, options: dict[str, Any]) -> torch.device:
 
 
 def eigenvalues(matrices: Sequence[Any], target: torch.device, dtype: torch.dtype) -> list[np.ndarray]:
-    """One ascending float64 numpy array of squared singular values per matrix (min(out, in) values)."""
+    """One ascending float64 numpy array of squared singular values per matrix (min(out, in) values); complex ones too."""
     result: list[np.ndarray] = [np.empty(0)] * len(matrices)
-    groups: dict[tuple[int, ...], list[int]] = defaultdict(list)
+    groups: dict[tuple[tuple[int, ...], bool], list[int]] = defaultdict(list)
     for i, matrix in enumerate(matrices):
-        groups[tuple(np.shape(matrix))].append(i)
-    for shape, members in groups.items():
+        groups[(tuple(np.shape(matrix)), bool(np.iscomplexobj(matrix)))].append(i)
+    for (shape, is_complex), members in groups.items():
         with warnings.catch_warnings():  # read-only (memory-mapped) arrays: never written, stack() copies them
             warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-            stack = torch.stack([torch.as_tensor(np.asarray(matrices[i])) for i in members]).to(target).to(dtype)
-        adjoint = stack.transpose(-1, -2)
+            stack = (
+                torch.stack([torch.as_tensor(np.asarray(matrices[i])) for i in members])
+                .to(target)
+                .to(_COMPLEX[dtype] if is_complex else dtype)
+            )
+        adjoint = stack.mH  # conjugate transpose: conv2d_fft's matrices are complex, and their Gram matrix is Hermitian
         grams = adjoint @ stack if shape[0] >= shape[1] else stack @ adjoint
         with _linalg_lock if target.type != "cpu" else contextlib.nullcontext():
             evals = torch.linalg.eigvalsh(grams).clamp_min(0).to(torch.float64).cpu().numpy()
