@@ -286,3 +286,14 @@ def test_ctrl_c_on_a_local_cluster_run_is_one_line_and_leaves_no_process(tmp_pat
     assert not [worker for worker in workers if worker.is_running() and worker.status() != "zombie"]
     for line in cache.read_text().splitlines():
         json.loads(line)  # every cached row is whole
+
+
+def test_local_cluster_of_absurd_size_is_refused_before_anything_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--dask local:99999999999`` hung building the cluster (and local:100000 would start 100000 processes)."""
+    from ww_core import dask_cluster
+
+    monkeypatch.setattr(dask_cluster, "available_cores", lambda: 2)
+    assert dask_cluster.local_workers("local:8") == 8  # up to 4 per core: still a choice, if a poor one
+    for address in ("local:9", "local:100000", "local:99999999999"):
+        with pytest.raises(ValueError, match=rf"--dask {address}: at most 8 worker processes here \(4 per core, 2 cores\)"):
+            dask_cluster.local_workers(address)

@@ -11,16 +11,23 @@ from concurrent.futures import Executor
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-from ww_core.threads import ONE_BLAS_THREAD
+from ww_core.threads import ONE_BLAS_THREAD, available_cores
+
+#: The most ``local:N`` worker processes per core: a typo's 100000 would start that many processes.
+PROCESSES_PER_CORE = 4
 
 
 def local_workers(address: str, flag: str = "--dask", remote: str = "a scheduler address like tcp://host:8786") -> int | None:
-    """N for ``local:N`` (ValueError unless N ≥ 1), None for a cluster's address (``remote`` names that form in the error)."""
+    """N for ``local:N`` (ValueError unless 1 ≤ N ≤ 4 per core), None for a cluster's address (``remote`` names that form in the error)."""
     if not address.startswith("local:"):
         return None
     count = address.removeprefix("local:")
     if not count.isdigit() or int(count) < 1:
         raise ValueError(f"{flag} {address}: expected local:N with N ≥ 1 worker processes, or {remote}")
+    cores = available_cores()
+    if int(count) > PROCESSES_PER_CORE * cores:  # each process runs one layer on one BLAS thread: more only cost memory
+        limit = PROCESSES_PER_CORE * cores
+        raise ValueError(f"{flag} {address}: at most {limit} worker processes here ({PROCESSES_PER_CORE} per core, {cores} cores)")
     return int(count)
 
 
