@@ -109,7 +109,7 @@ def test_unusable_torch_device_fails_each_row_with_the_reason(tmp_path: Any) -> 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (run on a GPU machine)")
 def test_cuda_module_and_cuda_device_option_equal_core_on_cpu(tmp_path: Any) -> None:
-    """On a GPU: a model moved to cuda, and a safetensors file with torch_device=cuda, give core's CPU rows to 1e-10."""
+    """On a GPU: a model moved to cuda (conv2d_fft's complex matrices too), and a file with torch_device=cuda, give core's CPU rows."""
     from safetensors.torch import save_file
 
     torch.manual_seed(0)
@@ -119,6 +119,11 @@ def test_cuda_module_and_cuda_device_option_equal_core_on_cpu(tmp_path: Any) -> 
     on_gpu: Any = ww_core.analyze(model.cuda()).details
     save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(tmp_path / "m.safetensors"))
     from_file: Any = ww_core.analyze(tmp_path / "m.safetensors", extra={"torch": {"torch_device": "cuda"}}).details
+    fft_cpu: Any = ww_core.analyze(model.cpu(), conv2d_fft=True).details
+    fft_gpu: Any = ww_core.analyze(model.cuda(), conv2d_fft=True).details  # complex matrices on the device
+    for a, b in zip(fft_cpu, fft_gpu, strict=True):
+        for column in columns:
+            assert b[column] == pytest.approx(a[column], rel=1e-10, abs=1e-12), (a["name"], column, b.get("error"))
     for a, b, c in zip(cpu, on_gpu, from_file, strict=True):
         for column in columns:
             assert b[column] == pytest.approx(a[column], rel=1e-10, abs=1e-12), (a["name"], column, b.get("error"))
