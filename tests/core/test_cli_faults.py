@@ -89,11 +89,14 @@ def test_results_exports_write_whole_files(tmp_path: Path, monkeypatch: pytest.M
 def test_ctrl_c_exits_130_with_one_line_naming_the_cache(tmp_path: Path) -> None:
     model = _model(tmp_path / "big.npz", layers=150, shape=(400, 300))
     cache = tmp_path / "run.jsonl"
-    command = [sys.executable, "-m", "ww_core", "analyze", str(model), "--cache", str(cache), "--workers", "1"]
+    # --exact --randomize: ~4 s of work after the first rows, so the signal lands mid-run on a slow or busy machine too
+    # (without them the whole run took ~1 s, and a CI run once finished before the signal: exit 0)
+    command = [sys.executable, "-m", "ww_core", "analyze", str(model), "--cache", str(cache), "--workers", "1", "--exact", "--randomize"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     while not (cache.exists() and cache.read_text().count("\n") >= 2) and time.monotonic() < deadline:
         time.sleep(0.05)
+    assert process.poll() is None, "the run ended before it could be interrupted"
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
