@@ -18,6 +18,8 @@ from ww_core import analysis, cli, outputs
 from ww_core.cache import ResultsCache
 from ww_core.cli import main
 
+from ..interrupt import python_module
+
 
 def _model(path: Path, layers: int = 3, shape: tuple[int, int] = (60, 30)) -> Path:
     rng = np.random.default_rng(0)
@@ -91,7 +93,7 @@ def test_ctrl_c_exits_130_with_one_line_naming_the_cache(tmp_path: Path) -> None
     cache = tmp_path / "run.jsonl"
     # --exact --randomize: ~4 s of work after the first rows, so the signal lands mid-run on a slow or busy machine too
     # (without them the whole run took ~1 s, and a CI run once finished before the signal: exit 0)
-    command = [sys.executable, "-m", "ww_core", "analyze", str(model), "--cache", str(cache), "--workers", "1", "--exact", "--randomize"]
+    command = python_module("ww_core", "analyze", str(model), "--cache", str(cache), "--workers", "1", "--exact", "--randomize")
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     while not (cache.exists() and cache.read_text().count("\n") >= 2) and time.monotonic() < deadline:

@@ -28,6 +28,8 @@ from ww_core.cli import main
 from ww_core.options import AnalysisOptions
 from ww_core.toolkit import TensorRef
 
+from ..interrupt import python_module
+
 distributed = pytest.importorskip("distributed")
 NUMERIC = ("alpha", "D", "sigma", "xmin", "lambda_max", "log_norm", "stable_rank", "num_pl_spikes")
 
@@ -269,7 +271,7 @@ def test_ctrl_c_on_a_local_cluster_run_is_one_line_and_leaves_no_process(tmp_pat
     rng = np.random.default_rng(2)
     path = tmp_path / "many.safetensors"
     save_file({f"l.{i}.weight": rng.standard_normal((24, 16)).astype(np.float32) for i in range(1000)}, str(path))
-    command = [sys.executable, "-m", "ww_core", "analyze", str(path), "--dask", "local:2", "--cache", str(tmp_path / "c.jsonl"), "-q"]
+    command = python_module("ww_core", "analyze", str(path), "--dask", "local:2", "--cache", str(tmp_path / "c.jsonl"), "-q")
     run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     cache, deadline = tmp_path / "c.jsonl", time.monotonic() + 120
     while not (cache.exists() and cache.read_text()) and time.monotonic() < deadline:  # until the analysis is under way

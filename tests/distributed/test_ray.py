@@ -29,6 +29,8 @@ from ww_core.cli import main
 from ww_core.options import AnalysisOptions
 from ww_core.toolkit import TensorRef
 
+from ..interrupt import python_script
+
 NUMERIC = ("alpha", "D", "sigma", "xmin", "lambda_max", "log_norm", "stable_rank", "num_pl_spikes")
 
 
@@ -366,7 +368,7 @@ def test_ctrl_c_stops_the_local_ray(checkpoint: Path, tmp_path: Path) -> None:
     pytest.importorskip("ray")
     script = tmp_path / "slow_run.py"
     script.write_text(textwrap.dedent(SLOW_RUN))
-    run = subprocess.Popen([sys.executable, str(script), str(checkpoint)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run = subprocess.Popen(python_script(str(script), str(checkpoint)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120
         ray_processes: dict[int, str] = {}
