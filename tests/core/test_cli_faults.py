@@ -92,7 +92,7 @@ def test_ctrl_c_exits_130_with_one_line_naming_the_cache(tmp_path: Path) -> None
     model = _model(tmp_path / "big.npz", layers=150, shape=(400, 300))
     cache = tmp_path / "run.jsonl"
     # --exact --randomize: ~4 s of work after the first rows, so the signal lands mid-run on a slow or busy machine too
-    # (without them the whole run took ~1 s, and a CI run once finished before the signal: exit 0)
+    # (without them the whole run takes ~1 s, leaving under a second for the signal to land mid-run)
     command = python_module("ww_core", "analyze", str(model), "--cache", str(cache), "--workers", "1", "--exact", "--randomize")
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
