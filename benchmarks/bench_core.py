@@ -13,8 +13,8 @@ from typing import Callable
 import numpy as np
 import scipy.linalg
 
-from ww_core.powerlaw_fit import fit_power_law
-from ww_core.spectrum import eigenvalues
+from ww_core.spectra.powerlaw_fit import fit_power_law
+from ww_core.spectra.spectrum import eigenvalues
 
 FIT_TARGET = 10.0
 EIGEN_TARGET = 3.0

@@ -10,7 +10,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from ww_core.sources.named_arrays import infer_kind
+from ww_core.platform.named_arrays import infer_kind
 
 HIDDEN = 4096
 INTERMEDIATE = 11008

@@ -6,7 +6,7 @@
 the same matrices as one Flax msgpack train state, read by ww-jax), then times analyze():
 serially in this process (today's route: the client reads every layer), then, for each engine, on clusters
 of 1 and 2 worker processes, one task at a time and one BLAS thread each (workers read their own layers):
-Dask's LocalCluster, or a local Ray of 1 and 2 CPUs through ``ww_core.ray_cluster.RayExecutor``. Reports
+Dask's LocalCluster, or a local Ray of 1 and 2 CPUs through ``ww_core.pipeline.ray_cluster.RayExecutor``. Reports
 the speedup 1→2 workers against the 1.8× target, the per-layer cost (the input of docs/distributed.md's
 estimate), and the bytes of tensor data this, the client, process read through the toolkit, with
 /proc/self/io's rchar and read_bytes, and the load average. Prints; never asserts (the machine may be shared).
@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 import ww_core
-from ww_core.toolkit import TensorRef
+from ww_core.platform.toolkit import TensorRef
 
 SCALING_TARGET = 1.8
 ONE_BLAS_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -133,7 +133,7 @@ def warm_ray_worker(shard: Path) -> None:
 def on_ray(workers: int, folder: Path, reads: ClientReads) -> tuple[float, Any]:
     import ray
 
-    from ww_core.ray_cluster import RayExecutor
+    from ww_core.pipeline.ray_cluster import RayExecutor
 
     ray.init(num_cpus=workers, include_dashboard=False, logging_level="WARNING")
     try:

@@ -43,7 +43,7 @@ def peak_rss_mb() -> float:
 def run_ww(path: Path, workers: int | None, repeat: int) -> tuple[list[float], dict[str, float]]:
     """ww-core straight from the file, layers memory-mapped (imports untimed, as the reference's); None: default workers."""
     import ww_core
-    import ww_core.analysis  # ww_core imports it lazily; weightwatcher is imported before its timer too
+    import ww_core.pipeline.analysis  # ww_core imports it lazily; weightwatcher is imported before its timer too
 
     times = []
     for _ in range(repeat):

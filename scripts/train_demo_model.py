@@ -3,7 +3,7 @@
 Reproduce (about a minute on 2 CPU cores):
     pip install torch==2.13.0 scikit-learn safetensors
     python scripts/train_demo_model.py
-It writes packages/ww-core/src/ww_core/demo/digits_cnn.safetensors (weights in torch layout:
+It writes packages/ww-core/src/ww_core/cli/demo/digits_cnn.safetensors (weights in torch layout:
 dense (out, in), conv (out, in, kh, kw)) and digits_cnn.json (architecture, accuracy, recipe).
 """
 

@@ -16,8 +16,8 @@ from sklearn.datasets import load_digits
 from torch import nn
 
 import ww_core
-from ww_core import signals
-from ww_core.plots import ALPHA_HIGH, ALPHA_LOW, new_figure
+from ww_core.training import signals
+from ww_core.views.plots import ALPHA_HIGH, ALPHA_LOW, new_figure
 from ww_torch.training import watch
 
 TRAIN_SAMPLES = 1400

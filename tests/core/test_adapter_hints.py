@@ -7,8 +7,8 @@ from typing import Iterator
 
 import pytest
 
-from ww_core.adapter_hints import FIRST_PARTY, Hints, advice, hints_of
-from ww_core.plugins import UnknownSourceError, iter_layers, list_adapters, reload_plugins
+from ww_core.pipeline.plugins import UnknownSourceError, iter_layers, list_adapters, reload_plugins
+from ww_core.platform.adapter_hints import FIRST_PARTY, Hints, advice, hints_of
 
 
 class FakeTorchModule:

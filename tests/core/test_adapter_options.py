@@ -10,8 +10,8 @@ import pytest
 
 import ww_core
 from ww_core import LayerMatrix, hookimpl
-from ww_core.plugins import plugin_manager
-from ww_core.spectrum import eigenvalues
+from ww_core.pipeline.plugins import plugin_manager
+from ww_core.spectra.spectrum import eigenvalues
 
 MODEL = {"fc": np.random.default_rng(3).standard_t(3, size=(60, 30))}
 

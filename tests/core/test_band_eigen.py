@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ww_core import band_eigen, blas, spectrum
+from ww_core.spectra import band_eigen, blas, spectrum
 
 
 def with_singular_values(singular: np.ndarray, rows: int, cols: int, seed: int) -> np.ndarray:

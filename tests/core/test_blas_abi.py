@@ -1,4 +1,4 @@
-"""The ABI ``ww_core.blas`` assumes when it calls LAPACK through ctypes holds for the SciPy wheel installed here."""
+"""The ABI ``ww_core.spectra.blas`` assumes when it calls LAPACK through ctypes holds for the SciPy wheel installed here."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import scipy.linalg
 
-from ww_core import blas
+from ww_core.spectra import blas
 
 KIND = {"char": "c", "int": "i"}
 

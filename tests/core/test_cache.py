@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 
 import ww_core
-from ww_core import analysis
-from ww_core.cache import CacheWriteError
+from ww_core.pipeline import analysis
+from ww_core.pipeline.cache import CacheWriteError
+from ww_core.platform import version
 
 
 def _heavy(seed: int, shape: tuple[int, int] = (120, 60), power: int = 3) -> np.ndarray:
@@ -262,7 +263,7 @@ def test_rows_cached_by_another_ww_core_version_are_computed_again(
     """After an upgrade that fixes a number, the cache restored the old (wrong) rows: the version is part of the key."""
     cache = tmp_path / "rows.jsonl"
     ww_core.analyze({"fc": _heavy(1)}, cache=cache, workers=1)
-    monkeypatch.setattr(ww_core, "__version__", "9.9.9")
+    monkeypatch.setattr(version, "__version__", "9.9.9")
     ww_core.analyze({"fc": _heavy(1)}, cache=cache, workers=1)
     assert computed == ["fc", "fc"]
 

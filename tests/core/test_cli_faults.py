@@ -14,9 +14,11 @@ import numpy as np
 import pytest
 
 import ww_core
-from ww_core import analysis, cli, outputs
-from ww_core.cache import ResultsCache
+from ww_core import cli
 from ww_core.cli import main
+from ww_core.pipeline import analysis
+from ww_core.pipeline.cache import ResultsCache
+from ww_core.results import outputs
 
 from ..interrupt import python_module
 
@@ -153,7 +155,7 @@ def test_stdout_is_written_in_place_of_a_file_named_dash(tmp_path: Path, capsys:
 def test_a_full_disk_under_the_cache_still_shows_the_rows_so_far(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from ww_core.cache import CacheWriteError
+    from ww_core.pipeline.cache import CacheWriteError
 
     real_put = ResultsCache.put
 

@@ -10,8 +10,8 @@ import pytest
 
 from ww_core import cli
 from ww_core.cli import build_parser, main
-from ww_core.option_flags import option_kwargs
-from ww_core.options import AnalysisOptions
+from ww_core.cli.option_flags import option_kwargs
+from ww_core.results.options import AnalysisOptions
 
 
 def _help(command: str) -> str:

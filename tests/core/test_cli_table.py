@@ -12,7 +12,7 @@ import pytest
 import ww_core
 from ww_core import cli
 from ww_core.cli import main
-from ww_core.progress import ProgressBar
+from ww_core.pipeline.progress import ProgressBar
 
 
 def _model(path: Path, names: tuple[str, ...] = ("fc1", "fc2"), shape: tuple[int, int] = (60, 30), seed: int = 0) -> Path:
@@ -94,7 +94,7 @@ def test_describe_writes_csv_and_json(tmp_path: Path) -> None:
 
 
 def test_compare_prints_best_first(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from ww_core.comparison import compare
+    from ww_core.models.comparison import compare
 
     random = _model(tmp_path / "random.npz", shape=(200, 100))
     rng = np.random.default_rng(1)

@@ -12,8 +12,8 @@ from safetensors.numpy import save_file
 
 import ww_core
 from ww_core.cli import main
-from ww_core.comparison import RANK_METRICS, compare, default_names
-from ww_core.model_distances import distances
+from ww_core.models.comparison import RANK_METRICS, compare, default_names
+from ww_core.models.model_distances import distances
 
 
 def _model(seed: int = 0, scale: float = 1.0) -> dict[str, np.ndarray]:

@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from safetensors.numpy import save_file
 
 import ww_core
-from ww_core.plugins import iter_layers
-from ww_core.protocol import LayerLoadError
+from ww_core.pipeline.plugins import iter_layers
+from ww_core.platform.protocol import LayerLoadError
 from ww_core.sources.safetensors_file import SafetensorsError
 
 #: Whatever a corrupt file may raise: a clear, catchable error — never RecursionError, MemoryError, OSError from deep inside.

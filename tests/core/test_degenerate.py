@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import ww_core
-from ww_core.summary import summarize
+from ww_core.results.summary import summarize
 
 
 def _model(dtype: type) -> dict[str, np.ndarray]:
@@ -42,7 +42,7 @@ def test_medians_leave_out_failed_rows() -> None:
 
 
 def test_the_html_summary_names_degenerate_layers_and_leaves_them_out() -> None:
-    from ww_core.report import WARNING_HINTS, summary_sentences
+    from ww_core.views.report import WARNING_HINTS, summary_sentences
 
     results = ww_core.analyze(_model(np.float32))
     text, good = summary_sentences(results)

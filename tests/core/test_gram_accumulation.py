@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from ww_core import band_eigen, blas
+from ww_core.spectra import band_eigen, blas
 
 
 @pytest.mark.parametrize("shape", [(300, 200), (200, 300), (1, 5), (5, 1), (2500, 40)])
@@ -35,7 +35,7 @@ def test_gram_lower_is_the_gram_matrix_without_dsyrk(shape: tuple[int, int], mon
 
 CRASHED = """
 import numpy as np
-from ww_core import band_eigen
+from ww_core.spectra import band_eigen
 rng = np.random.default_rng(0)
 block = np.asfortranarray(rng.standard_normal((20000, 209)))
 gram = np.zeros((20000, 20000), order="F")

@@ -10,11 +10,11 @@ import pytest
 
 import ww_core
 from ww_core.cli import main
-from ww_core.signals import FractionBelow
+from ww_core.training.signals import FractionBelow
 
 pytest.importorskip("matplotlib")
 
-from ww_core import plots
+from ww_core.views import plots
 
 
 @pytest.fixture

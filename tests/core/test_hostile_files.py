@@ -200,7 +200,7 @@ def test_npz_archive_is_opened_once_for_all_its_layers(tmp_path: Path, monkeypat
 
 
 def test_shard_index_larger_than_the_cap_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from ww_core.sources import shard_index
+    from ww_core.platform import shard_index
 
     monkeypatch.setattr(shard_index, "MAX_JSON_BYTES", 1024)
     folder = index_names_a_tensor_no_shard_holds(tmp_path)
@@ -210,7 +210,7 @@ def test_shard_index_larger_than_the_cap_is_refused(tmp_path: Path, monkeypatch:
 
 def test_npz_zip_bomb_is_refused_before_inflating(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A 1 MB .npz whose zero-filled member inflated to 1.2 GB took 2.4 GB of memory; the cap here is shrunk to keep the file tiny."""
-    from ww_core.sources import untrusted
+    from ww_core.platform import untrusted
 
     monkeypatch.setattr(untrusted, "MAX_INFLATED_BYTES", 1 << 20)
     path = tmp_path / "bomb.npz"

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import tomllib
 
-from ww_core import plots
-from ww_core.adapter_hints import FIRST_PARTY, Hints, advice
+from ww_core.platform.adapter_hints import FIRST_PARTY, Hints, advice
+from ww_core.views import plots
 
 REPO = Path(__file__).resolve().parents[2]
 HINT = re.compile(

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from ww_core import LayerLoadError, LayerMatrix, hookimpl, testing
-from ww_core.spectrum import eigenvalues
+from ww_core.spectra.spectrum import eigenvalues
 
 WEIGHTS = np.random.default_rng(0).standard_normal((512, 256)).astype(np.float32)  # 512 KiB
 

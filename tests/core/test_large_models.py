@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 import ww_core
-from ww_core import analysis, threads
+from ww_core.pipeline import analysis, threads
 from ww_core.sources import safetensors_file
 
 
@@ -139,7 +139,7 @@ def test_a_process_pool_gives_the_serial_rows(tmp_path: Path) -> None:
     serial = ww_core.analyze(path)
     from threadpoolctl import threadpool_info
 
-    from ww_core.threads import single_blas_thread
+    from ww_core.pipeline.threads import single_blas_thread
 
     spawn = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=2, mp_context=spawn, initializer=single_blas_thread) as pool:
@@ -267,7 +267,7 @@ def blas_threads_seen(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[set[int
     """BLAS thread counts outside analysis, and the ones in force at each spectrum computed inside."""
     from threadpoolctl import threadpool_info
 
-    from ww_core import spectrum
+    from ww_core.spectra import spectrum
 
     def blas_threads() -> set[int]:
         return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}

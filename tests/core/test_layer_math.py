@@ -8,14 +8,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from ww_core.detx import detx_constraint
-from ww_core.fingers import clip_xmax, esd_peak, xmin_peak
-from ww_core.layer_analysis import _weights_problem, analyze_layer, layer_esd
-from ww_core.metrics import norm_metrics, warning_for
-from ww_core.options import AnalysisOptions
-from ww_core.protocol import LayerMatrix
-from ww_core.randomize import shuffled
-from ww_core.tpl_fit import fit_truncated_power_law
+from ww_core.pipeline.layer_analysis import _weights_problem, analyze_layer, layer_esd
+from ww_core.platform.protocol import LayerMatrix
+from ww_core.results.options import AnalysisOptions
+from ww_core.spectra.detx import detx_constraint
+from ww_core.spectra.fingers import clip_xmax, esd_peak, xmin_peak
+from ww_core.spectra.metrics import norm_metrics, warning_for
+from ww_core.spectra.randomize import shuffled
+from ww_core.spectra.tpl_fit import fit_truncated_power_law
 
 
 def layer_of(weights: np.ndarray, kind: str = "dense", name: str = "w") -> LayerMatrix:

@@ -14,11 +14,11 @@ import pytest
 from safetensors.numpy import save_file
 
 import ww_core
-from ww_core import analysis
-from ww_core.cache import ResultsCache
-from ww_core.options import AnalysisOptions
-from ww_core.remote_layers import CacheProbe
-from ww_core.toolkit import FileSpan, Layout, TensorRef
+from ww_core.pipeline import analysis
+from ww_core.pipeline.cache import ResultsCache
+from ww_core.pipeline.remote_layers import CacheProbe
+from ww_core.platform.toolkit import FileSpan, Layout, TensorRef
+from ww_core.results.options import AnalysisOptions
 
 SPAWN = multiprocessing.get_context("spawn")  # workers start clean: the client-side read counter below is not inherited
 NUMERIC = ("alpha", "D", "sigma", "xmin", "lambda_max", "log_norm", "stable_rank")

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 import ww_core
-from ww_core import monitor as monitor_module
-from ww_core.history import History, load_history
-from ww_core.signals import EarlyWarning, FractionBelow, SummaryTurnsUp, band_exits, first_warning
-from ww_core.snapshot import take_snapshot
+from ww_core.training import monitor as monitor_module
+from ww_core.training.history import History, load_history
+from ww_core.training.signals import EarlyWarning, FractionBelow, SummaryTurnsUp, band_exits, first_warning
+from ww_core.training.snapshot import take_snapshot
 
 
 def _numbers(row: dict[str, Any]) -> list[str]:

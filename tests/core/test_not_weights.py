@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import ww_core
-from ww_core.protocol import LayerMatrix, unanalyzable_reason
+from ww_core.platform.protocol import LayerMatrix, unanalyzable_reason
 
 
 def _arrays() -> dict[str, np.ndarray]:

@@ -10,7 +10,7 @@ import pytest
 
 import ww_core
 from ww_core import AnalysisOptions, LayerMatrix, hookimpl
-from ww_core.plugins import plugin_manager
+from ww_core.pipeline.plugins import plugin_manager
 
 #: field → (non-default value, other options it needs to matter).
 CHANGES_ROWS: dict[str, tuple[Any, dict[str, Any]]] = {

@@ -13,9 +13,9 @@ import pytest
 
 import ww_core
 from ww_core import testing
-from ww_core.analysis import model_layers
-from ww_core.options import AnalysisOptions
-from ww_core.toolkit import TensorRef
+from ww_core.pipeline.analysis import model_layers
+from ww_core.platform.toolkit import TensorRef
+from ww_core.results.options import AnalysisOptions
 
 safetensors_numpy = pytest.importorskip("safetensors.numpy")
 

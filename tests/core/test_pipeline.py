@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import ww_core
-from ww_core.protocol import LayerMatrix
+from ww_core.platform.protocol import LayerMatrix
 
 
 def _model(seed: int = 0) -> dict[str, np.ndarray]:
@@ -84,7 +84,7 @@ class _TestAdapter:
 
 @pytest.fixture(autouse=True, scope="module")
 def _register_test_adapter() -> Any:
-    from ww_core.plugins import plugin_manager
+    from ww_core.pipeline.plugins import plugin_manager
 
     adapter = _TestAdapter()
     plugin_manager().register(adapter, name="test-adapter")

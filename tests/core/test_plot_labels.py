@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import ww_core
-from ww_core import plots
+from ww_core.views import plots
 
 pytest.importorskip("matplotlib")
 

@@ -12,9 +12,9 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-from ww_core import plots
-from ww_core.options import AnalysisOptions
-from ww_core.results import Results
+from ww_core.results.options import AnalysisOptions
+from ww_core.results.results import Results
+from ww_core.views import plots
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import ww_core
-from ww_core.plugins import UnknownSourceError, list_adapters, reload_plugins
+from ww_core.pipeline.plugins import UnknownSourceError, list_adapters, reload_plugins
 
 GOOD = """
     import numpy as np

@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from ww_core.powerlaw_fit import SMALL_N, fit_power_law
+from ww_core.spectra.powerlaw_fit import SMALL_N, fit_power_law
 
 powerlaw = pytest.importorskip("powerlaw")
 
@@ -130,7 +130,7 @@ def test_recovers_the_exponent_of_a_pure_power_law(true_alpha: float) -> None:
 @pytest.mark.parametrize("seed", range(12))
 def test_pruned_scan_equals_the_full_scan(seed: int) -> None:
     """The bound-pruned search returns exactly the full O(n²) scan's first argmin, ties included."""
-    from ww_core.powerlaw_fit import _alphas, best_candidate, ks_distances
+    from ww_core.spectra.powerlaw_fit import _alphas, best_candidate, ks_distances
 
     rng = np.random.default_rng(seed)
     n = int(rng.integers(20, 1200))

@@ -11,7 +11,7 @@ import pytest
 
 import ww_core
 from ww_core.cli import main
-from ww_core.report import esd_payload, summary_sentences
+from ww_core.views.report import esd_payload, summary_sentences
 
 
 def _layers(count: int, seed: int = 0, shape: tuple[int, int] = (96, 64)) -> dict[str, np.ndarray]:
@@ -44,7 +44,7 @@ def test_report_of_the_demo_is_self_contained(tmp_path: Path) -> None:
 
 
 def _demo() -> str:
-    from ww_core.demo import model_path
+    from ww_core.cli.demo import model_path
 
     return str(model_path())
 

@@ -15,7 +15,7 @@ from safetensors.numpy import save_file
 
 import ww_core
 from ww_core.cli import main
-from ww_core.plugins import EmptyModelError
+from ww_core.pipeline.plugins import EmptyModelError
 
 
 def _good() -> dict[str, np.ndarray]:
@@ -81,7 +81,7 @@ def test_bad_layers_fail_by_name_and_good_layers_keep_their_numbers(workers: int
 
 def test_results_with_failures_still_export_and_plot(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
-    from ww_core import plots
+    from ww_core.views import plots
 
     results = ww_core.analyze({**_good(), "zero": np.zeros((30, 20)), "rank1": np.outer(np.arange(1.0, 31), np.arange(1.0, 21))})
     written = plots.save_all(results, tmp_path)

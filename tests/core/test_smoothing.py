@@ -10,7 +10,7 @@ import pytest
 
 import ww_core
 from ww_core import testing
-from ww_core.smoothing import low_rank, truncated
+from ww_core.models.smoothing import low_rank, truncated
 from ww_core.sources import builtin
 
 
@@ -88,7 +88,7 @@ def test_sharpness_removes_the_correlation_traps_of_heavy_entries() -> None:
     weights = rng.standard_normal((200, 100))
     weights[rng.integers(0, 200, 6), rng.integers(0, 100, 6)] = 60.0  # a few huge entries: spikes even when shuffled
     sharpened = ww_core.svd_sharpness({"w": weights})["w"]
-    from ww_core.smoothing import trap_count
+    from ww_core.models.smoothing import trap_count
 
     layer = next(iter(builtin.ww_layers({"w": weights}, {})))
     traps = trap_count(layer, weights, ww_core.AnalysisOptions())
@@ -158,7 +158,7 @@ def test_kit_catches_a_hook_that_writes_nothing() -> None:
 
 
 def test_to_stored_inverts_any_transpose_and_reshape_layout() -> None:
-    from ww_core.toolkit import to_stored
+    from ww_core.platform.toolkit import to_stored
 
     stored = np.arange(2 * 3 * 4 * 5, dtype=np.float64).reshape(2, 3, 4, 5)
 

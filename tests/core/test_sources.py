@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
-from ww_core.plugins import UnknownSourceError, iter_layers, list_adapters
-from ww_core.sources.safetensors_file import SafetensorsError, bf16_to_float32
+from ww_core.pipeline.plugins import UnknownSourceError, iter_layers, list_adapters
+from ww_core.platform.tensor_refs import bf16_to_float32
+from ww_core.sources.safetensors_file import SafetensorsError
 
 
 def _weights(seed: int = 0) -> dict[str, np.ndarray]:
@@ -26,7 +27,7 @@ def _weights(seed: int = 0) -> dict[str, np.ndarray]:
 
 
 def test_names_are_module_paths() -> None:
-    from ww_core.sources.named_arrays import module_path
+    from ww_core.platform.named_arrays import module_path
 
     assert module_path("encoder.0.weight") == "encoder.0"
     assert module_path("attn.in_proj_weight") == "attn.in_proj"

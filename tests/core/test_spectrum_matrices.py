@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ww_core.matrices import conv_norm, conv_slices, layer_matrices
-from ww_core.spectrum import eigenvalues
+from ww_core.spectra.matrices import conv_norm, conv_slices, layer_matrices
+from ww_core.spectra.spectrum import eigenvalues
 
 
 def svd_evals(m: np.ndarray) -> np.ndarray:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import ww_core
-from ww_core.tpl_fit import fit_truncated_power_law
+from ww_core.spectra.tpl_fit import fit_truncated_power_law
 
 powerlaw = pytest.importorskip("powerlaw")
 

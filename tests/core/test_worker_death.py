@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import ww_core
-from ww_core import analysis
+from ww_core.pipeline import analysis
 
 FORK = multiprocessing.get_context("fork")  # workers inherit the patched analyze_layer below
 

@@ -14,9 +14,9 @@ import pytest
 
 import ww_core
 from ww_core.cli import main
-from ww_core.layer_analysis import analyze_layer
-from ww_core.options import AnalysisOptions
-from ww_core.protocol import LayerMatrix
+from ww_core.pipeline.layer_analysis import analyze_layer
+from ww_core.platform.protocol import LayerMatrix
+from ww_core.results.options import AnalysisOptions
 
 
 def weights(seed: int = 8, shape: tuple[int, int] = (200, 100)) -> np.ndarray:

@@ -23,10 +23,10 @@ import pytest
 from safetensors.numpy import save_file
 
 import ww_core
-from ww_core import analysis
 from ww_core.cli import main
-from ww_core.options import AnalysisOptions
-from ww_core.toolkit import TensorRef
+from ww_core.pipeline import analysis
+from ww_core.platform.toolkit import TensorRef
+from ww_core.results.options import AnalysisOptions
 
 from ..interrupt import python_module
 
@@ -292,7 +292,7 @@ def test_ctrl_c_on_a_local_cluster_run_is_one_line_and_leaves_no_process(tmp_pat
 
 def test_local_cluster_of_absurd_size_is_refused_before_anything_starts(monkeypatch: pytest.MonkeyPatch) -> None:
     """``--dask local:99999999999`` hung building the cluster (and local:100000 would start 100000 processes)."""
-    from ww_core import dask_cluster
+    from ww_core.pipeline import dask_cluster
 
     monkeypatch.setattr(dask_cluster, "available_cores", lambda: 2)
     assert dask_cluster.local_workers("local:8") == 8  # up to 4 per core: still a choice, if a poor one

@@ -16,8 +16,9 @@ serialization = pytest.importorskip("flax.serialization")
 pytest.importorskip("ww_jax")
 
 import ww_core  # noqa: E402
-from ww_core import analysis, testing  # noqa: E402
-from ww_core.options import AnalysisOptions  # noqa: E402
+from ww_core import testing  # noqa: E402
+from ww_core.pipeline import analysis  # noqa: E402
+from ww_core.results.options import AnalysisOptions  # noqa: E402
 from ww_jax.file_refs import StoredLeaves  # noqa: E402
 
 GATES = ("ii", "if", "ig", "io", "hi", "hf", "hg", "ho")

@@ -24,10 +24,10 @@ import pytest
 from safetensors.numpy import save_file
 
 import ww_core
-from ww_core import analysis
 from ww_core.cli import main
-from ww_core.options import AnalysisOptions
-from ww_core.toolkit import TensorRef
+from ww_core.pipeline import analysis
+from ww_core.platform.toolkit import TensorRef
+from ww_core.results.options import AnalysisOptions
 
 from ..interrupt import python_script
 
@@ -52,7 +52,7 @@ def ray() -> Iterator[Any]:
 
 @pytest.fixture
 def executor(ray: Any) -> Iterator[Any]:
-    from ww_core.ray_cluster import RayExecutor
+    from ww_core.pipeline.ray_cluster import RayExecutor
 
     pool = RayExecutor(max_retries=1)
     yield pool
@@ -342,9 +342,9 @@ SLOW_RUN = """
 import sys, time
 from dataclasses import dataclass, replace
 import numpy as np
-from ww_core import analysis
+from ww_core.pipeline import analysis
 from ww_core.cli import main
-from ww_core.toolkit import TensorRef
+from ww_core.platform.toolkit import TensorRef
 
 @dataclass(frozen=True)
 class SlowRef(TensorRef):
@@ -392,7 +392,7 @@ def test_ctrl_c_stops_the_local_ray(checkpoint: Path, tmp_path: Path) -> None:
 def test_ray_is_imported_only_when_asked_for() -> None:
     pytest.importorskip("ray")  # installed, yet neither ww_core, its CLI nor an analysis imports it
     script = (
-        "import sys, numpy as np, ww_core, ww_core.ray_cluster, ww_core.cli\n"
+        "import sys, numpy as np, ww_core, ww_core.pipeline.ray_cluster, ww_core.cli\n"
         "ww_core.cli.build_parser()\n"
         "ww_core.analyze({'w': np.random.default_rng(0).standard_normal((64, 32))})\n"
         "print('RAY', 'ray' in sys.modules)\n"

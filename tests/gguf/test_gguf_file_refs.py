@@ -17,7 +17,7 @@ pytest.importorskip("ww_gguf")
 from gguf import GGMLQuantizationType as Q  # noqa: E402
 
 import ww_core  # noqa: E402
-from ww_core.toolkit import TensorRef  # noqa: E402
+from ww_core.platform.toolkit import TensorRef  # noqa: E402
 from ww_gguf.tensors import GGUFTensorRef  # noqa: E402
 
 from .gguf_files import llama_permute, write_gguf  # noqa: E402
@@ -40,8 +40,8 @@ def model(tmp_path: Path) -> tuple[Path, np.ndarray]:
 
 def test_gguf_layers_are_picklable_references(model: tuple[Path, np.ndarray]) -> None:
     path, q = model
-    from ww_core.analysis import model_layers
-    from ww_core.options import AnalysisOptions
+    from ww_core.pipeline.analysis import model_layers
+    from ww_core.results.options import AnalysisOptions
 
     layers = list(model_layers(path, AnalysisOptions()).layers)
     assert all(isinstance(layer.load, GGUFTensorRef) for layer in layers)

@@ -15,7 +15,7 @@ from flax import linen, nnx, serialization
 from flax.training import train_state
 
 import ww_core
-from ww_core.snapshot import take_snapshot
+from ww_core.training.snapshot import take_snapshot
 from ww_jax.training import model_source, observe
 
 datasets = pytest.importorskip("sklearn.datasets")

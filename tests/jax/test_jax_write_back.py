@@ -13,7 +13,7 @@ from flax import linen, nnx, serialization
 import ww_core
 import ww_jax
 from ww_core import testing
-from ww_core.smoothing import low_rank
+from ww_core.models.smoothing import low_rank
 
 
 class Net(nnx.Module):

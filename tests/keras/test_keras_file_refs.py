@@ -15,8 +15,9 @@ import pytest
 
 import ww_core
 import ww_keras
-from ww_core import analysis, testing
-from ww_core.options import AnalysisOptions
+from ww_core import testing
+from ww_core.pipeline import analysis
+from ww_core.results.options import AnalysisOptions
 from ww_keras.file_refs import KerasFileRef
 
 SPAWN = multiprocessing.get_context("spawn")  # workers start clean: the client-side read counter below is not inherited

@@ -204,7 +204,7 @@ def test_a_good_file_still_reads(saved_keras: Path, tmp_path: Path) -> None:
 
 
 def test_keras_weights_member_zip_bomb_is_refused(saved_keras: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from ww_core.sources import untrusted
+    from ww_core.platform import untrusted
 
     monkeypatch.setattr(untrusted, "MAX_INFLATED_BYTES", 1 << 20)
     with zipfile.ZipFile(saved_keras) as archive:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import ww_core
-from ww_core.signals import FractionBelow
+from ww_core.training.signals import FractionBelow
 from ww_keras.callbacks import MonitorCallback
 
 datasets = pytest.importorskip("sklearn.datasets")

@@ -11,7 +11,7 @@ import pytest
 import ww_core
 import ww_keras
 from ww_core import testing
-from ww_core.smoothing import low_rank
+from ww_core.models.smoothing import low_rank
 
 
 def test_kit_round_trip_on_every_layer_type(zoo: keras.Model) -> None:

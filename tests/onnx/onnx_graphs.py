@@ -9,7 +9,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from ww_core import LayerMatrix
-from ww_core.plugins import iter_layers
+from ww_core.pipeline.plugins import iter_layers
 
 
 def layers_of(source: Any, **options: Any) -> list[LayerMatrix]:

@@ -14,9 +14,9 @@ import pytest
 from onnx import helper
 
 import ww_core
-from ww_core import analysis
-from ww_core.options import AnalysisOptions
-from ww_core.toolkit import FileSpan, TensorRef
+from ww_core.pipeline import analysis
+from ww_core.platform.toolkit import FileSpan, TensorRef
+from ww_core.results.options import AnalysisOptions
 
 from .onnx_graphs import layers_of, model, weight
 

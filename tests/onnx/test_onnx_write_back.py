@@ -12,7 +12,7 @@ from onnx import helper
 import ww_core
 import ww_onnx
 from ww_core import testing
-from ww_core.smoothing import low_rank
+from ww_core.models.smoothing import low_rank
 
 from .onnx_graphs import constant, model, weight
 

@@ -14,12 +14,12 @@ import pytest
 torch = pytest.importorskip("torch")
 weightwatcher = pytest.importorskip("weightwatcher")
 
-from ww_core.layer_analysis import analyze_layer  # noqa: E402
-from ww_core.mp_fit import linear_kde  # noqa: E402
-from ww_core.options import AnalysisOptions  # noqa: E402
-from ww_core.powerlaw_fit import fit_power_law  # noqa: E402
-from ww_core.protocol import LayerMatrix  # noqa: E402
-from ww_core.vectors import discrete_entropy, vector_metrics  # noqa: E402
+from ww_core.pipeline.layer_analysis import analyze_layer  # noqa: E402
+from ww_core.platform.protocol import LayerMatrix  # noqa: E402
+from ww_core.results.options import AnalysisOptions  # noqa: E402
+from ww_core.spectra.mp_fit import linear_kde  # noqa: E402
+from ww_core.spectra.powerlaw_fit import fit_power_law  # noqa: E402
+from ww_core.spectra.vectors import discrete_entropy, vector_metrics  # noqa: E402
 
 logging.getLogger("weightwatcher").setLevel(logging.ERROR)
 

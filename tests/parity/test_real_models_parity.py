@@ -28,9 +28,9 @@ pytest.importorskip("ww_onnx")
 from torch import nn  # noqa: E402
 
 import ww_core  # noqa: E402
-from ww_core.plugins import iter_layers  # noqa: E402
+from ww_core.pipeline.plugins import iter_layers  # noqa: E402
+from ww_core.results.summary import summarize  # noqa: E402
 from ww_core.sources.safetensors_file import iter_tensors  # noqa: E402
-from ww_core.summary import summarize  # noqa: E402
 
 logging.getLogger("weightwatcher").setLevel(logging.ERROR)
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore:Passing a dict to DataFrame.from_records")

@@ -29,7 +29,7 @@ pytest.importorskip("ww_onnx")
 from torch import nn  # noqa: E402
 
 from ww_core import WeightWatcher, describe  # noqa: E402
-from ww_core.demo import model_path  # noqa: E402
+from ww_core.cli.demo import model_path  # noqa: E402
 
 logging.getLogger("weightwatcher").setLevel(logging.ERROR)
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore:Passing a dict to DataFrame.from_records")

@@ -26,8 +26,8 @@ sklearn_decomposition = pytest.importorskip("sklearn.decomposition")
 pytest.importorskip("ww_torch")
 
 import ww_core  # noqa: E402
-from ww_core.plugins import collect_layers  # noqa: E402
-from ww_core.smoothing import trap_count  # noqa: E402
+from ww_core.models.smoothing import trap_count  # noqa: E402
+from ww_core.pipeline.plugins import collect_layers  # noqa: E402
 from ww_core.sources.safetensors_file import iter_tensors  # noqa: E402
 
 from .test_real_models_parity import MODELS, package_file, state_dict_weights, torch_module  # noqa: E402

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ww_core import LayerMatrix
-from ww_core.plugins import iter_layers
+from ww_core.pipeline.plugins import iter_layers
 
 
 def layers_of(source: Any, **options: Any) -> list[LayerMatrix]:

@@ -17,7 +17,7 @@ def test_numpy_model_analyzed_without_importing_torch() -> None:
         import sys
         import numpy as np
         import ww_core, ww_torch
-        from ww_core.plugins import list_adapters
+        from ww_core.pipeline.plugins import list_adapters
         assert any(a["name"] == "torch" for a in list_adapters())
         rng = np.random.default_rng(0)
         ww_core.analyze({"fc.weight": rng.normal(size=(40, 30))})

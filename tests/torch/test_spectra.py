@@ -11,7 +11,7 @@ from torch import nn
 
 import ww_core
 from ww_core import LayerMatrix
-from ww_core.spectrum import eigenvalues as numpy_eigenvalues
+from ww_core.spectra.spectrum import eigenvalues as numpy_eigenvalues
 from ww_torch import ww_eigenvalues
 
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import ww_core
-from ww_core.toolkit import TensorRef
+from ww_core.platform.toolkit import TensorRef
 
 SPAWN = multiprocessing.get_context("spawn")  # workers do not inherit the tensor_reads counter
 
@@ -36,8 +36,8 @@ def test_torch_file_layers_are_picklable_references(folder: Path) -> None:
         "dec.fc",
         "dec.out",
     ]
-    from ww_core.analysis import model_layers
-    from ww_core.options import AnalysisOptions
+    from ww_core.pipeline.analysis import model_layers
+    from ww_core.results.options import AnalysisOptions
 
     found = list(model_layers(folder, AnalysisOptions()).layers)
     assert all(isinstance(layer.load, TensorRef) for layer in found)

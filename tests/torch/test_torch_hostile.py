@@ -134,7 +134,7 @@ def test_zip_bomb_member_is_refused_before_torch_reads_it(tmp_path: Path, monkey
     """torch.save stores members uncompressed; a deflated 1000:1 member would be inflated whole by torch.load."""
     import zipfile
 
-    from ww_core.sources import untrusted
+    from ww_core.platform import untrusted
 
     monkeypatch.setattr(untrusted, "MAX_INFLATED_BYTES", 1 << 20)
     torch.save({"w": torch.zeros(1024, 512)}, tmp_path / "stored.pt")

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 import ww_core
-from ww_core.snapshot import take_snapshot
+from ww_core.training.snapshot import take_snapshot
 from ww_torch.training import watch
 
 datasets = pytest.importorskip("sklearn.datasets")

@@ -12,7 +12,7 @@ from torch import nn
 import ww_core
 import ww_torch
 from ww_core import testing
-from ww_core.smoothing import low_rank
+from ww_core.models.smoothing import low_rank
 
 
 class Conv1D(nn.Module):

@@ -3,7 +3,7 @@
 Kind from the array rank (2-D: dense, or embedding when the file name contains
 "embed"; 3/4/5-D: conv1d/2d/3d in (out, in, *kernel)). Order from ``order.txt`` (one
 file stem per line) when present, else file names sorted. Written against ww-core's public
-names only: ``ww_core.hookimpl``, ``ww_core.LayerMatrix`` and the adapter toolkit ``ww_core.toolkit``.
+names only: ``ww_core.hookimpl``, ``ww_core.LayerMatrix`` and the adapter toolkit ``ww_core.platform.toolkit``.
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from ww_core import LayerMatrix, hookimpl
-from ww_core.toolkit import kind_from_rank, read_npy_header
+from ww_core.platform.toolkit import LayerMatrix, hookimpl, kind_from_rank, read_npy_header
 
 ORDER_FILE = "order.txt"
 

@@ -7,52 +7,53 @@ The protocol (``LayerMatrix``, ``hookimpl``) imports instantly; the pipeline loa
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.util
+import sys
+import warnings
 from importlib import import_module
-from importlib.metadata import PackageNotFoundError, version
+from importlib.machinery import ModuleSpec
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from ww_core.adapter_options import AdapterOptions
-from ww_core.hookspecs import hookimpl
-from ww_core.options import AnalysisOptions
-from ww_core.protocol import LayerKind, LayerLoadError, LayerMatrix, unanalyzable_reason
+from ww_core.platform.adapter_options import AdapterOptions
+from ww_core.platform.hookspecs import hookimpl
+from ww_core.platform.protocol import LayerKind, LayerLoadError, LayerMatrix, unanalyzable_reason
+from ww_core.platform.version import __version__
+from ww_core.results.options import AnalysisOptions
 
 if TYPE_CHECKING:
-    from ww_core.analysis import analyze, describe, get_esd
-    from ww_core.cache import CacheWriteError
-    from ww_core.comparison import Comparison, compare
     from ww_core.compat import WeightWatcher
-    from ww_core.history import History, load_history
-    from ww_core.model_distances import Distances, distances
-    from ww_core.monitor import Monitor
-    from ww_core.plugins import EmptyModelError, UnknownSourceError, list_adapters
-    from ww_core.results import Results
-    from ww_core.smoothing import svd_sharpness, svd_smoothing
-
-try:
-    __version__ = version("ww-core")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0+unknown"
+    from ww_core.models.comparison import Comparison, compare
+    from ww_core.models.model_distances import Distances, distances
+    from ww_core.models.smoothing import svd_sharpness, svd_smoothing
+    from ww_core.pipeline.analysis import analyze, describe, get_esd
+    from ww_core.pipeline.cache import CacheWriteError
+    from ww_core.pipeline.plugins import EmptyModelError, UnknownSourceError, list_adapters
+    from ww_core.results.results import Results
+    from ww_core.training.history import History, load_history
+    from ww_core.training.monitor import Monitor
 
 #: Public names served lazily, with the module that defines them.
 _LAZY = {
-    "analyze": "ww_core.analysis",
-    "describe": "ww_core.analysis",
-    "get_esd": "ww_core.analysis",
-    "Results": "ww_core.results",
+    "analyze": "ww_core.pipeline.analysis",
+    "describe": "ww_core.pipeline.analysis",
+    "get_esd": "ww_core.pipeline.analysis",
+    "Results": "ww_core.results.results",
     "WeightWatcher": "ww_core.compat",
-    "compare": "ww_core.comparison",
-    "Comparison": "ww_core.comparison",
-    "distances": "ww_core.model_distances",
-    "Distances": "ww_core.model_distances",
-    "list_adapters": "ww_core.plugins",
-    "Monitor": "ww_core.monitor",
-    "History": "ww_core.history",
-    "load_history": "ww_core.history",
-    "svd_smoothing": "ww_core.smoothing",
-    "svd_sharpness": "ww_core.smoothing",
-    "UnknownSourceError": "ww_core.plugins",
-    "EmptyModelError": "ww_core.plugins",
-    "CacheWriteError": "ww_core.cache",
+    "compare": "ww_core.models.comparison",
+    "Comparison": "ww_core.models.comparison",
+    "distances": "ww_core.models.model_distances",
+    "Distances": "ww_core.models.model_distances",
+    "list_adapters": "ww_core.pipeline.plugins",
+    "Monitor": "ww_core.training.monitor",
+    "History": "ww_core.training.history",
+    "load_history": "ww_core.training.history",
+    "svd_smoothing": "ww_core.models.smoothing",
+    "svd_sharpness": "ww_core.models.smoothing",
+    "UnknownSourceError": "ww_core.pipeline.plugins",
+    "EmptyModelError": "ww_core.pipeline.plugins",
+    "CacheWriteError": "ww_core.pipeline.cache",
 }
 
 __all__ = [
@@ -89,3 +90,33 @@ def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return getattr(import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'ww_core' has no attribute {name!r}")
+
+
+#: Public module paths that moved when ww-core's modules were grouped by stage (docs/writing-adapters.md), served
+#: under their old names until the next minor version (0.2): importing one warns (DeprecationWarning) and gives the module itself.
+MOVED_MODULES = {
+    "ww_core.toolkit": "ww_core.platform.toolkit",
+    "ww_core.hookspecs": "ww_core.platform.hookspecs",
+    "ww_core.plots": "ww_core.views.plots",
+    "ww_core.signals": "ww_core.training.signals",
+    "ww_core.threads": "ww_core.pipeline.threads",
+}
+
+
+class _MovedModuleFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Resolves an old public module path to the module at its new path (the same module object, not a copy)."""
+
+    def find_spec(self, fullname: str, path: Any, target: ModuleType | None = None) -> ModuleSpec | None:
+        return importlib.util.spec_from_loader(fullname, self) if fullname in MOVED_MODULES else None
+
+    def create_module(self, spec: ModuleSpec) -> ModuleType:
+        new = MOVED_MODULES[spec.name]
+        warnings.warn(f"{spec.name} moved to {new}; the old path goes away in ww-core 0.2", DeprecationWarning, stacklevel=2)
+        return import_module(new)
+
+    def exec_module(self, module: ModuleType) -> None:
+        """The module was executed under its new path already."""
+
+
+if not any(isinstance(finder, _MovedModuleFinder) for finder in sys.meta_path):
+    sys.meta_path.append(_MovedModuleFinder())

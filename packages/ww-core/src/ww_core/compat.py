@@ -13,11 +13,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ww_core.analysis import analyze, describe, get_esd, model_layers
-from ww_core.options import AnalysisOptions
-from ww_core.protocol import LayerMatrix
-from ww_core.results import Results
-from ww_core.selection import id_ranges, skip_reason, warn_unknown_ids
+from ww_core.pipeline.analysis import analyze, describe, get_esd, model_layers
+from ww_core.pipeline.selection import id_ranges, skip_reason, warn_unknown_ids
+from ww_core.platform.protocol import LayerMatrix
+from ww_core.results.options import AnalysisOptions
+from ww_core.results.results import Results
 
 #: Reference keywords that change nothing here (its internal SVD choices, plotting paths).
 IGNORED_KEYWORDS = frozenset(
@@ -119,7 +119,7 @@ class WeightWatcher:
         else:
             self.results = Results(source="", options=AnalysisOptions.from_kwargs(**options), details=[])
         if plot:  # as in the reference, savefig only says where plots go
-            from ww_core import plots
+            from ww_core.views import plots
 
             plots.save_all(self.results, savefig if isinstance(savefig, str) else "ww-img")
         return self._frame(self.results)
@@ -139,7 +139,7 @@ class WeightWatcher:
         """Means of the summary metrics, of the last analysis or of a given details DataFrame."""
         if details is None:
             return self._last().summary
-        from ww_core.summary import summarize
+        from ww_core.results.summary import summarize
 
         records = details.to_dict("records")
         return summarize([{**row, "status": row.get("status", "success")} for row in records])
@@ -154,7 +154,7 @@ class WeightWatcher:
 
     def get_Weights(self, model: Any = None, layer: int | str | None = None, params: Any = None) -> list[np.ndarray]:
         """One layer's weight matrices (by layer_id or name), as the reference's ``Wmats``: [W] or the conv slices."""
-        from ww_core.reference_distances import weight_matrices
+        from ww_core.models.reference_distances import weight_matrices
 
         found = self._layer(model, layer, "get_Weights")
         return weight_matrices(found.weights(), found.kind)
@@ -186,7 +186,7 @@ class WeightWatcher:
 
         ww reads no biases, so ``delta_b`` and ``avg_db`` are NaN (never a made-up 0).
         """
-        from ww_core.reference_distances import DISTANCE_METHODS, layer_delta
+        from ww_core.models.reference_distances import DISTANCE_METHODS, layer_delta
 
         method = (method or "raw").lower()
         if method not in DISTANCE_METHODS:
@@ -194,9 +194,9 @@ class WeightWatcher:
         if not pool:
             raise ValueError("distances: pool=False (one row per conv slice) is not supported; the conv slices are averaged")
         _warn_ignored("distances", {"start_ids": start_ids, "channels": channels}, {"start_ids": 0, "channels": None})
-        from ww_core.export import to_dataframe
-        from ww_core.model_distances import matched_layers
-        from ww_core.shapes import matrix_dims
+        from ww_core.models.model_distances import matched_layers
+        from ww_core.results.export import to_dataframe
+        from ww_core.spectra.shapes import matrix_dims
 
         filters = self._native_filters(model_1, layers)
         if filters is None:
@@ -227,8 +227,8 @@ class WeightWatcher:
         start_ids: int = 0,
         svd_method: str = "fast",
     ) -> Any:
-        """Keep each layer's top singular components (see ``ww_core.smoothing``); returns the updated model."""
-        from ww_core.smoothing import svd_smoothing
+        """Keep each layer's top singular components (see ``ww_core.models.smoothing``); returns the updated model."""
+        from ww_core.models.smoothing import svd_smoothing
 
         if svd_method not in ("fast", "accurate"):
             raise ValueError(f"SVDSmoothing: svd_method must be 'fast' or 'accurate', got {svd_method!r} (ww always uses an exact SVD)")
@@ -242,7 +242,7 @@ class WeightWatcher:
 
     def SVDSharpness(self, model: Any = None, pool: bool = True, layers: Any = (), plot: bool = False, start_ids: int = 0) -> Any:
         """Zero each layer's top singular components, as many as its correlation traps; returns the updated model."""
-        from ww_core.smoothing import svd_sharpness
+        from ww_core.models.smoothing import svd_sharpness
 
         _warn_ignored("SVDSharpness", {"plot": plot, "start_ids": start_ids}, {"plot": False, "start_ids": 0})
         filters = self._native_filters(self._model(model), layers)

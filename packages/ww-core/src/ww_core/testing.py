@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from ww_core.protocol import KIND_NDIM, PROTOCOL_VERSION, LayerMatrix
+from ww_core.platform.protocol import KIND_NDIM, PROTOCOL_VERSION, LayerMatrix
 
 LayersHook = Callable[[Any, dict[str, Any]], Iterable[LayerMatrix] | None]
 WriteHook = Callable[..., Any]
@@ -200,9 +200,9 @@ def check_eigenvalues(
     ``extra`` are your adapter's own options (e.g. the one that turns the hook on). A hook may
     decline (return None) any call, and must decline ``exact=True`` unless it computes a full SVD.
     """
-    from ww_core.adapter_options import AdapterOptions
-    from ww_core.matrices import layer_matrices
-    from ww_core.spectrum import eigenvalues
+    from ww_core.platform.adapter_options import AdapterOptions
+    from ww_core.spectra.matrices import layer_matrices
+    from ww_core.spectra.spectrum import eigenvalues
 
     for layer in layers:
         matrices = layer_matrices(layer.weights(), layer.kind, pool=True, conv2d_norm=True)
@@ -221,7 +221,7 @@ def check_eigenvalues(
 
 def check_plugin(module: Any) -> None:
     """Check that ``module`` registers with pluggy as a ww plugin: every ``ww_*`` function a marked hook with valid arguments."""
-    from ww_core.plugins import plugin_problem
+    from ww_core.pipeline.plugins import plugin_problem
 
     try:
         problem = plugin_problem(module)

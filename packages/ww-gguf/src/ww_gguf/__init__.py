@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterable
 
-from ww_core import LayerMatrix, hookimpl
+from ww_core.platform.toolkit import LayerMatrix, hookimpl
 
 
 @hookimpl

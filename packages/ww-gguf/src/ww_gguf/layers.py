@@ -10,8 +10,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 from gguf import GGMLQuantizationType
 
-from ww_core import LayerKind, LayerMatrix
-from ww_core.toolkit import CONV_KIND_BY_RANK
+from ww_core.platform.toolkit import CONV_KIND_BY_RANK, LayerKind, LayerMatrix
 from ww_gguf.header import TensorInfo
 from ww_gguf.names import hf_name, is_expert_stack, permuted_heads
 from ww_gguf.splits import split_files

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from gguf import GGMLQuantizationType, quants
 
-from ww_core.toolkit import TensorRef, file_version
+from ww_core.platform.toolkit import TensorRef, file_version
 from ww_gguf.header import Header, TensorInfo, read_header
 
 #: Plain float types read directly (little-endian); BF16 as its bit pattern, widened exactly.

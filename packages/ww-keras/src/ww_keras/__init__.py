@@ -13,7 +13,7 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from ww_core import LayerMatrix, hookimpl
+from ww_core.platform.toolkit import LayerMatrix, hookimpl
 
 FILE_SUFFIXES = (".keras", ".h5", ".hdf5")
 

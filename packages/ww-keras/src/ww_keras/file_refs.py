@@ -1,4 +1,4 @@
-"""Keras file weights as picklable references (``ww_core.toolkit.TensorRef``): a process-pool or cluster worker reads its own dataset.
+"""Keras file weights as picklable references (``toolkit.TensorRef``): a process-pool or cluster worker reads its own dataset.
 
 A reference holds plain values only: the file, the HDF5 dataset's name (inside the ``.keras`` archive's
 ``model.weights.h5`` member, or in a legacy ``.h5`` file), its listed shape and the canonical ``KerasLayout``.
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ww_core.toolkit import TensorRef, check_inflation
+from ww_core.platform.toolkit import TensorRef, check_inflation
 from ww_keras import hdf5
 from ww_keras.layouts import KerasLayout
 

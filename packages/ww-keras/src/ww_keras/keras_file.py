@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ww_core.toolkit import check_inflation, parse_json_object, read_limited
+from ww_core.platform.toolkit import check_inflation, parse_json_object, read_limited
 from ww_keras import hdf5
 from ww_keras.config import Architecture, architecture
 from ww_keras.file_refs import KerasFileRef

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Callable, Literal
 
 import numpy as np
 
-from ww_core.toolkit import CONV_KIND_BY_RANK, LayerKind, LayerMatrix
+from ww_core.platform.toolkit import CONV_KIND_BY_RANK, LayerKind, LayerMatrix
 
 if TYPE_CHECKING:
     from ww_keras.file_refs import KerasFileRef

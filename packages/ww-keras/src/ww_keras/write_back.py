@@ -6,7 +6,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ww_core.toolkit import to_stored
+from ww_core.platform.toolkit import to_stored
 from ww_keras.layouts import layer_name, layout
 from ww_keras.live import keras_weights
 

@@ -12,7 +12,7 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from ww_core import AdapterOptions, LayerMatrix, hookimpl
+from ww_core.platform.toolkit import AdapterOptions, LayerMatrix, hookimpl
 
 
 @hookimpl

@@ -20,8 +20,7 @@ from typing import Any, Iterator
 import numpy as np
 import onnx
 
-from ww_core import LayerKind, LayerMatrix, unanalyzable_reason
-from ww_core.toolkit import CONV_KIND_BY_RANK, TensorRef, module_path
+from ww_core.platform.toolkit import CONV_KIND_BY_RANK, LayerKind, LayerMatrix, TensorRef, module_path, unanalyzable_reason
 from ww_onnx.graph import WeightUse, weight_uses
 from ww_onnx.tensors import loader
 

@@ -11,7 +11,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from ww_core.toolkit import BF16, FileSpan, Layout, bf16_to_float32, file_version, widen_to_float
+from ww_core.platform.toolkit import BF16, FileSpan, Layout, bf16_to_float32, file_version, widen_to_float
 
 Loader = Callable[[], np.ndarray]
 

@@ -11,7 +11,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from ww_core import AdapterOptions, LayerMatrix, hookimpl
+from ww_core.platform.toolkit import AdapterOptions, LayerMatrix, hookimpl
 from ww_torch.recognize import source_kind, wants_torch_spectra
 
 

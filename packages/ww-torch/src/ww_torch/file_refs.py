@@ -10,7 +10,7 @@ from typing import Mapping
 import numpy as np
 import torch
 
-from ww_core.toolkit import Layout, TensorRef, file_version
+from ww_core.platform.toolkit import Layout, TensorRef, file_version
 from ww_torch import tensors as torch_tensors
 from ww_torch.files import find_tensors, load_file
 

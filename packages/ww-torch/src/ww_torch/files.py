@@ -11,8 +11,8 @@ from typing import Any, Iterator, Mapping
 
 import torch
 
-from ww_core.toolkit import ShardHolders, UntrustedDataError, check_inflation, natural_key, read_weight_map
-from ww_core.toolkit import shard_files as index_shard_files
+from ww_core.platform.toolkit import ShardHolders, UntrustedDataError, check_inflation, natural_key, read_weight_map
+from ww_core.platform.toolkit import shard_files as index_shard_files
 from ww_torch.recognize import TORCH_SUFFIXES, is_training_state
 
 #: Keys under which training checkpoints usually keep the model's state dict.

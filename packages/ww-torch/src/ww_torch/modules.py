@@ -13,7 +13,7 @@ from typing import Any, Iterator, cast
 import torch
 from torch import nn
 
-from ww_core.toolkit import module_path
+from ww_core.platform.toolkit import module_path
 from ww_torch.records import GATES, QKV, WeightRef, conv_kind, split_rows
 
 #: Gates stacked in each ``weight_ih``/``weight_hh`` per recurrent mode (plain RNNs have one).

@@ -7,8 +7,7 @@ from typing import Iterable, Iterator, Mapping
 
 import torch
 
-from ww_core import LayerKind, LayerMatrix, unanalyzable_reason
-from ww_core.toolkit import CONV_KIND_BY_RANK, Layout
+from ww_core.platform.toolkit import CONV_KIND_BY_RANK, LayerKind, LayerMatrix, Layout, unanalyzable_reason
 from ww_torch.file_refs import TorchFileRef
 from ww_torch.tensors import canonical_shape, device_name, loader
 

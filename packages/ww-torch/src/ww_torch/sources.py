@@ -7,7 +7,7 @@ from typing import Any, Iterable, Iterator, Mapping
 
 import torch
 
-from ww_core import LayerMatrix
+from ww_core.platform.toolkit import LayerMatrix
 from ww_torch.file_refs import file_refs
 from ww_torch.files import find_tensors, iter_shards, load_file
 from ww_torch.modules import module_refs

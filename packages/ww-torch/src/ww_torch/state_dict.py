@@ -6,7 +6,7 @@ from typing import Any, Iterator, Mapping
 
 import torch
 
-from ww_core.toolkit import infer_kind, module_path, state_dict_reference_ids
+from ww_core.platform.toolkit import infer_kind, module_path, state_dict_reference_ids
 from ww_torch.records import QKV, WeightRef, split_rows
 
 

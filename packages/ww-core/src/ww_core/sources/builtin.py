@@ -11,18 +11,18 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from ww_core.hookspecs import hookimpl
-from ww_core.protocol import LayerMatrix
+from ww_core.platform.hookspecs import hookimpl
+from ww_core.platform.named_arrays import layers_from_named, state_dict_reference_ids
+from ww_core.platform.protocol import LayerMatrix
+from ww_core.platform.toolkit import read_npy_header
+from ww_core.platform.untrusted import UntrustedDataError, check_inflation
 from ww_core.sources import npz_member, safetensors_file
-from ww_core.sources.named_arrays import layers_from_named, state_dict_reference_ids
-from ww_core.sources.untrusted import UntrustedDataError, check_inflation
-from ww_core.toolkit import read_npy_header
 
 
 @hookimpl
 def ww_adapter_info() -> dict[str, Any]:
     """Describe the built-in sources for ``ww plugins``."""
-    from ww_core import __version__
+    from ww_core.platform.version import __version__
 
     return {
         "name": "ww-core",
@@ -35,7 +35,7 @@ def ww_adapter_info() -> dict[str, Any]:
 @hookimpl(trylast=True)
 def ww_layers(source: Any, options: dict[str, Any]) -> Iterable[LayerMatrix] | None:
     """Claim numpy mappings (an empty one too, so it is reported as empty), ``.npz`` files, safetensors files/folders and snapshots."""
-    from ww_core.snapshot import Snapshot
+    from ww_core.sources.snapshot import Snapshot
 
     if isinstance(source, Snapshot):
         return source.layers

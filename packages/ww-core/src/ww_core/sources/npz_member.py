@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ww_core.sources.untrusted import check_inflation
-from ww_core.tensor_refs import TensorRef, file_version
-from ww_core.toolkit import read_npy_header
+from ww_core.platform.tensor_refs import TensorRef, file_version
+from ww_core.platform.toolkit import read_npy_header
+from ww_core.platform.untrusted import check_inflation
 
 
 @lru_cache(maxsize=8)

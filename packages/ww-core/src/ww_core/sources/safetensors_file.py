@@ -13,10 +13,10 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from ww_core.sources import shard_index
-from ww_core.sources.named_arrays import natural_key, state_dict_reference_ids
-from ww_core.sources.untrusted import MAX_JSON_BYTES, UntrustedDataError, parse_json_object
-from ww_core.tensor_refs import BF16, FileSpan, file_version
+from ww_core.platform import shard_index
+from ww_core.platform.named_arrays import natural_key, state_dict_reference_ids
+from ww_core.platform.tensor_refs import BF16, FileSpan, file_version
+from ww_core.platform.untrusted import MAX_JSON_BYTES, UntrustedDataError, parse_json_object
 
 MAX_HEADER_BYTES = MAX_JSON_BYTES
 
@@ -37,11 +37,6 @@ _FLOAT_DTYPES = {"F64", "F32", "F16", "BF16"}
 
 class SafetensorsError(ValueError):
     """A safetensors file whose header is malformed or lies about its data."""
-
-
-def bf16_to_float32(raw: np.ndarray) -> np.ndarray:
-    """Widen bfloat16 bit patterns (uint16) to float32 exactly."""
-    return (raw.astype(np.uint32) << 16).view(np.float32)
 
 
 def read_header(path: Path) -> tuple[dict[str, Any], int]:

@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ww_core.sources.named_arrays import QKV, infer_kind, is_fused_qkv, module_path
+from ww_core.platform.named_arrays import QKV, infer_kind, is_fused_qkv, module_path
 from ww_core.sources.safetensors_file import _DTYPES, read_header, shard_files, tensor_loader
 
 #: Layer name → (stored key, row block of a fused q/k/v tensor or None for the whole tensor).

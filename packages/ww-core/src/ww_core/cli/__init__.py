@@ -1,0 +1,442 @@
+"""The ``ww`` command: analyze, describe, compare, report, plugins, demo.
+
+User errors are one line ``ww: error: ...`` with exit code 2; Ctrl-C is one line with exit code 130;
+a closed pipe (``ww analyze | head -1``) ends quietly. Anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import json
+import logging
+import os
+import shutil
+import sys
+import warnings
+from typing import Any, Callable, Iterator, Sequence
+
+from ww_core.cli.demo import model_path
+from ww_core.cli.option_flags import add_option_flags, option_kwargs
+from ww_core.pipeline.analysis import analyze, describe
+from ww_core.pipeline.cache import CacheWriteError
+from ww_core.pipeline.plugins import list_adapters
+from ww_core.pipeline.progress import ProgressBar
+from ww_core.platform.version import __version__
+from ww_core.results import table_view
+from ww_core.results.export import columns_of
+from ww_core.results.outputs import STDOUT, check_writable_file, check_writable_folder, write_output
+from ww_core.results.results import Results
+from ww_core.results.summary import summary_lines
+
+#: The user's input or environment, reported as one line: OSError (a file or folder that cannot be
+#: read or written: missing, permissions, disk full), ValueError (a corrupt file or an invalid option
+#: value; LayerLoadError is one) and ImportError (an optional extra or a framework not installed).
+USER_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, ImportError)
+EXIT_USER_ERROR, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 2, 130, 141
+#: The columns ``ww describe`` shows.
+DESCRIBE_COLUMNS = ("layer_id", "name", "layer_type", "N", "M", "rf", "num_evals", "status", table_view.REASON)
+
+
+def terminal_width() -> int:
+    """Columns of the terminal (``COLUMNS`` wins; 80 when not a terminal)."""
+    return shutil.get_terminal_size((80, 24)).columns
+
+
+def chosen_columns(results: Results, requested: str | None, defaults: Sequence[str]) -> tuple[list[str], int | None]:
+    """The columns to print and the width to fit: ``--columns a,b`` or ``all`` as asked, else defaults fitted to the terminal."""
+    if requested == "all":
+        return columns_of(results.details), None
+    if requested:
+        columns = [c.strip() for c in requested.split(",") if c.strip()]
+        known = set(columns_of(results.details)) | {table_view.REASON}
+        unknown = [c for c in columns if c not in known]
+        if unknown:
+            raise ValueError(f"--columns: no column {', '.join(unknown)}; columns: {', '.join(sorted(known))}")
+        return columns, None
+    width = terminal_width()
+    return table_view.fit_columns(results.details, defaults, width), width
+
+
+def results_text(results: Results, requested: str | None) -> str:
+    """What ``ww analyze`` prints: the table (reasons for rows that are not a success), the summary, a warning legend."""
+    defaults = table_view.default_columns(results.details, results.options)
+    columns, width = chosen_columns(results, requested, defaults)
+    said = [f"{option}: {meaning}" for option, meaning in results.options.meanings().items()]
+    lines = [f"source: {results.source}", *said, table_view.render(results.details, columns, width), "", "summary:"]
+    lines += summary_lines(results.summary)
+    if "warning" in columns:
+        lines += table_view.legend(results.details, width)
+    return "\n".join(lines)
+
+
+def require_analyzed(results: Results, layers: Sequence[Any] | None) -> None:
+    """A ValueError when no layer was analyzed, saying why (nothing matched ``--layers``, or every layer skipped)."""
+    if results.analyzed:
+        return
+    count = len(results.details)
+    if not count:
+        raise ValueError(f"{results.source}: no weight matrix found")
+    if layers:
+        wanted = " ".join(str(layer) for layer in layers)
+        raise ValueError(f"--layers {wanted} matched no layer of {results.source} (it has {count}; `ww describe` lists them)")
+    reason = results.details[0].get("error", "")
+    raise ValueError(f"no layer of {results.source} was analyzed: all {count} were skipped (first: {reason})")
+
+
+Job = tuple[str, Callable[[], object]]
+
+
+def table_jobs(args: argparse.Namespace, to_csv: Callable[[], str], to_json: Callable[[], str]) -> list[Job]:
+    """The ``--csv``/``--json`` outputs asked for, each to its file or to stdout (``-``)."""
+
+    def job(target: str, render: Callable[[], str]) -> Job:
+        return target, lambda: write_output(target, render())
+
+    return [job(target, render) for target, render in ((args.csv, to_csv), (args.json, to_json)) if target]
+
+
+def write_all(jobs: Sequence[Job]) -> list[str]:
+    """Run each output job; a failure becomes an error line naming the target, and the other outputs are still written."""
+    errors = []
+    for target, job in jobs:
+        try:
+            job()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            errors.append(f"ww: error: cannot write {target}: {exc.strerror or exc}")
+    return errors
+
+
+def check_outputs(files: Sequence[str | None] = (), folders: Sequence[str | None] = (), inputs: Sequence[str | None] = ()) -> None:
+    """Fail now, before any analysis, when an output file or folder cannot be written, would replace one of the run's
+    ``inputs`` (a model, the base model, the cache), or two outputs would share stdout."""
+    if sum(target == STDOUT for target in files) > 1:
+        raise ValueError("only one output can go to stdout ('-'); write the others to files")
+    for target in files:
+        if target:
+            check_writable_file(target)
+            for source in inputs:
+                if target != STDOUT and source and _same_file(target, source):
+                    raise ValueError(f"output {target} would overwrite {source}, an input of this run; name another file")
+    for folder in folders:
+        if folder:
+            check_writable_folder(folder)
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # either does not exist (yet): nothing to overwrite
+        return False
+
+
+def warn_cached_esds(results: Results, cache: str | None) -> None:
+    """Rows restored from the cache carry no ESD: say so where plots or a report were asked for, never leave them out silently."""
+    missing = [row for row in results.details if row.get("status") == "success" and row.get("name") not in results.esds]
+    if cache and missing:
+        print(
+            f"ww: warning: {len(missing)} layers restored from the cache {cache} have no ESD, so their ESD plots are left out; "
+            "run without --cache to draw them",
+            file=sys.stderr,
+        )
+
+
+def _print_errors(errors: Sequence[str]) -> int:
+    for line in errors:
+        print(line, file=sys.stderr)
+    return EXIT_USER_ERROR if errors else 0
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    """Analyze a model (the bundled demo when no path is given), write the outputs asked for, print the table."""
+    source = args.path or str(model_path())
+    check_outputs([args.csv, args.json], [args.plot], [source, args.base, args.cache])
+    bar = ProgressBar(0, enabled=False if args.quiet else None)  # -q: no bar either
+    try:
+        try:
+            with run_kwargs(args) as run:
+                results = analyze(source, progress=bar, **run, **option_kwargs(args))
+        except CacheWriteError as exc:  # the rows finished so far are still shown, then the one error line
+            bar.close()
+            if exc.results is not None and exc.results.details and not args.quiet:
+                print(results_text(exc.results, args.columns))
+            raise
+        require_analyzed(results, args.layers)
+        jobs = table_jobs(args, results.to_csv, results.to_json)
+        if args.plot:
+            from ww_core.views import plots
+
+            warn_cached_esds(results, args.cache)
+            jobs.append((args.plot, lambda: plots.save_all(results, args.plot, progress=bar)))
+        errors = write_all(jobs)
+    finally:
+        bar.close()
+    if not args.quiet and STDOUT not in (args.csv, args.json):
+        print(results_text(results, args.columns))
+    if not any(row.get("status") == "success" for row in results.details):  # the rows say why; the exit code must too
+        skipped = f", {len(results.skipped)} skipped" if results.skipped else ""
+        errors.append(f"ww: error: no layer of {results.source} was analyzed: {len(results.failed)} failed{skipped} (see their reasons)")
+    return _print_errors(errors)
+
+
+def cmd_describe(args: argparse.Namespace) -> int:
+    """List layers and sizes without computing spectra, as a table, CSV or JSON."""
+    source = args.path or str(model_path())
+    check_outputs([args.csv, args.json], inputs=[source])
+    results = describe(source, **option_kwargs(args))
+    errors = write_all(table_jobs(args, results.to_csv, results.to_json))
+    if STDOUT not in (args.csv, args.json):
+        columns, width = chosen_columns(results, args.columns, DESCRIBE_COLUMNS)
+        print(table_view.render(results.details, columns, width))
+    return _print_errors(errors)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Analyze several models with the same options and print them best first (lower alpha_weighted is better)."""
+    from ww_core.models.comparison import compare
+
+    check_outputs([args.csv, args.json], [args.plot], [*args.paths, args.base, args.cache])
+    with run_kwargs(args) as run:
+        comparison = compare(*args.paths, names=args.names, **run, **option_kwargs(args))
+    jobs = table_jobs(args, comparison.to_csv, comparison.to_json)
+    if args.plot:
+        jobs.append((args.plot, lambda: comparison.plot(args.plot)))
+    errors = write_all(jobs)
+    if STDOUT not in (args.csv, args.json):
+        print(comparison)
+    else:
+        for note in comparison.unrelated():
+            print(f"ww: warning: {note}; the ranking may compare unrelated architectures", file=sys.stderr)
+        for note in comparison.failed_notes():
+            print(f"ww: warning: {note}, so its rank rests on its other layers", file=sys.stderr)
+    return _print_errors(errors)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Write the HTML report of one model, or of several compared (ranking and per-layer deltas)."""
+    from ww_core.models.comparison import compare
+    from ww_core.views.report import results_report
+
+    paths = args.paths or [str(model_path())]
+    if args.names and len(args.names) != len(paths):
+        raise ValueError(f"got {len(args.names)} names for {len(paths)} models")
+    check_outputs([args.output], inputs=[*paths, args.base, args.cache])
+    with run_kwargs(args) as run:
+        kwargs = {**run, **option_kwargs(args)}
+        if len(paths) == 1:
+            results = analyze(paths[0], **kwargs)
+            require_analyzed(results, args.layers)
+            warn_cached_esds(results, args.cache)
+            title = args.names[0] if args.names else None
+            render: Callable[[], str] = functools.partial(results_report, results, title)
+        else:
+            render = compare(*paths, names=args.names, **kwargs).to_html
+    errors = write_all([(args.output, lambda: write_output(args.output, render()))])
+    if args.output != STDOUT and not errors:
+        print(f"wrote {args.output}")
+    return _print_errors(errors)
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    """List the installed plugins: distribution, version, hooks, status (ok, disabled, broken with the reason)."""
+    adapters = list_adapters()
+    if args.json:
+        print(json.dumps(adapters, indent=2))
+        return 0
+    for adapter in adapters:
+        version = f" {adapter['version']}" if adapter.get("version") else ""
+        status = adapter["status"] + (f": {adapter['reason']}" if adapter.get("reason") else "")
+        hooks = ", ".join(adapter["hooks"]) or "none"
+        print(f"{adapter['name']} [{status}] {adapter['distribution']}{version}; hooks: {hooks}; reads: {adapter['handles']}")
+    return 0
+
+
+def cmd_plot_history(args: argparse.Namespace) -> int:
+    """Draw a training monitor's log: a metric per layer and the summary over steps."""
+    from pathlib import Path
+
+    from ww_core.results.outputs import write_atomic
+    from ww_core.training.history import load_history
+    from ww_core.views import plots
+    from ww_core.views.history_report import figure_bytes, history_html
+
+    target = Path(args.output or Path(args.log).with_suffix(".png"))
+    kind = target.suffix.lower()
+    if kind not in (".png", ".svg", ".html"):
+        raise ValueError(f"{target}: plot-history writes .png, .svg or .html, not {kind or 'a file without suffix'}")
+    history = load_history(args.log)
+    if not history.steps:
+        raise ValueError(f"{args.log}: no analyzed snapshot to plot ({len(history.skipped)} skipped, {len(history.errors)} failed)")
+    if kind == ".html":
+        write_atomic(target, history_html(history, args.metric))
+    else:
+        write_atomic(target, figure_bytes(plots.plot_history(history, args.metric), kind[1:]))
+    print(f"wrote {target}")
+    return 0
+
+
+def _run_flags(sub: argparse.ArgumentParser) -> None:
+    """Flags of a run that do not change a row: the base model, parallelism, the resume cache."""
+    sub.add_argument("--base", metavar="MODEL", help="analyze W − W_base against this model (matched by layer name)")
+    sub.add_argument("--workers", type=int, help="layers analyzed in parallel (threads; default: one per core, at most 4)")
+    sub.add_argument("--cache", metavar="FILE", help="JSON-lines results cache; an interrupted run resumes from it")
+    sub.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        help="run layers on a Dask cluster: a scheduler (tcp://host:8786) or local:N (N worker processes); workers read their own layers",
+    )
+    sub.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="run layers as Ray tasks: auto (the running cluster), ray://host:port, host:port or local:N (a local Ray of N CPUs)",
+    )
+
+
+@contextlib.contextmanager
+def run_kwargs(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
+    """``analyze()`` keywords of the run flags; with ``--dask`` or ``--ray`` the cluster's executor, held open for the run."""
+    run = {"base_model": args.base, "workers": args.workers, "cache": args.cache}
+    if args.dask and args.ray:
+        raise ValueError("--dask and --ray each run the layers on a cluster: give one of them")
+    if args.dask:
+        from ww_core.pipeline.dask_cluster import dask_executor as cluster_executor
+    elif args.ray:
+        from ww_core.pipeline.ray_cluster import ray_executor as cluster_executor
+    else:
+        yield run
+        return
+    with cluster_executor(args.dask or args.ray) as (executor, slots):
+        yield {**run, "executor": executor, "workers": slots if args.workers is None else args.workers}
+
+
+def _columns_flag(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--columns", metavar="A,B,...", help="columns to print, comma-separated, or 'all' (default: what fits the terminal)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(prog="ww", description="Judge a trained network from its weights alone.")
+    parser.add_argument("--version", action="version", version=f"ww-core {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    commands = parser.add_subparsers(dest="command")
+
+    def command(name: str, handler: Callable[[argparse.Namespace], int], help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    for name, help_text in (
+        ("analyze", "analyze a model file, folder or checkpoint (default: the bundled demo)"),
+        ("demo", "analyze the bundled demo model"),
+    ):
+        sub = command(name, cmd_analyze, help_text)
+        if name == "analyze":
+            sub.add_argument("path", nargs="?", help="model file or folder")
+        else:
+            sub.set_defaults(path=None)
+        sub.add_argument("--csv", metavar="FILE", help="write the rows as CSV here ('-': stdout)")
+        sub.add_argument("--json", metavar="FILE", help="write summary and rows as JSON here ('-': stdout)")
+        sub.add_argument("--plot", metavar="DIR", help="write ESD and correlation-flow plots here (needs matplotlib)")
+        sub.add_argument("-q", "--quiet", action="store_true", help="print nothing")
+        _columns_flag(sub)
+        _run_flags(sub)
+        add_option_flags(sub)
+    sub = command("describe", cmd_describe, "list layers and sizes without computing spectra")
+    sub.add_argument("path", nargs="?", help="model file or folder")
+    sub.add_argument("--csv", metavar="FILE", help="write the layer list as CSV here ('-': stdout)")
+    sub.add_argument("--json", metavar="FILE", help="write the layer list as JSON here ('-': stdout)")
+    _columns_flag(sub)
+    add_option_flags(sub, describe_only=True)
+    sub = command("compare", cmd_compare, "rank models of a series (e.g. checkpoints) by mean alpha_weighted, log_norm and alpha")
+    sub.add_argument("paths", nargs="+", metavar="path", help="model files or folders, in series order")
+    sub.add_argument("--names", nargs="+", help="a label per model (default: file names)")
+    sub.add_argument("--csv", nargs="?", const=STDOUT, metavar="FILE", help="the model table as CSV, to this file or stdout ('-')")
+    json_help = "ranking, model table and per-layer alpha deltas as JSON, to this file or stdout ('-')"
+    sub.add_argument("--json", nargs="?", const=STDOUT, metavar="FILE", help=json_help)
+    sub.add_argument("--plot", metavar="DIR", help="write comparison.png and flows.png here (needs matplotlib)")
+    _run_flags(sub)
+    add_option_flags(sub)
+    sub = command("report", cmd_report, "write a self-contained HTML report of a model, or of several models compared")
+    sub.add_argument("paths", nargs="*", metavar="path", help="model file or folder; several: compared (default: the bundled demo)")
+    sub.add_argument("-o", "--output", default="report.html", metavar="FILE", help="the HTML file (default report.html; '-': stdout)")
+    sub.add_argument("--names", nargs="+", help="a label per model, the page title for one (default: file names)")
+    _run_flags(sub)
+    add_option_flags(sub)
+    sub = command("plot-history", cmd_plot_history, "plot a training monitor's JSON-lines log (ww_core.Monitor) over steps")
+    sub.add_argument("log", help="the monitor's log, e.g. run.jsonl")
+    sub.add_argument("-o", "--output", help="the .png, .svg or .html (page with the signals) to write (default: the log's name with .png)")
+    sub.add_argument("--metric", default="alpha", help="row metric to draw (default alpha)")
+    sub = command("plugins", cmd_plugins, "list installed adapters")
+    sub.add_argument("--json", action="store_true", help="as JSON")
+    return parser
+
+
+def _configure_logging(verbose: bool) -> None:
+    """Send ww_core's log to stderr; the root logger is left alone."""
+    logger = logging.getLogger("ww_core")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO if verbose else logging.WARNING)
+
+
+def cached_layers(path: str) -> int:
+    """How many finished layers a results cache file holds (its complete JSON lines)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return sum(1 for line in handle if line.endswith("\n") and _is_json(line))
+    except OSError:
+        return 0
+
+
+def _is_json(line: str) -> bool:
+    try:
+        json.loads(line)
+    except ValueError:
+        return False
+    return True
+
+
+def interrupted_message(args: argparse.Namespace) -> str:
+    """``ww: interrupted``, with how many layers the cache kept when there is one."""
+    cache = getattr(args, "cache", None)
+    if cache:
+        return f"ww: interrupted; {cached_layers(cache)} layers cached in {cache}"
+    return "ww: interrupted"
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush into a closed pipe raises nothing."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``ww`` command."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _configure_logging(args.verbose)
+    if args.command is None:
+        args = parser.parse_args(["demo", *(argv or [])])
+    try:
+        with warnings.catch_warnings(record=True) as caught:  # shown after the run, one line each; an error says it all
+            code = int(args.handler(args))
+        for warning in caught:
+            print(f"ww: warning: {warning.message}", file=sys.stderr)
+        return code
+    except KeyboardInterrupt:
+        print(interrupted_message(args), file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+    except USER_ERRORS as exc:
+        print(f"ww: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Whole-model operations: comparison, distances, SVD smoothing/sharpness and writing weights back."""

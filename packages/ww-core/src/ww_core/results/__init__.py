@@ -1,0 +1,1 @@
+"""Results of an analysis: rows, summary, export, output files and the terminal table."""

@@ -1,0 +1,159 @@
+"""The terminal table: the columns that explain the rows (reasons, the requested options' columns), fitted to a width."""
+
+from __future__ import annotations
+
+import math
+import textwrap
+import unicodedata
+from typing import Any, Mapping, Sequence
+
+from ww_core.results.options import AnalysisOptions
+from ww_core.spectra.metrics import DEGENERATE_WARNING, OVER_TRAINED_THRESH, UNDER_TRAINED_THRESH
+from ww_core.spectra.xmax import CLIPPED
+
+#: The default columns, in display order.
+DEFAULT_COLUMNS = (
+    "layer_id",
+    "name",
+    "layer_type",
+    "N",
+    "M",
+    "num_evals",
+    "alpha",
+    "D",
+    "log_norm",
+    "log_spectral_norm",
+    "alpha_weighted",
+    "stable_rank",
+    "warning",
+    "status",
+)
+#: Dropped first, in this order, when the table is wider than the terminal.
+DROP_ORDER = ("rf", "stable_rank", "log_spectral_norm", "num_evals", "D", "layer_type", "M", "N", "log_norm", "status", "layer_id")
+#: The key columns each option adds when it is requested.
+OPTION_COLUMNS: Mapping[str, tuple[str, ...]] = {
+    "randomize": ("rand_distance", "ww_softrank"),
+    "mp_fit": ("num_spikes", "mp_softrank"),
+    "fix_fingers": ("num_fingers",),
+    "vectors": ("tail_mean_vec_entropy",),
+    "detX": ("detX_num",),
+    "xmax": (CLIPPED,),
+}
+REASON = "reason"
+NAME_WIDTH, MIN_NAME_WIDTH = 32, 20
+MIN_REASON_WIDTH = 16
+GAP = "  "
+
+WARNING_LEGEND = (
+    f"over-trained: alpha < {OVER_TRAINED_THRESH:g}, a very heavy tail; the layer may be over-fit to its training data.",
+    f"under-trained: alpha > {UNDER_TRAINED_THRESH:g}, close to random weights; the layer has learned little.",
+    f"well-trained layers have {OVER_TRAINED_THRESH:g} <= alpha <= {UNDER_TRAINED_THRESH:g}.",
+    f"{DEGENERATE_WARNING}: the fitted tail is flat (e.g. an orthogonal kernel), so alpha measures nothing;"
+    " alpha_median in the summary is not moved by it.",
+)
+
+
+def default_columns(rows: Sequence[Mapping[str, Any]], options: AnalysisOptions) -> list[str]:
+    """The default columns, the requested options' key columns, and ``reason`` when a row is not a success."""
+    columns = list(DEFAULT_COLUMNS)
+    for option, extra in OPTION_COLUMNS.items():
+        if getattr(options, option, False):
+            columns[columns.index("warning") : columns.index("warning")] = [c for c in extra if c not in columns]
+    if any(row.get("status") not in ("success", "selected") for row in rows):
+        columns.append(REASON)
+    return [c for c in columns if c == REASON or any(c in row for row in rows)]
+
+
+def printable(text: str) -> str:
+    """``text`` with control and format characters escaped (``\\x1b``): names come from untrusted files, and a raw
+    escape sequence or newline would act on the terminal or break the table."""
+    return "".join(char if unicodedata.category(char) not in ("Cc", "Cf") else ascii(char)[1:-1] for char in text)
+
+
+def cell(row: Mapping[str, Any], column: str) -> str:
+    """One value as text: floats to 4 significant digits, a reason only for rows that are not a success."""
+    if column == REASON:
+        return "" if row.get("status") in ("success", "selected") else printable(str(row.get("error") or ""))
+    value = row.get(column, "")
+    if isinstance(value, float) or hasattr(value, "dtype"):
+        number = float(value)
+        return "nan" if math.isnan(number) else f"{number:.4g}"
+    return "" if value is None else printable(str(value))
+
+
+def abbreviate(text: str, width: int) -> str:
+    """``text`` cut to at most ``width`` characters, keeping its end after "…" (the end of a layer name tells layers apart)."""
+    if len(text) <= width:
+        return text
+    return "…" + text[len(text) - (width - 1) :]
+
+
+def _widths(cells: list[list[str]], columns: Sequence[str]) -> list[int]:
+    return [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+
+
+def _cells(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], name_width: int | None) -> list[list[str]]:
+    return [[abbreviate(cell(r, c), name_width) if name_width and c == "name" else cell(r, c) for c in columns] for r in rows]
+
+
+def _needed(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], name_width: int) -> int:
+    """Characters the table needs with names cut to ``name_width`` and the reason at its narrowest."""
+    fixed = [c for c in columns if c != REASON]
+    total = sum(_widths(_cells(rows, fixed, name_width), fixed)) + len(GAP) * (len(columns) - 1)
+    longest_reason = max((len(cell(r, REASON)) for r in rows), default=0)
+    return total + (min(MIN_REASON_WIDTH, longest_reason) if REASON in columns else 0)
+
+
+def fit_columns(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], width: int) -> list[str]:
+    """Drop low-priority columns until the table fits in ``width``; no empty reason column.
+
+    Readable names come first: columns in DROP_ORDER go before names are cut below NAME_WIDTH;
+    alpha_weighted and then the requested options' columns go only when even short names do not fit.
+    """
+    has_reason = any(cell(r, REASON) for r in rows)
+    shown = [c for c in columns if c != REASON or has_reason]
+    longest_name = max((len(cell(r, "name")) for r in rows), default=0)
+    option_columns = [c for extra in OPTION_COLUMNS.values() for c in extra]
+    readable = min(NAME_WIDTH, max(longest_name, MIN_NAME_WIDTH))
+    stages = ((readable, DROP_ORDER), (MIN_NAME_WIDTH, ("alpha_weighted", *reversed(option_columns))))
+    for name_width, droppable in stages:
+        for column in droppable:
+            if _needed(rows, shown, name_width) <= width:
+                return shown
+            if column in shown:
+                shown.remove(column)
+    return shown
+
+
+def name_width_for(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], width: int) -> int:
+    """The widest name column (at most NAME_WIDTH) that keeps the table within ``width``."""
+    spare = width - _needed(rows, columns, MIN_NAME_WIDTH)
+    return max(MIN_NAME_WIDTH, min(NAME_WIDTH, MIN_NAME_WIDTH + spare))
+
+
+def render(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], width: int | None = None) -> str:
+    """A left-aligned table; with ``width``, names are abbreviated and reasons wrap under their column."""
+    cells = _cells(rows, columns, name_width_for(rows, columns, width) if width else None)
+    widths = _widths(cells, columns)
+    wrap_at = columns.index(REASON) if width and REASON in columns else None
+    start = sum(widths[: wrap_at or 0]) + len(GAP) * (wrap_at or 0)
+    room = max((width or 0) - start, MIN_REASON_WIDTH)
+    lines = [GAP.join(c.ljust(w) for c, w in zip(columns, widths)).rstrip()]
+    for row_cells in cells:
+        more: list[str] = []
+        if wrap_at is not None and len(row_cells[wrap_at]) > room:
+            first, *more = textwrap.wrap(row_cells[wrap_at], room, break_long_words=True) or [""]
+            row_cells[wrap_at] = first
+        lines.append(GAP.join(v.ljust(w) for v, w in zip(row_cells, widths)).rstrip())
+        lines += [" " * start + line for line in more]
+    return "\n".join(lines)
+
+
+def legend(rows: Sequence[Mapping[str, Any]], width: int | None = None) -> list[str]:
+    """What the warnings in the table mean, when it shows any; wrapped to ``width``."""
+    if not any(row.get("warning") for row in rows):
+        return []
+    lines = ["warnings:"]
+    for text in WARNING_LEGEND:
+        lines += textwrap.wrap(text, (width or 1000) - 2, initial_indent="  ", subsequent_indent="    ")
+    return lines

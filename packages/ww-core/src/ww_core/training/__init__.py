@@ -1,0 +1,1 @@
+"""Watching training: the monitor, its snapshots, the history log and early-warning signals."""

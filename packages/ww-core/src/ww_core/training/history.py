@@ -1,0 +1,215 @@
+"""A training run's metrics over steps: the monitor's JSON-lines log, read back as series.
+
+Each line is one JSON object with a ``record`` kind: ``run`` (a monitor opened the log),
+``layer`` (one analyzed layer at one step), ``snapshot`` (a step whose layers are all
+written, with its summary), ``skipped`` (a step not analyzed, with the reason), ``warning``
+(an early-warning rule fired) and ``error`` (a whole snapshot failed). A snapshot's lines are
+written in one append, and a log is always continued on a fresh line, so a run killed mid-write
+leaves at most one torn line, which reading skips.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from ww_core.results.export import json_safe, to_dataframe
+from ww_core.results.rows import esd_key
+
+log = logging.getLogger("ww_core")
+
+RECORD_KINDS = ("run", "layer", "snapshot", "skipped", "warning", "error")
+
+
+class Series(NamedTuple):
+    """One metric over the analyzed steps (NaN where the layer's fit failed)."""
+
+    steps: np.ndarray
+    values: np.ndarray
+
+
+@dataclass
+class History:
+    """Per-layer rows and per-step summaries of the analyzed snapshots, in step order.
+
+    A step analyzed twice (a resumed run appending to the same log) keeps its later analysis.
+    ``skipped``, ``warnings`` and ``errors`` hold those records; ``dropped_lines`` counts torn lines.
+    """
+
+    path: str = ""
+    snapshots: dict[int, dict[str, Any]] = field(default_factory=dict)
+    rows: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    dropped_lines: int = 0
+
+    def add_snapshot(self, record: Mapping[str, Any], rows: Iterable[Mapping[str, Any]]) -> None:
+        """Record one analyzed step: its ``snapshot`` record and its layer rows."""
+        step = int(record["step"])
+        self.snapshots[step] = dict(record)
+        self.rows[step] = [dict(row) for row in rows]
+
+    @property
+    def steps(self) -> list[int]:
+        """Analyzed steps, ascending."""
+        return sorted(self.snapshots)
+
+    @property
+    def layer_names(self) -> list[str]:
+        """Every layer seen (``name[slice]`` for unpooled conv slices), in layer order of first appearance."""
+        seen: dict[str, tuple[int, int]] = {}
+        for position, step in enumerate(self.steps):
+            for row in self.rows[step]:
+                seen.setdefault(esd_key(row), (position, int(row.get("layer_id", 0))))
+        return sorted(seen, key=lambda name: (seen[name][1], seen[name][0]))
+
+    def layer_series(self, metric: str = "alpha") -> dict[str, Series]:
+        """``metric`` of every layer over the steps at which it was analyzed; KeyError when no row has it."""
+        self._check_metric(metric)
+        points: dict[str, tuple[list[int], list[float]]] = {name: ([], []) for name in self.layer_names}
+        for step in self.steps:
+            for row in self.rows[step]:
+                steps, values = points[esd_key(row)]
+                steps.append(step)
+                values.append(_number(row.get(metric)))
+        return {name: Series(np.array(s, dtype=np.int64), np.array(v, dtype=np.float64)) for name, (s, v) in points.items()}
+
+    def _check_metric(self, metric: str) -> None:
+        known = {key for rows in self.rows.values() for row in rows for key in row}
+        if known and metric not in known:
+            raise KeyError(f"{self.path or 'history'}: no layer has metric {metric!r}; metrics: {sorted(known)}")
+
+    def summary_series(self, metric: str = "alpha") -> Series:
+        """The model summary's ``metric`` (mean over the layers fitted at that step) over the steps."""
+        steps = self.steps
+        values = [_number(self.snapshots[step].get("summary", {}).get(metric)) for step in steps]
+        return Series(np.array(steps, dtype=np.int64), np.array(values, dtype=np.float64))
+
+    def to_pandas(self) -> Any:
+        """A long DataFrame: one row per layer per analyzed step, with ``step`` first."""
+        return to_dataframe([{"step": step, **row} for step in self.steps for row in self.rows[step]])
+
+    def plot(self, metric: str = "alpha") -> Any:
+        """Draw ``metric`` per layer and the summary over steps (``plots.plot_history``); returns the Figure."""
+        from ww_core.views import plots
+
+        return plots.plot_history(self, metric)
+
+    def summary_to_pandas(self) -> Any:
+        """A DataFrame indexed by step with one column per summary metric."""
+        frame = to_dataframe([{"step": step, **self.snapshots[step].get("summary", {})} for step in self.steps])
+        return frame.set_index("step")
+
+
+def _number(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _decoded(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored row as analyze() made it: null back to NaN (JSON has no NaN)."""
+    return {key: math.nan if value is None else value for key, value in row.items()}
+
+
+def _safe(value: Any) -> Any:
+    return {key: json_safe(item) for key, item in value.items()} if isinstance(value, Mapping) else json_safe(value)
+
+
+def encode(record: Mapping[str, Any]) -> str:
+    """One strict-JSON line (NaN as null, numpy scalars unwrapped), newline included."""
+    safe = {key: _safe(value) for key, value in record.items()}
+    return json.dumps(safe, allow_nan=False) + "\n"
+
+
+#: How every record line starts (``encode`` writes the ``record`` key first).
+RECORD_START = b'{"record"'
+
+
+class HistoryLog:
+    """Appends records to a JSON-lines file, each batch in one write, always starting on a fresh line."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.exists() and self.path.stat().st_size > 0:
+            with self.path.open("rb") as handle:
+                if not handle.read(len(RECORD_START)).startswith(RECORD_START):  # a model or CSV named by mistake
+                    raise ValueError(f"{self.path} is not a ww monitor log, so nothing is appended to it; name a new file")
+                handle.seek(-1, 2)
+                torn = handle.read(1) != b"\n"
+            if torn:  # a killed run's partial last line: end it, so the next record starts cleanly
+                with self.path.open("ab") as handle:
+                    handle.write(b"\n")
+
+    def append(self, records: Iterable[Mapping[str, Any]]) -> None:
+        """Write the records as consecutive lines in one append, flushed."""
+        text = "".join(encode(record) for record in records)
+        with self._lock, self.path.open("a", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+
+
+def _parse(path: Path, number: int, line: str) -> dict[str, Any] | None:
+    """The record on one line; None for a torn line; ValueError for a line that is no monitor record."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(record, dict) or record.get("record") not in RECORD_KINDS:
+        raise ValueError(f"{path}:{number}: not a ww monitor record (expected a JSON object with 'record' one of {RECORD_KINDS})")
+    if record["record"] != "run" and not isinstance(record.get("step"), int):
+        raise ValueError(f"{path}:{number}: {record['record']} record without an integer 'step'")
+    return record
+
+
+def load_history(path: str | Path) -> History:
+    """Read a monitor's JSON-lines log; torn lines of a killed run are skipped and counted.
+
+    Layer rows whose ``snapshot`` record never got written (the run died mid-append) are left out
+    and counted with the torn lines in ``dropped_lines``.
+    A file holding no monitor record at all is an error naming it.
+    """
+    source = Path(path)
+    if not source.is_file():
+        raise FileNotFoundError(f"no such monitor log: {str(source)!r}")
+    history = History(path=str(source))
+    block: list[dict[str, Any]] = []  # layer records of the snapshot being read (its lines are contiguous)
+    lines = source.read_text(encoding="utf-8", errors="replace").splitlines()
+    recognized = 0
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        record = _parse(source, number, line)
+        if record is None:
+            history.dropped_lines += 1
+            continue
+        recognized += 1
+        kind = record.pop("record")
+        if block and (kind not in ("layer", "snapshot") or record["step"] != block[0]["step"]):
+            history.dropped_lines += len(block)  # a snapshot cut off before its ``snapshot`` line
+            block = []
+        if kind == "layer":
+            block.append(record)
+        elif kind == "snapshot":
+            history.add_snapshot(record, [_decoded({k: v for k, v in row.items() if k != "step"}) for row in block])
+            block = []
+        elif kind != "run":
+            {"skipped": history.skipped, "warning": history.warnings, "error": history.errors}[kind].append(record)
+    history.dropped_lines += len(block)
+    if recognized == 0 and history.dropped_lines:
+        raise ValueError(f"{source}: no ww monitor record on any of its {history.dropped_lines} lines")
+    if history.dropped_lines:
+        log.warning("%s: skipped %d torn or incomplete line(s) left by an interrupted run", source, history.dropped_lines)
+    return history

@@ -1,0 +1,222 @@
+"""Watch a model while it trains: snapshot its layers every few steps and analyze them in the background.
+
+``observe`` runs in the training loop: it copies the selected layers' weights (so the next
+optimizer step cannot change them) and hands the copy to one background thread. When that
+thread is still busy with ``max_pending`` snapshots, ``observe`` skips the step and records
+the skip, so training never waits for analysis (``when_behind="wait"`` waits instead).
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import queue
+import threading
+import time
+import weakref
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Callable, Literal, Sequence
+
+from ww_core.pipeline.analysis import analyze
+from ww_core.results.options import AnalysisOptions
+from ww_core.training.history import History, HistoryLog
+from ww_core.training.signals import EarlyWarning, Rule, first_warning
+from ww_core.training.snapshot import Snapshot, take_snapshot
+
+log = logging.getLogger("ww_core")
+
+_OPEN: weakref.WeakSet[Monitor] = weakref.WeakSet()
+_STOP = object()
+
+
+class Monitor:
+    """Analyze a training model every ``every`` steps in the background; log to ``log`` (JSON lines) when given.
+
+    ``options`` are analyze()'s options. ``warn`` takes early-warning rules (ww_core.training.signals);
+    the first that fires sets ``warning`` (and ``should_stop``), is logged, and is passed to
+    ``on_warning`` (called on the background thread). Use as a context manager, or call ``close()``.
+    """
+
+    def __init__(
+        self,
+        every: int = 1,
+        log: str | Path | None = None,
+        *,
+        max_pending: int = 1,
+        when_behind: Literal["skip", "wait"] = "skip",
+        warn: Rule | Sequence[Rule] = (),
+        on_warning: Callable[[EarlyWarning], None] | None = None,
+        **options: Any,
+    ) -> None:
+        if not isinstance(every, int) or every < 1:
+            raise ValueError(f"Monitor: every must be a positive number of steps, got {every!r}")
+        if max_pending < 1:
+            raise ValueError(f"Monitor: max_pending must be at least 1, got {max_pending!r}")
+        if when_behind not in ("skip", "wait"):
+            raise ValueError(f"Monitor: when_behind must be 'skip' or 'wait', got {when_behind!r}")
+        self.every = every
+        self.when_behind = when_behind
+        self.options = AnalysisOptions.from_kwargs(**options)
+        # ``adapter`` chooses who reads the model when a snapshot is taken; the snapshot itself is core's
+        self._analysis_options = {key: value for key, value in options.items() if key != "adapter"}
+        self.rules: tuple[Rule, ...] = tuple(warn) if isinstance(warn, Sequence) else (warn,)
+        self.on_warning = on_warning
+        self.warning: EarlyWarning | None = None
+        self.skipped_steps: list[int] = []
+        self.errors: list[str] = []
+        self._calls = 0
+        self._lock = threading.Lock()
+        self._history = History(path=str(log) if log is not None else "")
+        self._log = HistoryLog(log) if log is not None else None
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_pending)
+        self._closed = False
+        self._stopping = False
+        self._worker = threading.Thread(target=self._work, name="ww-monitor", daemon=True)
+        self._write([{"record": "run", "time": time.time(), "every": every, "options": _plain(options)}])
+        self._worker.start()
+        _OPEN.add(self)
+
+    @property
+    def history(self) -> History:
+        """A copy of what has been analyzed so far."""
+        with self._lock:
+            return History(
+                path=self._history.path,
+                snapshots=dict(self._history.snapshots),
+                rows=dict(self._history.rows),
+                skipped=list(self._history.skipped),
+                warnings=list(self._history.warnings),
+                errors=list(self._history.errors),
+            )
+
+    @property
+    def should_stop(self) -> bool:
+        """True once an early-warning rule has fired."""
+        return self.warning is not None
+
+    @property
+    def pending(self) -> int:
+        """Snapshots taken and not yet analyzed (the one in analysis not counted)."""
+        return self._queue.qsize()
+
+    def observe(self, source: Any, step: int | None = None) -> bool:
+        """At every ``every``-th step, snapshot ``source`` for analysis; True when a snapshot was taken.
+
+        ``step`` defaults to the number of ``observe`` calls so far (1, 2, ...).
+        """
+        if self._closed:
+            raise RuntimeError("Monitor.observe after close()")
+        self._calls += 1
+        step = self._calls if step is None else int(step)
+        if step % self.every:
+            return False
+        if self.when_behind == "skip" and self._queue.full():
+            self._skip(step, f"analysis behind: {self._queue.maxsize} snapshot(s) already waiting")
+            return False
+        started = time.perf_counter()
+        snapshot = take_snapshot(source, self.options, label=f"step {step}")
+        self._queue.put((step, snapshot, time.perf_counter() - started))
+        return True
+
+    def close(self, wait: bool = True) -> None:
+        """Stop the monitor: finish the waiting snapshots (``wait``) or record each as skipped; idempotent.
+
+        Called from ``on_warning`` (the background thread) it only ends observing; the thread
+        finishes when ``close`` is called from elsewhere, or at interpreter exit.
+        """
+        self._closed = True
+        if threading.current_thread() is self._worker or not self._worker.is_alive() or self._stopping:
+            return
+        self._stopping = True
+        if not wait:
+            while True:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                self._skip(item[0], "monitor closed before analysis")
+        self._queue.put(_STOP)
+        self._worker.join()
+        _OPEN.discard(self)
+
+    def __enter__(self) -> Monitor:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None) -> None:
+        self.close(wait=kind is None)
+
+    def _skip(self, step: int, reason: str) -> None:
+        record = {"record": "skipped", "step": step, "time": time.time(), "reason": reason}
+        with self._lock:
+            self.skipped_steps.append(step)
+            self._history.skipped.append({k: v for k, v in record.items() if k != "record"})
+        log.info("monitor: step %d not analyzed: %s", step, reason)
+        self._write([record])
+
+    def _write(self, records: list[dict[str, Any]]) -> None:
+        if self._log is not None:
+            self._log.append(records)
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _STOP:
+                return
+            step, snapshot, copy_seconds = item
+            try:
+                self._analyze(step, snapshot, copy_seconds)
+            except Exception as exc:  # a failed snapshot must not end the monitor; it is logged and kept
+                message = f"step {step}: analysis failed: {type(exc).__name__}: {exc}"
+                log.warning("monitor: %s", message)
+                with self._lock:
+                    self.errors.append(message)
+                    self._history.errors.append({"step": step, "error": message})
+                self._write([{"record": "error", "step": step, "time": time.time(), "error": message}])
+
+    def _analyze(self, step: int, snapshot: Snapshot, copy_seconds: float) -> None:
+        started = time.perf_counter()
+        results = analyze(snapshot, workers=1, progress=False, **self._analysis_options)
+        rows = results.analyzed
+        now = time.time()
+        snapshot_record = {
+            "step": step,
+            "time": now,
+            "layers": len(rows),
+            "adapter": snapshot.adapter,
+            "copy_seconds": copy_seconds,
+            "analysis_seconds": time.perf_counter() - started,
+            "summary": results.summary,
+        }
+        records = [{"record": "layer", "step": step, **row} for row in rows]
+        self._write([*records, {"record": "snapshot", **snapshot_record}])
+        with self._lock:
+            self._history.add_snapshot(snapshot_record, rows)
+        if self.warning is None and self.rules:
+            self._check_rules()
+
+    def _check_rules(self) -> None:
+        warning = first_warning(self.history, self.rules)
+        if warning is None:
+            return
+        self.warning = warning
+        with self._lock:
+            self._history.warnings.append({"step": warning.step, "rule": warning.rule, "message": warning.message})
+        log.warning("monitor: early warning at step %d (%s): %s", warning.step, warning.rule, warning.message)
+        self._write([{"record": "warning", "step": warning.step, "time": time.time(), "rule": warning.rule, "message": warning.message}])
+        if self.on_warning is not None:
+            self.on_warning(warning)
+
+
+def _plain(options: dict[str, Any]) -> dict[str, Any]:
+    """Options as JSON can hold them (anything else by its repr)."""
+    plain = (bool, int, float, str, type(None), list, tuple)
+    return {key: value if isinstance(value, plain) else repr(value) for key, value in options.items()}
+
+
+@atexit.register
+def _close_open_monitors() -> None:
+    """A monitor never closed still finishes its waiting snapshots when the interpreter exits."""
+    for monitor in list(_OPEN):
+        log.warning("monitor: not closed; finishing %d waiting snapshot(s) at exit", monitor.pending)
+        monitor.close(wait=True)
