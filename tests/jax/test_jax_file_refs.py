@@ -15,9 +15,12 @@ from flax import serialization
 
 import ww_core
 import ww_jax
-from ww_core import analysis, testing
-from ww_core.options import AnalysisOptions
-from ww_jax.file_refs import MsgpackRef, OrbaxRef, StoredLeaves
+from ww_core import testing
+from ww_core.pipeline import analysis
+from ww_core.results.options import AnalysisOptions
+from ww_jax.file_refs import StoredLeaves
+from ww_jax.msgpack_file import MsgpackRef
+from ww_jax.orbax_checkpoint import OrbaxRef
 
 SPAWN = multiprocessing.get_context("spawn")  # workers start clean: the client-side read counter below is not inherited
 GATES = ("ii", "if", "ig", "io", "hi", "hf", "hg", "ho")

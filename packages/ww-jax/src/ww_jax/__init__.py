@@ -14,7 +14,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from ww_core import LayerMatrix, hookimpl
+from ww_core.platform.toolkit import LayerMatrix, hookimpl
 
 FILE_SUFFIXES = (".msgpack",)
 
@@ -35,7 +35,7 @@ def ww_adapter_info() -> dict[str, Any]:
 @hookimpl
 def ww_layers(source: Any, options: dict[str, Any]) -> Iterable[LayerMatrix] | None:
     """Layers of a Flax/JAX model or checkpoint in module order; None if it is not one."""
-    from ww_jax.layouts import to_layers
+    from ww_jax.records import to_layers
 
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)

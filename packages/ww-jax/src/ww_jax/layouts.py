@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Callable, Literal
 
 import numpy as np
 
-from ww_core.toolkit import CONV_KIND_BY_RANK, LayerKind, LayerMatrix, unanalyzable_reason, widen_to_float
+from ww_core.platform.toolkit import CONV_KIND_BY_RANK, LayerKind, widen_to_float
 
 if TYPE_CHECKING:
     from ww_jax.file_refs import StoredLeaves
@@ -118,37 +118,6 @@ def canonical_name(path: tuple[str, ...]) -> str:
     return ".".join(parts)
 
 
-def to_layers(weights: list[JaxWeight], origin: str) -> list[LayerMatrix]:
-    """LayerMatrix records with canonical names (the '/'-joined pytree path kept as ``framework_path``), in module order.
-
-    A weight with a ``file_ref`` loads through it (a picklable reference a process-pool or cluster worker reads itself).
-    """
-    from ww_jax.recurrent import stack_cells
-
-    layers: list[LayerMatrix] = []
-    for weight in stack_cells(weights):
-        kind, canonical, converts = flax_layout(weight)
-        load = weight.file_ref.laid_out(converts) if weight.file_ref is not None else _converted(weight.read, converts.apply)
-        layers.append(
-            LayerMatrix(
-                name=canonical_name(weight.path),
-                index=len(layers),
-                kind=kind,
-                shape=tuple(int(d) for d in canonical),
-                load=load,
-                origin=origin,
-                framework_type=weight.framework_type,
-                skip=unanalyzable_reason(weight.dtype, tuple(int(d) for d in canonical)),
-                framework_path=weight.stored_path or "/".join(weight.path),
-            )
-        )
-    return layers
-
-
 def as_float_array(value: object) -> np.ndarray:
     """A numpy float array of a leaf; bfloat16 and float16 widen to float32."""
     return widen_to_float(np.asarray(value))
-
-
-def _converted(read: Callable[[], np.ndarray], transform: Transform) -> Callable[[], np.ndarray]:
-    return lambda: np.ascontiguousarray(transform(as_float_array(read())))

@@ -9,16 +9,20 @@ largest layer; a file rewritten after listing is scanned again.
 
 from __future__ import annotations
 
+import io
 import mmap
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from math import prod
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, NamedTuple, Union
+from typing import Any, BinaryIO, Callable, NamedTuple, Sequence, Union
 
 import numpy as np
 
-from ww_jax.layouts import JaxWeight, role_from_names
+from ww_core.platform.toolkit import widen_to_float
+from ww_jax.file_refs import CHANGED, StoredLeaves
+from ww_jax.layouts import FlaxLayout, JaxWeight, role_from_names
 from ww_jax.pytrees import dtype_name, is_matrix
 
 _CHUNKED = "__msgpack_chunked_array__"
@@ -203,8 +207,6 @@ def msgpack_weights(path: Path) -> list[JaxWeight]:
 
     Array leaves carry a ``MsgpackRef`` to their bytes (chunks included), so any process reads them itself.
     """
-    from ww_jax.file_refs import MsgpackRef
-
     checkpoint = Checkpoint(path)
     leaves = list(checkpoint.ranges)
     prefix_len = 1 if any(leaf[:1] == ("params",) for leaf in leaves) else 0
@@ -345,3 +347,102 @@ def _array_header(data: Buffer, start: int, end: int) -> ArrayAt:
     if needed != held or at + 1 + width + held > end:
         raise ValueError(f"shape {tuple(shape)} of {dtype} needs {needed} bytes, the buffer holds {held}")
     return ArrayAt(tuple(shape), dtype, at + 1 + width, held)
+
+
+@dataclass(frozen=True)
+class MsgpackRef(StoredLeaves):
+    """Array leaves of the Flax msgpack checkpoint ``path`` at the byte ranges listed when the file's version was ``stamp``.
+
+    ``chunked`` is the shape of an array Flax split into flat chunks (``spans``, joined and reshaped); () otherwise.
+    """
+
+    path: str
+    stamp: tuple[int, ...]
+    spans: tuple[LeafSpan, ...]
+    chunked: tuple[int, ...] = ()
+    layout: FlaxLayout = field(default_factory=FlaxLayout)
+
+    def stored(self) -> list[np.ndarray]:
+        with open(self.path, "rb") as handle:
+            version = stamp_of(os.fstat(handle.fileno()))
+            spans = self.spans if version == self.stamp else self._relocated(handle, version)
+            if not self.chunked:
+                return [_as_float(_read_leaf(handle, self.path, span, np.empty(_nbytes(span), np.uint8)), span) for span in spans]
+            raw = np.empty(sum(_nbytes(span) for span in spans), np.uint8)  # the chunks read into one buffer, not joined after
+            at = 0
+            for span in spans:
+                at += _read_leaf(handle, self.path, span, raw[at:]).nbytes
+        return [_as_float(raw, replace(spans[0], shape=self.chunked))]
+
+    def _relocated(self, handle: io.BufferedReader, version: tuple[int, ...]) -> tuple[LeafSpan, ...]:
+        """The spans where the file at ``version`` now holds the listed leaves; a ValueError naming the file for a leaf gone or changed."""
+        ranges = _ranges(self.path, version)
+        if not self.chunked:
+            return tuple(_moved(self.path, ranges, span) for span in self.spans)
+        leaf = self.spans[0].leaf[:-2]  # chunks lie at <array>/chunks/<i>
+        name, listed = "/".join(leaf), f"{self.spans[0].dtype} {self.chunked}"
+        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            try:
+                found = chunked_array(data, ranges, leaf)
+            except ValueError as exc:
+                raise ValueError(f"{self.path}: leaf {name!r} is no valid array now ({exc}; {CHANGED})") from None
+        if found is None:
+            raise ValueError(f"{self.path}: holds no chunked leaf {name!r} any more ({CHANGED})")
+        if (found.dtype, found.shape) != (self.spans[0].dtype, self.chunked):
+            raise ValueError(f"{self.path}: leaf {name!r} is {found.dtype} {found.shape} now, listed as {listed} ({CHANGED})")
+        return found.spans
+
+    def beside(self, others: Sequence[StoredLeaves]) -> MsgpackRef | None:
+        same_file = all(isinstance(o, MsgpackRef) and (o.path, o.stamp) == (self.path, self.stamp) and not o.chunked for o in others)
+        if self.chunked or not same_file:
+            return None
+        return replace(self, spans=self.spans + tuple(span for o in others for span in o.spans))  # type: ignore[attr-defined]
+
+
+@lru_cache(maxsize=4)
+def _ranges(path: str, version: tuple[int, ...]) -> dict[LeafPath, tuple[int, int]]:
+    """This process's scan of ``path`` at ``version`` (a scan reads every header, so once per file version)."""
+    with open(path, "rb") as handle:
+        if stamp_of(os.fstat(handle.fileno())) != version:
+            raise ValueError(f"{path}: the file changed while it was being read")
+        return leaf_ranges(handle, Path(path))
+
+
+def _moved(path: str, ranges: dict[LeafPath, tuple[int, int]], span: LeafSpan) -> LeafSpan:
+    """``span`` where ``ranges`` put its leaf now (its header is checked on reading); a ValueError naming the file if it is gone."""
+    if span.leaf not in ranges:
+        raise ValueError(f"{path}: holds no leaf {'/'.join(span.leaf)!r} any more ({CHANGED})")
+    start, end = ranges[span.leaf]
+    return replace(span, start=start, end=end)
+
+
+def _nbytes(span: LeafSpan) -> int:
+    """Bytes of the array ``span`` was listed as."""
+    return itemsize(span.dtype) * prod(span.shape)
+
+
+def _read_leaf(handle: io.BufferedReader, path: str, span: LeafSpan, into: np.ndarray) -> np.ndarray:
+    """The raw bytes of the array at ``span``, read into the start of ``into`` (returned) once its header matches the listing."""
+    name = "/".join(span.leaf)
+    handle.seek(span.start)
+    head = handle.read(min(span.end - span.start, LEAF_HEAD_BYTES))
+    try:
+        found = array_at(head, 0, span.end - span.start)
+    except (ValueError, IndexError) as exc:
+        raise ValueError(f"{path}: leaf {name!r} is no valid array now ({type(exc).__name__}: {exc}; {CHANGED})") from None
+    if found is None or (found.shape, found.dtype) != (span.shape, span.dtype):
+        now = "no array" if found is None else f"{found.dtype} {found.shape}"
+        raise ValueError(f"{path}: leaf {name!r} is {now} now, listed as {span.dtype} {span.shape} ({CHANGED})")
+    handle.seek(span.start + found.offset)
+    raw = into[: found.nbytes]
+    got = handle.readinto(raw.data)
+    if got != found.nbytes:
+        raise ValueError(f"{path}: leaf {name!r} is cut short ({got} of {found.nbytes} bytes; {CHANGED})")
+    return raw
+
+
+def _as_float(raw: np.ndarray, span: LeafSpan) -> np.ndarray:
+    """Raw native-order bytes as the array ``span`` describes, widened to float."""
+    if span.dtype == "bfloat16":  # numpy has no bfloat16: its bit pattern, widened exactly
+        return (raw.view(np.uint16).astype(np.uint32) << 16).view(np.float32).reshape(span.shape)
+    return widen_to_float(raw.view(np.dtype(span.dtype)).reshape(span.shape))

@@ -7,14 +7,16 @@ collection only. Orbax stores trees with sorted keys, so layers come in natural 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-from ww_core.toolkit import natural_key
-from ww_jax.layouts import JaxWeight, role_from_names
+from ww_core.platform.toolkit import natural_key, widen_to_float
+from ww_jax.file_refs import CHANGED, StoredLeaves
+from ww_jax.layouts import FlaxLayout, JaxWeight, role_from_names
 from ww_jax.pytrees import dtype_name, is_matrix
 
 LeafPath = tuple[str, ...]
@@ -97,8 +99,6 @@ def _reader(path: Path, leaf: LeafPath) -> Callable[[], np.ndarray]:
 def orbax_weights(path: Path) -> list[JaxWeight]:
     """Describe every float matrix array of an Orbax item (its ``params`` collection when present), each with an ``OrbaxRef``
     a worker process restores itself."""
-    from ww_jax.file_refs import OrbaxRef
-
     leaves = [(leaf, meta) for leaf, meta in _leaves(_metadata_tree(path)) if leaf]
     if any(leaf[:1] == ("params",) for leaf, _ in leaves):
         leaves = [(leaf, meta) for leaf, meta in leaves if leaf[:1] == ("params",)]
@@ -117,3 +117,28 @@ def orbax_weights(path: Path) -> list[JaxWeight]:
             file_ref = OrbaxRef(str(path.absolute()), (leaf,), (shape,))
             weights.append(JaxWeight(names, found[0], shape, _reader(path, leaf), found[1], "orbax", dtype_name(meta), file_ref=file_ref))
     return sorted(weights, key=lambda weight: natural_key("/".join(weight.path)))
+
+
+@dataclass(frozen=True)
+class OrbaxRef(StoredLeaves):
+    """Arrays ``leaves`` (stored pytree paths) of the Orbax checkpoint item ``path``, each restored alone, listed with ``shapes``."""
+
+    path: str
+    leaves: tuple[LeafPath, ...]
+    shapes: tuple[tuple[int, ...], ...]
+    layout: FlaxLayout = field(default_factory=FlaxLayout)
+
+    def stored(self) -> list[np.ndarray]:
+        arrays = []
+        for leaf, shape in zip(self.leaves, self.shapes, strict=True):
+            array = widen_to_float(restore_leaf(Path(self.path), leaf))
+            if array.shape != shape:
+                raise ValueError(f"{self.path}: array {'/'.join(leaf)!r} is {array.shape} now, listed as {shape} ({CHANGED})")
+            arrays.append(array)
+        return arrays
+
+    def beside(self, others: Sequence[StoredLeaves]) -> OrbaxRef | None:
+        if not all(isinstance(o, OrbaxRef) and o.path == self.path for o in others):
+            return None
+        leaves = self.leaves + tuple(leaf for o in others for leaf in o.leaves)  # type: ignore[attr-defined]
+        return replace(self, leaves=leaves, shapes=self.shapes + tuple(shape for o in others for shape in o.shapes))  # type: ignore[attr-defined]

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ww_core.toolkit import to_stored
+from ww_core.platform.toolkit import to_stored
 from ww_jax.layouts import JaxWeight, canonical_name, layout
 from ww_jax.nnx_modules import module_weights
 from ww_jax.pytrees import tree_weights
