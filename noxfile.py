@@ -28,6 +28,7 @@ ORACLES = ["powerlaw==1.5", "weightwatcher==0.7.7"]
 TEST_TOOLS = ["pytest", "hypothesis"]
 TRAINING_DATA = "scikit-learn"  # its bundled digits feed the monitor's short training runs
 CORE = ["-e", "packages/ww-core[all]"]
+IMPORT_LINTER = "import-linter==2.17"  # its acyclic_siblings contract is recent
 RUFF = "ruff==0.17.6"  # pinned: ruff releases change the formatter's style, and the format check must not fail on untouched code
 LINTED = ("packages", "tests", "benchmarks", "examples", "scripts", "noxfile.py")
 
@@ -51,12 +52,15 @@ def install_with_torch_pinned(session: nox.Session, *packages: str) -> None:
 
 @matrix_session
 def lint(session: nox.Session) -> None:
-    """ruff lint and format check over the tree; mypy over every package (frameworks absent: their imports are untyped)."""
-    session.install(RUFF, "mypy", "pandas-stubs", *CORE)
+    """ruff lint and format check over the tree; mypy over every package (frameworks absent: their imports are untyped);
+    import-linter's contracts (.importlinter: ww-core's layers, no cycles, adapters on public modules only)."""
+    session.install(RUFF, "mypy", "pandas-stubs", IMPORT_LINTER, *CORE)
     session.run("ruff", "check", *LINTED)
     session.run("ruff", "format", "--check", *LINTED)
     packages = [f"packages/ww-{name}/src" for name in ("core", "torch", "onnx", "keras", "jax", "gguf")]
     session.run("mypy", *packages, "examples/ww-npydir/src")
+    # the adapters are read as source (grimp parses, never imports them), so their frameworks need not be installed
+    session.run("lint-imports", env={"PYTHONPATH": os.pathsep.join([*packages, "examples/ww-npydir/src"])})
 
 
 @matrix_session

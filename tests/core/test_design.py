@@ -9,10 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ww_core import constants
-from ww_core.spectrum import inverse_spectrum
+import ww_core
+from ww_core.spectra.spectrum import inverse_spectrum
 
-CORE = Path(constants.__file__).parent
+CORE = Path(ww_core.__file__).parent
+ARCHITECTURE = Path(__file__).resolve().parents[2] / "docs" / "architecture.md"
 #: Values that are shared thresholds: binding one to a literal outside constants.py copies it.
 SHARED = {1e-5, 1e-10}
 SHARED_NAMES = {"ALPHA_LOW", "ALPHA_HIGH", "OVER_TRAINED_THRESH", "UNDER_TRAINED_THRESH", "DEFAULT_MAX_FINGERS", "MIN_ALPHA"}
@@ -48,7 +49,10 @@ def test_inverse_flip_is_one_function() -> None:
 
 
 def test_single_blas_thread_needs_no_math_module() -> None:
-    script = "import sys; from ww_core.threads import single_blas_thread; single_blas_thread(); print('ww_core.spectrum' in sys.modules)"
+    script = (
+        "import sys; from ww_core.pipeline.threads import single_blas_thread; single_blas_thread(); "
+        "print('ww_core.spectra.spectrum' in sys.modules)"
+    )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
     assert done.stdout.strip() == "False"
 
@@ -57,10 +61,23 @@ def test_results_and_plots_do_not_import_each_other_at_import_time() -> None:
     """Results delegates to plots on use (matplotlib is optional); plots names Results only for type hints."""
     script = (
         "import sys\n"
-        "import ww_core.plots\n"
-        "assert 'ww_core.results' not in sys.modules\n"
-        "del sys.modules['ww_core.plots']\n"
-        "import ww_core.results\n"
-        "assert 'ww_core.plots' not in sys.modules\n"
+        "import ww_core.views.plots\n"
+        "assert 'ww_core.results.results' not in sys.modules\n"
+        "del sys.modules['ww_core.views.plots']\n"
+        "import ww_core.results.results\n"
+        "assert 'ww_core.views.plots' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
+
+
+def test_the_tree_is_the_documented_stages() -> None:
+    """ww_core's top level holds exactly the stages and face modules that docs/architecture.md draws, each stage a package."""
+    diagram = ARCHITECTURE.read_text(encoding="utf-8").split("## Inside ww-core", 1)[1].split("```", 2)[1]
+    documented = {word.rstrip("/") for line in diagram.splitlines() for word in line.split() if word.endswith(("/", ".py"))}
+    on_disk = {
+        p.name.removesuffix(".py") if p.suffix == ".py" else p.name for p in CORE.iterdir() if p.name not in {"__pycache__", "py.typed"}
+    }
+    assert on_disk - {"__main__"} == {name.removesuffix(".py") for name in documented}
+    assert len(on_disk) <= 13, sorted(on_disk)  # 9 stage packages and 4 face modules
+    stages = [p for p in CORE.iterdir() if p.is_dir() and p.name != "__pycache__"]
+    assert all((stage / "__init__.py").is_file() for stage in stages), stages
