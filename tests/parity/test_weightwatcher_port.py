@@ -252,7 +252,7 @@ def test_get_esd(lib: str, vgg: VGG) -> None:
 
 
 def test_get_esd_takes_the_reference_params(lib: str, vgg: VGG) -> None:
-    """``params=`` is the reference's parameter dict (its DEFAULT_PARAMS, changed): ``inverse`` inverts the ESD, ``pool`` changes nothing."""
+    """``params=`` is the reference's parameter dict (DEFAULT_PARAMS, changed): ``inverse`` inverts the ESD, ``pool`` changes nothing."""
     params = dict(weightwatcher.DEFAULT_PARAMS)
     watcher = watcher_of(lib)(vgg)
     plain = watcher.get_ESD(layer=15, params=params)
