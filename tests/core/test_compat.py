@@ -76,3 +76,11 @@ def test_every_watcher_method_selects_by_the_reference_ids() -> None:
     smoothed = WeightWatcher(model=dict(a)).SVDSmoothing(layers=[3], percent=0.1)
     np.testing.assert_array_equal(smoothed["fc1.weight"], a["fc1.weight"])
     assert np.linalg.matrix_rank(smoothed["fc2.weight"]) < np.linalg.matrix_rank(a["fc2.weight"])
+
+
+def test_to_pandas_holds_the_analyzed_rows_and_to_csv_every_row() -> None:
+    """docs/differences.md: to_pandas() is the reference's table (analyzed rows), to_csv() every row with its status."""
+    results = ww_core.analyze({**_model(), "tiny": np.ones((4, 3))})
+    assert len(results.to_pandas()) == 2 and len(results.details) == 3
+    assert results.to_csv().count("\n") == 1 + 3
+    assert results.to_csv(include_skipped=False).count("\n") == 1 + len(results.to_pandas())

@@ -123,9 +123,9 @@ class Lora(nn.Module):
 
 
 def with_trap(model: VGG) -> VGG:
-    """``classifier.0`` (id 15) gets a block of large weights: a correlation trap (a spike that shuffling keeps) SVDSharpness removes."""
+    """``classifier.3`` (id 18) gets a block of large weights: a correlation trap (a spike that shuffling keeps) SVDSharpness removes."""
     with torch.no_grad():
-        model.classifier[0].weight[:4, :4] += 2.0
+        model.classifier[3].weight[:4, :4] += 2.0
     return model
 
 
@@ -175,7 +175,7 @@ def test_analyze_has_the_reference_columns(lib: str, vgg: VGG) -> None:
 
 
 def test_mp_fit_columns(lib: str, vgg: VGG) -> None:
-    details = watcher_of(lib)(vgg).analyze(layers=[15], mp_fit=True)
+    details = watcher_of(lib)(vgg).analyze(layers=[21], mp_fit=True)
     assert {"num_spikes", "sigma_mp", "mp_softrank"} <= set(details.columns)
 
 
@@ -195,7 +195,7 @@ def test_id_filters_keep_or_drop_those_layers(lib: str, vgg: VGG) -> None:
 
 def test_numpy_integers_select_layers(lib: str, vgg: VGG) -> None:
     watcher = watcher_of(lib)(vgg)
-    assert watcher.analyze(layers=[np.int64(15)]).layer_id.tolist() == [15]
+    assert watcher.analyze(layers=[np.int64(21)]).layer_id.tolist() == [21]
     assert watcher.describe(layers=list(np.array([15, 18]))).layer_id.tolist() == [15, 18]
 
 
@@ -230,11 +230,11 @@ def test_start_ids_shift_every_id(lib: str, vgg: VGG) -> None:
 
 def test_the_watcher_keeps_the_last_model(lib: str, vgg: VGG) -> None:
     watcher = watcher_of(lib)()
-    details = watcher.analyze(model=vgg, layers=[15], randomize=False)
+    details = watcher.analyze(model=vgg, layers=[21], randomize=False)
     assert not set(RAND_COLUMNS) & set(details.columns)
-    details = watcher.analyze(layers=[15], randomize=True)
+    details = watcher.analyze(layers=[21], randomize=True)
     assert set(RAND_COLUMNS) <= set(details.columns)
-    assert len(watcher.get_ESD(layer=15)) == 128
+    assert len(watcher.get_ESD(layer=21)) == 10
 
 
 def test_get_details_and_summary(lib: str, vgg: VGG) -> None:
@@ -279,13 +279,13 @@ def test_svd_smoothing_keeps_the_requested_rank(lib: str) -> None:
 def test_svd_sharpness_changes_the_model_it_was_given(lib: str) -> None:
     model = with_trap(VGG())
     watcher = watcher_of(lib)(model)
-    before_esd = watcher.get_ESD(layer=15)
-    before_alpha = watcher.analyze(layers=[15]).alpha.iloc[0]
-    before_weight = model.classifier[0].weight.detach().clone()
-    watcher.SVDSharpness(layers=[15])
-    assert not torch.equal(model.classifier[0].weight.detach(), before_weight)
-    assert before_esd.max() > watcher.get_ESD(layer=15).max() * 2
-    assert watcher.analyze(layers=[15]).alpha.iloc[0] != before_alpha
+    before_esd = watcher.get_ESD(layer=18)
+    before_alpha = watcher.analyze(layers=[18]).alpha.iloc[0]
+    before_weight = model.classifier[3].weight.detach().clone()
+    watcher.SVDSharpness(layers=[18])
+    assert not torch.equal(model.classifier[3].weight.detach(), before_weight)
+    assert before_esd.max() > watcher.get_ESD(layer=18).max() * 2
+    assert watcher.analyze(layers=[18]).alpha.iloc[0] != before_alpha
 
 
 def test_distances_between_models(lib: str, vgg: VGG) -> None:
@@ -324,6 +324,24 @@ def test_intra_without_sparsify_is_the_reference_s_numbers(vgg: VGG) -> None:
     assert ours.name.tolist()[-1] == "18 X 21 " and ours.Xflag.all()
     for column in ("alpha", "lambda_max", "sv_max", "log_norm", "D"):
         assert np.allclose(ours[column], ref[column], rtol=1e-4), column
+
+
+def test_intra_describe_is_refused(lib: str, vgg: VGG) -> None:
+    """The reference's describe() rejects intra=True (its describe's parameters hold randomize and vectors); so does ww's."""
+    with pytest.raises(Exception, match=r"(?i)intra|params not valid"):
+        watcher_of(lib)(vgg).describe(intra=True)
+
+
+def test_intra_and_stacked_refuse_what_needs_the_matrix(vgg: VGG) -> None:
+    """Their rows are fitted from eigenvalues alone (differences.md): randomize, mp_fit, vectors and conv2d_fft are refused
+    (the reference refuses intra with randomize, vectors or conv2d_fft too), as is base_model."""
+    watcher = watcher_of("ww")(vgg)
+    for option in ({"intra": True}, {"stacked": True}):
+        for needs in ("randomize", "mp_fit", "vectors", "conv2d_fft"):
+            with pytest.raises(ValueError, match=needs):
+                watcher.analyze(**option, **{needs: True})
+        with pytest.raises(ValueError, match="base_model"):
+            watcher_of("ww")(vgg).analyze(**option, base_model=VGG(seed=4))
 
 
 def test_intra_sparsify_is_seeded() -> None:
@@ -378,9 +396,9 @@ def test_plots_use_the_reference_file_names(lib: str, vgg: VGG, tmp_path: Path) 
     matplotlib.use("Agg")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        watcher_of(lib)(vgg).analyze(layers=[15, 18], plot=True, savefig=str(tmp_path))
+        watcher_of(lib)(vgg).analyze(layers=[21], plot=True, savefig=str(tmp_path))
     names = {path.name for path in tmp_path.iterdir()}
-    assert {f"ww.layer{i}.esd{suffix}.png" for i in (15, 18) for suffix in ("", "2", "3")} <= names, sorted(names)
+    assert {f"ww.layer21.esd{suffix}.png" for suffix in ("", "2", "3")} <= names, sorted(names)
 
 
 def test_resnet_layers(lib: str) -> None:

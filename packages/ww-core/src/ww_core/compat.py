@@ -2,45 +2,41 @@
 
 Layer ids here are the reference's: ``layers=[...]``, ``get_ESD(layer=...)`` and the ``layer_id``
 column use each layer's ``reference_id`` (the framework enumeration weightwatcher 0.7.7 numbers
-by), so a ported script picks the same layers. For a source kind the reference does not read
-(Flax, ``.npz``, Keras files) ww's own 0..n-1 ids are used.
+by), shifted by ``start_ids`` as the reference shifts them, so a ported script picks the same
+layers. For a source kind the reference does not read (Flax, ``.npz``, Keras files) ww's own
+0..n-1 ids are used. The watcher keeps the last model (and base model) it was given, as the
+reference does. docs/porting.md lists every method and keyword with what it does here.
 """
 
 from __future__ import annotations
 
+import numbers
 import warnings
+from collections.abc import Mapping
 from typing import Any, Sequence
 
 import numpy as np
 
-from ww_core.pipeline.analysis import analyze, describe, get_esd, model_layers
+from ww_core.pipeline.analysis import analyze, describe, get_esd, model_layers, source_label
 from ww_core.pipeline.selection import id_ranges, skip_reason, warn_unknown_ids
 from ww_core.platform.protocol import LayerMatrix
 from ww_core.results.options import AnalysisOptions
 from ww_core.results.results import Results
+from ww_core.results.rows import esd_key
 
 #: Reference keywords that change nothing here (its internal SVD choices, plotting paths).
 IGNORED_KEYWORDS = frozenset(
-    {
-        "glorot_fix",
-        "sparsify",
-        "svd_method",
-        "stacked",
-        "channels",
-        "tolerance",
-        "savedir",
-        "smooth",
-        "start_ids",
-        "min_size",
-        "max_size",
-        "mp_norm",
-        "deltas",
-        "pl_package",
-    }
+    {"glorot_fix", "svd_method", "channels", "tolerance", "savedir", "smooth", "min_size", "max_size", "mp_norm", "deltas", "pl_package"}
 )
 
 #: Reference keywords refused when set, with the reason.
 REFUSED_KEYWORDS = {"fft": "fft=True (the reference's experimental FFT of every matrix) is not supported; conv2d_fft=True is"}
+
+#: ``get_ESD(params=...)`` keys the reference's get_ESD reads (its other keys change nothing there either).
+ESD_PARAMS = ("inverse", "conv2d_fft")
+
+#: Module prefixes of the framework model classes whose layer ids the reference shifts by ``start_ids``.
+SHIFTED_FRAMEWORKS = ("torch.", "keras", "tf_keras", "tensorflow")
 
 
 def reference_ids(layers: Sequence[LayerMatrix]) -> dict[int, int | None] | None:
@@ -55,55 +51,119 @@ def translate_filters(filters: Sequence[int | str], ids: dict[int, int | None]) 
     As in the reference, non-negative ids keep those layers and negative ids drop theirs; an id
     no layer has is warned about, naming the ids that exist. Kinds and names pass through.
     """
-    numbers = [item for item in filters if isinstance(item, int) and not isinstance(item, bool)]
+    numbers_ = [item for item in filters if isinstance(item, int) and not isinstance(item, bool)]
     others = [item for item in filters if not (isinstance(item, int) and not isinstance(item, bool))]
-    if not numbers:
+    if not numbers_:
         return list(filters)
-    warn_unknown_ids(numbers, (value for value in ids.values() if value is not None), what="weightwatcher layer ids")
-    if min(numbers) >= 0:
-        kept = [index for index, value in ids.items() if value in numbers]
+    warn_unknown_ids(numbers_, (value for value in ids.values() if value is not None), what="weightwatcher layer ids")
+    if min(numbers_) >= 0:
+        kept = [index for index, value in ids.items() if value in numbers_]
     else:
-        dropped = {-item for item in numbers}
+        dropped = {-item for item in numbers_}
         kept = [index for index, value in ids.items() if value not in dropped]
     return [*kept, *others] if kept else None
+
+
+def as_filters(layers: Any) -> list[int | str]:
+    """``layers=`` as a list: one id or name, or any sequence (a NumPy array too); NumPy integers become ints."""
+    if layers is None:
+        return []
+    items = [layers] if isinstance(layers, (str, numbers.Integral)) else list(layers)
+    return [int(item) if isinstance(item, numbers.Integral) and not isinstance(item, bool) else item for item in items]
+
+
+def unshifted(filters: Sequence[int | str], offset: int) -> list[int | str]:
+    """Ids given with ``start_ids`` (shifted by ``offset``) back to the reference's own; a negative id drops, so it moves up."""
+    return [item if not isinstance(item, int) else item - offset if item >= 0 else item + offset for item in filters]
+
+
+def id_offset(source: Any, start_ids: int) -> int:
+    """How far ``start_ids`` shifts the reference's ids of this source: torch and Keras models count from ``start_ids``,
+    a state dict from 1 (or ``start_ids`` when set), other sources ignore it (0)."""
+    if not start_ids:
+        return 0
+    if isinstance(source, Mapping):
+        return start_ids - 1
+    if any(cls.__module__.startswith(SHIFTED_FRAMEWORKS) for cls in type(source).__mro__):
+        return start_ids
+    warnings.warn(
+        f"start_ids={start_ids} has no effect on {type(source).__name__} sources (the reference ignores it there too)", stacklevel=4
+    )
+    return 0
+
+
+def reference_column_order(columns: Sequence[str]) -> list[str]:
+    """``layer_id`` and ``name`` first, then the rest in alphabetical order, as the reference's DataFrames."""
+    lead = [column for column in ("layer_id", "name") if column in columns]
+    return lead + sorted(column for column in columns if column not in lead)
 
 
 class WeightWatcher:
     """``WeightWatcher(model).analyze()`` returning a pandas DataFrame, as in weightwatcher 0.7.7."""
 
-    def __init__(self, model: Any = None, log_level: Any = None) -> None:
+    def __init__(self, model: Any = None, framework: Any = None, base_model: Any = None, log_level: Any = None) -> None:
+        if base_model is not None and model is None:
+            raise ValueError("WeightWatcher: base_model needs a model")
         self.model = model
+        self.base_model = base_model
         self.results: Results | None = None
         self._ids: dict[int, int | None] | None = None
+        self._offset = 0
 
     def _model(self, model: Any) -> Any:
-        chosen = model if model is not None else self.model
-        if chosen is None:
+        """The model given now, which the watcher keeps for later calls, or the last one it was given."""
+        if model is not None:
+            self.model = model
+        if self.model is None:
             raise ValueError("no model given: pass one to WeightWatcher(model) or to this method")
-        return chosen
+        return self.model
 
-    def _selection(self, source: Any, options: dict[str, Any]) -> bool:
+    def _base(self, base_model: Any) -> Any:
+        if base_model is not None:
+            self.base_model = base_model
+        return self.base_model
+
+    def _selection(self, source: Any, options: dict[str, Any], start_ids: int) -> bool:
         """Learn the source's reference ids and rewrite ``options['layers']`` to ww indices; False when nothing is selected."""
+        options["layers"] = as_filters(options.get("layers"))
         opts = AnalysisOptions.from_kwargs(**options)
+        self._offset = id_offset(source, start_ids)
         self._ids = reference_ids(model_layers(source, opts.with_(layers=())).layers)
-        if self._ids is None or not opts.layers:
+        if self._ids is None or not options["layers"]:
             return True
-        translated = translate_filters(list(opts.layers), self._ids)
+        translated = translate_filters(unshifted(options["layers"], self._offset), self._ids)
         if translated is None:
             return False
         options["layers"] = translated
         return True
 
-    def _frame(self, results: Results, include_skipped: bool = False) -> Any:
-        """The results as a DataFrame whose ``layer_id`` column holds the reference's ids (pandas ``<NA>`` where it has none)."""
-        frame = results.to_pandas(include_skipped=include_skipped)
-        if self._ids is not None and "layer_id" in frame.columns:
+    def _frame(self, rows: list[dict[str, Any]], esds: Mapping[str, np.ndarray] | None = None) -> Any:
+        """Rows as the reference's DataFrame: its ids (pandas ``<NA>`` where it has none), ``has_esd`` for analyzed rows,
+        ``layer_id`` and ``name`` first and the other columns in alphabetical order."""
+        from ww_core.results.export import to_dataframe
+
+        frame = to_dataframe(rows)
+        if "layer_id" in frame.columns and self._ids is not None:
             import pandas as pd
 
-            frame["layer_id"] = pd.array([self._ids.get(int(index)) for index in frame["layer_id"]], dtype="Int64")
-        return frame
+            ids = [self._ids.get(int(index)) for index in frame["layer_id"]]
+            frame["layer_id"] = pd.array([None if value is None else value + self._offset for value in ids], dtype="Int64")
+        if esds is not None and len(frame):
+            frame["has_esd"] = [esd_key(row) in esds for row in rows]
+        return frame[reference_column_order(list(frame.columns))]
 
-    def analyze(self, model: Any = None, plot: bool = False, savefig: Any = False, base_model: Any = None, **options: Any) -> Any:
+    def analyze(
+        self,
+        model: Any = None,
+        plot: bool = False,
+        savefig: Any = "ww-img",
+        base_model: Any = None,
+        start_ids: int = 0,
+        intra: bool = False,
+        sparsify: bool = True,
+        stacked: bool = False,
+        **options: Any,
+    ) -> Any:
         """Analyze the model; returns the details DataFrame (analyzed layers only, like the reference)."""
         for key in sorted(IGNORED_KEYWORDS & options.keys()):
             warnings.warn(f"WeightWatcher.analyze: option {key!r} has no effect in ww", stacklevel=2)
@@ -113,27 +173,110 @@ class WeightWatcher:
                 raise ValueError(f"WeightWatcher.analyze: {reason}")
         if options.pop("ERG", False):  # the reference's alias of detX
             options["detX"] = True
-        source = self._model(model)
-        if self._selection(source, options):
-            self.results = analyze(source, base_model=base_model, **options)
-        else:
+        if not intra and not sparsify:
+            warnings.warn("WeightWatcher.analyze: option 'sparsify' has no effect without intra=True", stacklevel=2)
+        _peft_alias(options)
+        source, base = self._model(model), self._base(base_model)
+        if not self._selection(source, options, start_ids):
             self.results = Results(source="", options=AnalysisOptions.from_kwargs(**options), details=[])
+        elif stacked or intra:
+            self.results = self._products(source, base, options, stacked=stacked, sparsify=sparsify)
+        else:
+            self.results = analyze(source, base_model=base, **options)
+        frame = self._frame(self.results.analyzed, self.results.esds)
         if plot:  # as in the reference, savefig only says where plots go
-            from ww_core.views import plots
+            self._plot(frame, "ww-img" if savefig is True or not isinstance(savefig, str) else savefig)
+        return frame
 
-            plots.save_all(self.results, savefig if isinstance(savefig, str) else "ww-img")
-        return self._frame(self.results)
+    def _products(self, source: Any, base: Any, options: dict[str, Any], *, stacked: bool, sparsify: bool) -> Results:
+        """``stacked=True`` or ``intra=True``: the reference's stacked or layer-pair spectra, fitted like layers."""
+        from ww_core.models import layer_products
 
-    def describe(self, model: Any = None, **options: Any) -> Any:
-        """Layers and sizes without computing spectra, as a DataFrame."""
+        if base is not None:
+            what = "stacked" if stacked else "intra"
+            raise ValueError(f"WeightWatcher.analyze: {what}=True with base_model is refused (the reference silently drops {what} then)")
+        opts = AnalysisOptions.from_kwargs(**options)
+        needs_matrix = [key for key in ("randomize", "mp_fit", "vectors", "conv2d_fft") if getattr(opts, key)]
+        if needs_matrix:
+            what = "stacked" if stacked else "intra"
+            raise ValueError(
+                f"WeightWatcher.analyze: {what}=True rows are fitted from their eigenvalues; {', '.join(needs_matrix)} need the matrix"
+            )
+        layers = self._selected(source, opts)
+        fit_options = {**options, "layers": (), "min_evals": 0}  # the reference sizes the layers, not their product
+        if stacked:
+            spectrum = layer_products.stacked_spectrum(layers)
+            found = analyze({"stacked": layer_products.stand_in(spectrum.evals)}, **fit_options)
+            row = {**found.details[0], **layer_products.stacked_columns(layers, spectrum)}
+            self._ids = None
+            return Results(found.source, found.options, [row], esds={row["name"]: spectrum.evals})
+        rows, esds = [], {}
+        for previous, layer, spectrum in layer_products.intra_spectra(
+            layers, sparsify=sparsify, seed=opts.seed, conv2d_norm=opts.conv2d_norm
+        ):
+            found = analyze({"intra": layer_products.stand_in(spectrum.evals)}, **fit_options)
+            row = {**found.details[0], **layer_products.intra_columns(previous, layer, spectrum, self._reference_id)}
+            rows.append(row)
+            esds[row["name"]] = spectrum.evals
+        self._ids = None
+        return Results(source_label(source), opts, rows, esds=esds)
+
+    def _reference_id(self, layer: LayerMatrix) -> int:
+        """The id a layer shows in this watcher's frames (the reference's, shifted by start_ids; ww's own where it has none)."""
+        value = self._ids.get(layer.index) if self._ids is not None else None
+        return layer.index if value is None else value + self._offset
+
+    def _selected(self, source: Any, opts: AnalysisOptions) -> list[LayerMatrix]:
+        return [layer for layer in model_layers(source, opts).layers if not skip_reason(layer, opts)]
+
+    def _plot(self, frame: Any, directory: str) -> None:
+        """The reference's plot files for each analyzed layer (``ww.layer{id}.esd.png``, ``.esd2``, ``.esd3``)."""
+        from ww_core.views.reference_plots import save_reference_plots
+
+        assert self.results is not None
+        for row, layer_id in zip(self.results.analyzed, frame["layer_id"], strict=True):
+            evals = self.results.esds.get(esd_key(row))
+            if evals is None:
+                continue
+            plot_id = f"{layer_id}:{row['slice_id']}" if "slice_id" in row and row.get("rf", 1) > 1 else str(layer_id)
+            save_reference_plots(evals, row, plot_id, directory)
+
+    def describe(self, model: Any = None, base_model: Any = None, start_ids: int = 0, stacked: bool = False, **options: Any) -> Any:
+        """Layers and sizes without computing spectra, as a DataFrame of the layers analyze() would analyze (the reference's rows)."""
+        for key in sorted(IGNORED_KEYWORDS & options.keys()):
+            warnings.warn(f"WeightWatcher.describe: option {key!r} has no effect in ww", stacklevel=2)
+            options.pop(key)
+        options.pop("savefig", None)  # where plots would go: describe draws none
+        for key, reason in REFUSED_KEYWORDS.items():
+            if options.pop(key, False):
+                raise ValueError(f"WeightWatcher.describe: {reason}")
+        _peft_alias(options)
+        intra = options.pop("intra", False)
         source = self._model(model)
-        if not self._selection(source, options):
-            return self._frame(Results(source="", options=AnalysisOptions.from_kwargs(**options), details=[]), include_skipped=True)
-        return self._frame(describe(source, **options), include_skipped=True)
+        self._base(base_model)
+        if not self._selection(source, options, start_ids):
+            return self._frame([])
+        if intra:  # the reference's describe rejects it too (its parameters hold randomize and vectors)
+            raise ValueError(
+                "WeightWatcher.describe: intra=True is refused, as by the reference's describe; analyze(intra=True) gives the layer pairs"
+            )
+        if stacked:
+            from ww_core.models import layer_products
+
+            layers = self._selected(source, AnalysisOptions.from_kwargs(**options))
+            spectrum = layer_products.stacked_spectrum(layers)
+            self._ids = None
+            return self._frame([{"num_evals": spectrum.M, **layer_products.stacked_columns(layers, spectrum)}])
+        found = describe(source, **options)
+        rows = [row for row in found.details if row["status"] == "selected"]
+        if not found.options.pool:
+            rows = _slice_rows(rows)
+        return self._frame([{key: value for key, value in row.items() if key not in ("status", "error")} for row in rows])
 
     def get_details(self) -> Any:
         """The last analysis's details DataFrame."""
-        return self._frame(self._last())
+        last = self._last()
+        return self._frame(last.analyzed, last.esds)
 
     def get_summary(self, details: Any = None) -> dict[str, float]:
         """Means of the summary metrics, of the last analysis or of a given details DataFrame."""
@@ -144,12 +287,16 @@ class WeightWatcher:
         records = details.to_dict("records")
         return summarize([{**row, "status": row.get("status", "success")} for row in records])
 
-    def get_ESD(self, model: Any = None, layer: int | str | None = None, **options: Any) -> np.ndarray:
-        """Sorted eigenvalues of one layer, by the reference's layer id or by name."""
-        if layer is None:
-            raise ValueError("get_ESD needs layer= (a layer_id or a name)")
-        opts = AnalysisOptions.from_kwargs(**options)
-        found = self._layer(model, layer, "get_ESD", opts)
+    def get_ESD(
+        self, model: Any = None, layer: int | str | None = None, random: bool = False, params: Mapping[str, Any] | None = None
+    ) -> np.ndarray:
+        """Sorted eigenvalues of one layer, by the reference's layer id or by name, conv slices unnormalized as the reference
+        gives them; ``params`` as the reference's dict (``inverse`` and ``conv2d_fft`` are read, as the reference's get_ESD reads them)."""
+        if random:
+            raise ValueError("get_ESD(random=True) is not supported: analyze(randomize=True) gives the randomized ESD's columns")
+        options = {key: bool(params[key]) for key in ESD_PARAMS if params and key in params}
+        options["conv2d_norm"] = False  # the reference's get_ESD leaves a conv's slices unnormalized
+        found = self._layer(model, layer, "get_ESD", AnalysisOptions.from_kwargs(**options))
         return get_esd(self._model(model), found.index, **options)
 
     def get_Weights(self, model: Any = None, layer: int | str | None = None, params: Any = None) -> list[np.ndarray]:
@@ -184,7 +331,8 @@ class WeightWatcher:
         """``(avg_dW, avg_db, details)`` as the reference returns them; layers are paired by name, and
         layers outside the size limits (min_evals, max_evals, max_N defaults) left out, as the reference does.
 
-        ww reads no biases, so ``delta_b`` and ``avg_db`` are NaN (never a made-up 0).
+        ww reads no biases: ``delta_b`` and ``avg_db`` are 0.0, as the reference reports them for 'euclidean'
+        and 'cka'; for 'raw' (where the reference adds ‖b₁ − b₂‖) a warning says so.
         """
         from ww_core.models.reference_distances import DISTANCE_METHODS, layer_delta
 
@@ -193,12 +341,17 @@ class WeightWatcher:
             raise ValueError(f"distances: method must be one of {DISTANCE_METHODS}, got {method!r}")
         if not pool:
             raise ValueError("distances: pool=False (one row per conv slice) is not supported; the conv slices are averaged")
-        _warn_ignored("distances", {"start_ids": start_ids, "channels": channels}, {"start_ids": 0, "channels": None})
+        _warn_ignored("distances", {"channels": channels}, {"channels": None})
+        if method == "raw":
+            warnings.warn(
+                "distances(method='raw'): ww reads no biases, so delta_b and avg_db are 0.0 (the reference adds ||b1 - b2||)", stacklevel=2
+            )
         from ww_core.models.model_distances import matched_layers
         from ww_core.results.export import to_dataframe
         from ww_core.spectra.shapes import matrix_dims
 
-        filters = self._native_filters(model_1, layers)
+        offset = id_offset(model_1, start_ids)
+        filters = self._native_filters(model_1, layers, offset)
         if filters is None:
             raise ValueError(f"distances: layers={layers!r} selects no layer")
         ids = reference_ids(model_layers(model_1, AnalysisOptions()).layers) or {}
@@ -208,12 +361,16 @@ class WeightWatcher:
                 continue
             dims = matrix_dims(first.shape)
             delta = layer_delta(first.weights(), second.weights(), first.kind, method)
-            row = {"method": method, "layer_id": ids.get(first.index, first.index), "name": first.name, "delta_W": delta}
-            rows.append({**row, "delta_b": np.nan, "M": dims.M, "N": dims.N, "b_shape": "UNKNOWN", "longname": first.name})
+            reference = ids.get(first.index)
+            layer_id = first.index if reference is None else reference + offset
+            row = {"method": method, "layer_id": layer_id, "name": first.name, "delta_W": delta}
+            rows.append(
+                {**row, "delta_b": 0.0, "M": dims.M, "N": dims.N, "b_shape": "UNKNOWN", "longname": first.framework_path or first.name}
+            )
         if not rows:
             raise ValueError("distances: the two models share no layer")
         frame = to_dataframe(rows).set_index("layer_id")
-        return float(np.mean(frame["delta_W"].to_numpy())), float("nan"), frame
+        return float(np.mean(frame["delta_W"].to_numpy())), 0.0, frame
 
     def SVDSmoothing(
         self,
@@ -232,11 +389,12 @@ class WeightWatcher:
 
         if svd_method not in ("fast", "accurate"):
             raise ValueError(f"SVDSmoothing: svd_method must be 'fast' or 'accurate', got {svd_method!r} (ww always uses an exact SVD)")
-        _warn_ignored("SVDSmoothing", {"plot": plot, "start_ids": start_ids}, {"plot": False, "start_ids": 0})
-        filters = self._native_filters(self._model(model), layers)
+        _warn_ignored("SVDSmoothing", {"plot": plot}, {"plot": False})
+        source = self._model(model)
+        filters = self._native_filters(source, layers, id_offset(source, start_ids))
         if filters is None:
-            return self._model(model)
-        updated = svd_smoothing(self._model(model), percent=percent, method=method, pool=pool, layers=filters, fit=fit)
+            return source
+        updated = svd_smoothing(source, percent=percent, method=method, pool=pool, layers=filters, fit=fit)
         self.model = updated
         return updated
 
@@ -244,11 +402,12 @@ class WeightWatcher:
         """Zero each layer's top singular components, as many as its correlation traps; returns the updated model."""
         from ww_core.models.smoothing import svd_sharpness
 
-        _warn_ignored("SVDSharpness", {"plot": plot, "start_ids": start_ids}, {"plot": False, "start_ids": 0})
-        filters = self._native_filters(self._model(model), layers)
+        _warn_ignored("SVDSharpness", {"plot": plot}, {"plot": False})
+        source = self._model(model)
+        filters = self._native_filters(source, layers, id_offset(source, start_ids))
         if filters is None:
-            return self._model(model)
-        updated = svd_sharpness(self._model(model), pool=pool, layers=filters)
+            return source
+        updated = svd_sharpness(source, pool=pool, layers=filters)
         self.model = updated
         return updated
 
@@ -256,6 +415,8 @@ class WeightWatcher:
         """One layer by name or by the reference's layer id (ww's own id where the reference numbers none)."""
         if layer is None:
             raise ValueError(f"{caller} needs layer= (a layer_id or a name)")
+        if isinstance(layer, numbers.Integral) and not isinstance(layer, bool):
+            layer = int(layer)
         opts = opts or AnalysisOptions()
         layers = model_layers(self._model(model), opts.with_(layers=())).layers
         ids = reference_ids(layers)
@@ -269,13 +430,13 @@ class WeightWatcher:
             raise KeyError(f"{caller}: weightwatcher layer id {layer!r} holds {len(chosen)} matrices ({names}); pass one name as layer=")
         return chosen[0]
 
-    def _native_filters(self, source: Any, layers: Any) -> tuple[Any, ...] | None:
+    def _native_filters(self, source: Any, layers: Any, offset: int = 0) -> tuple[Any, ...] | None:
         """``layers=`` of a reference call as ww's own filters (ids translated); None when it selects nothing."""
-        filters = _as_filters(layers)
+        filters = as_filters(layers)
         ids = reference_ids(model_layers(source, AnalysisOptions()).layers) if filters else None
         if ids is None:
-            return filters
-        translated = translate_filters(list(filters), ids)
+            return tuple(filters)
+        translated = translate_filters(unshifted(filters, offset), ids)
         return None if translated is None else tuple(translated)
 
     def _last(self) -> Results:
@@ -284,8 +445,19 @@ class WeightWatcher:
         return self.results
 
 
-def _as_filters(layers: Any) -> tuple[Any, ...]:
-    return (layers,) if isinstance(layers, (int, str)) else tuple(layers or ())
+def _peft_alias(options: dict[str, Any]) -> None:
+    """The reference's ``peft='peft_only'`` (any value but 'with_base') is ww's ``peft=True``."""
+    if options.get("peft") not in (None, False, True, "with_base"):
+        options["peft"] = True
+
+
+def _slice_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """describe(pool=False): a conv's row once per kernel position (``slice_id``), each with M eigenvalues, as the reference lists them."""
+    sliced: list[dict[str, Any]] = []
+    for row in rows:
+        count = int(row.get("rf", 1)) if str(row.get("layer_type", "")).startswith("conv") else 1
+        sliced.extend({**row, "slice_id": position} for position in range(count))
+    return sliced
 
 
 def _warn_ignored(caller: str, given: dict[str, Any], defaults: dict[str, Any]) -> None:

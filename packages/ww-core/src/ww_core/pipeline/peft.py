@@ -77,6 +77,7 @@ def lora_products(layers: list[LayerMatrix]) -> list[LayerMatrix]:
                 load=_product_loader(a, b),
                 origin=b.origin,
                 framework_type="LoRA B·A",
+                reference_id=a.reference_id,  # the reference lists B·A in its lora_A factor's place
             )
         )
     return products

@@ -17,11 +17,11 @@ DEFAULT_MAX_N = 50000
 FIX_FINGERS = (None, "clip_xmax", "xmin_peak")
 FITS = ("PL", "power_law", "TPL", "truncated_power_law", "E_TPL")
 
-#: Why ``intra=True`` is refused (docs/differences.md says more).
+#: Why ``intra=True`` is refused here (docs/differences.md says more).
 INTRA_REFUSED = (
-    "intra=True is not supported: weightwatcher 0.7.7's inter-layer analysis is experimental there "
-    "(an unseeded random mask by default, a normalization its own code marks 'probably wrong', only the "
-    "first kernel slice of convs, silently off with base_model), so ww refuses it rather than guess"
+    "intra=True is not computed by ww_core.analyze or the CLI: weightwatcher 0.7.7's inter-layer analysis is an "
+    "experiment (a random mask, a normalization its own code marks 'probably wrong'); the drop-in "
+    "ww_core.WeightWatcher(model).analyze(intra=True) computes it as the reference defines it (docs/differences.md)"
 )
 
 
@@ -69,7 +69,7 @@ class AnalysisOptions:
     vectors: bool = option(False, "eigenvector localization columns")
     detX: bool = option(False, "detX_num/detX_val columns (where log det of the tail is 0)")
     inverse: bool = option(False, "analyze the inverse spectrum")
-    intra: bool = option(False, "refused: the reference's experimental inter-layer analysis (docs/differences.md)")
+    intra: bool = option(False, "refused: the reference's experimental inter-layer analysis (WeightWatcher.analyze computes it)")
     peft: bool | str = option(False, "LoRA updates B·A only, or 'with_base' beside every layer", describe=True, choices=("with_base",))
     fused_qkv: bool = option(False, "fused attention projections as one row", describe=True)
     trust_pickle: bool = option(False, "allow unpickling code from model files (only for files you trust)", describe=True)
