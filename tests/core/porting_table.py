@@ -27,3 +27,13 @@ def methods() -> dict[str, str]:
 def keywords() -> dict[str, tuple[str, str]]:
     """analyze() keyword → (the reference's default as written, status)."""
     return {row[0].strip("`"): (row[1].strip("`"), row[2]) for row in _rows("analyze() keywords")}
+
+
+def other_keywords() -> dict[tuple[str, str], str]:
+    """(method, keyword) → status, for the constructor's and the other ported methods' keywords (a row may name several)."""
+    found = {}
+    for row in _rows("Other methods' keywords"):
+        for method in re.findall(r"`([A-Za-z_]\w*)`", row[0]):
+            for keyword in re.findall(r"`([A-Za-z_]\w*)`", row[1]):
+                found[(method, keyword)] = row[2]
+    return found

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import inspect
 import warnings
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 
 from ww_core import WeightWatcher
 
-from .porting_table import STATUSES, keywords, methods
+from .porting_table import STATUSES, keywords, methods, other_keywords
 
 pytest.importorskip("pandas")
 
@@ -59,3 +60,10 @@ def test_refused_keywords_raise_naming_themselves(name: str) -> None:
 def test_erg_is_detx() -> None:
     frame = WeightWatcher(model=_model()).analyze(ERG=True)
     assert "detX_num" in frame.columns
+
+
+@pytest.mark.parametrize(("method", "keyword"), sorted(other_keywords()))
+def test_other_methods_take_their_listed_keywords(method: str, keyword: str) -> None:
+    parameters = inspect.signature(getattr(WeightWatcher, method)).parameters
+    assert keyword in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values()), f"{method} does not take {keyword}"
+    assert other_keywords()[(method, keyword)] in STATUSES
