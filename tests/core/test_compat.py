@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -84,3 +87,26 @@ def test_to_pandas_holds_the_analyzed_rows_and_to_csv_every_row() -> None:
     assert len(results.to_pandas()) == 2 and len(results.details) == 3
     assert results.to_csv().count("\n") == 1 + 3
     assert results.to_csv(include_skipped=False).count("\n") == 1 + len(results.to_pandas())
+
+
+def test_start_ids_shift_a_state_dict_s_ids_as_the_reference(tmp_path: Path) -> None:
+    """The reference counts a state dict's ids from 1, or from start_ids when it is set; a negative start is refused."""
+    watcher = WeightWatcher(model=_state_dict())
+    assert list(watcher.describe(start_ids=1)["layer_id"]) == [1, 3]
+    assert list(watcher.describe(start_ids=3)["layer_id"]) == [3, 5]
+    assert list(watcher.analyze(layers=[5], start_ids=3)["name"]) == ["fc2"]
+    with pytest.raises(ValueError, match="start_ids"):
+        watcher.describe(start_ids=-1)
+    np.savez(tmp_path / "model.npz", **_model())  # a source the reference does not read: ww's own ids, unshifted
+    with pytest.warns(UserWarning, match="start_ids=1 has no effect on this str source"):
+        assert list(WeightWatcher(model=str(tmp_path / "model.npz")).describe(start_ids=1)["layer_id"]) == [0, 1]
+
+
+def test_start_ids_shift_a_safetensors_folder_s_ids_as_the_reference(tmp_path: Path) -> None:
+    """The reference counts a safetensors folder's ids from 0, or from start_ids (checked against it: 2 gives 2..6)."""
+    from ww_core.cli.demo import model_path
+
+    shutil.copy(model_path(), tmp_path / "model.safetensors")
+    watcher = WeightWatcher(model=str(tmp_path))
+    assert list(watcher.describe()["layer_id"]) == [0, 1, 2, 3, 4]
+    assert list(watcher.describe(start_ids=2)["layer_id"]) == [2, 3, 4, 5, 6]

@@ -11,6 +11,7 @@ reference does. docs/porting.md lists every method and keyword with what it does
 from __future__ import annotations
 
 import numbers
+import os
 import warnings
 from collections.abc import Mapping
 from typing import Any, Sequence
@@ -34,9 +35,6 @@ REFUSED_KEYWORDS = {"fft": "fft=True (the reference's experimental FFT of every 
 
 #: ``get_ESD(params=...)`` keys the reference's get_ESD reads (its other keys change nothing there either).
 ESD_PARAMS = ("inverse", "conv2d_fft")
-
-#: Module prefixes of the framework model classes whose layer ids the reference shifts by ``start_ids``.
-SHIFTED_FRAMEWORKS = ("torch.", "keras", "tf_keras", "tensorflow")
 
 
 def reference_ids(layers: Sequence[LayerMatrix]) -> dict[int, int | None] | None:
@@ -77,19 +75,24 @@ def unshifted(filters: Sequence[int | str], offset: int) -> list[int | str]:
     return [item if not isinstance(item, int) else item - offset if item >= 0 else item + offset for item in filters]
 
 
-def id_offset(source: Any, start_ids: int) -> int:
-    """How far ``start_ids`` shifts the reference's ids of this source: torch and Keras models count from ``start_ids``,
-    a state dict from 1 (or ``start_ids`` when set), other sources ignore it (0)."""
+def id_offset(source: Any, start_ids: int, numbered: bool) -> int:
+    """How far ``start_ids`` shifts the reference's ids of this source, as the reference shifts them: a state dict counts
+    from 1 (from ``start_ids`` when set), its other sources from ``start_ids``, except ONNX models (always from 0); a
+    source the reference does not number (``numbered`` False) keeps ww's ids. Both of those are warned about."""
+    if start_ids < 0:
+        raise ValueError(f"start_ids must be 0 or more (the reference refuses negative ones too), got {start_ids}")
     if not start_ids:
         return 0
-    if isinstance(source, Mapping):
-        return start_ids - 1
-    if any(cls.__module__.startswith(SHIFTED_FRAMEWORKS) for cls in type(source).__mro__):
-        return start_ids
-    warnings.warn(
-        f"start_ids={start_ids} has no effect on {type(source).__name__} sources (the reference ignores it there too)", stacklevel=4
-    )
-    return 0
+    if not numbered or _is_onnx(source):
+        warnings.warn(f"start_ids={start_ids} has no effect on this {type(source).__name__} source (nor in the reference)", stacklevel=4)
+        return 0
+    return start_ids - 1 if isinstance(source, Mapping) else start_ids
+
+
+def _is_onnx(source: Any) -> bool:
+    if isinstance(source, (str, os.PathLike)):
+        return os.fspath(source).endswith(".onnx")
+    return type(source).__module__.startswith("onnx")
 
 
 def reference_column_order(columns: Sequence[str]) -> list[str]:
@@ -127,8 +130,8 @@ class WeightWatcher:
         """Learn the source's reference ids and rewrite ``options['layers']`` to ww indices; False when nothing is selected."""
         options["layers"] = as_filters(options.get("layers"))
         opts = AnalysisOptions.from_kwargs(**options)
-        self._offset = id_offset(source, start_ids)
         self._ids = reference_ids(model_layers(source, opts.with_(layers=())).layers)
+        self._offset = id_offset(source, start_ids, self._ids is not None)
         if self._ids is None or not options["layers"]:
             return True
         translated = translate_filters(unshifted(options["layers"], self._offset), self._ids)
@@ -350,8 +353,7 @@ class WeightWatcher:
         from ww_core.results.export import to_dataframe
         from ww_core.spectra.shapes import matrix_dims
 
-        offset = id_offset(model_1, start_ids)
-        filters = self._native_filters(model_1, layers, offset)
+        filters, offset = self._native_filters(model_1, layers, start_ids)
         if filters is None:
             raise ValueError(f"distances: layers={layers!r} selects no layer")
         ids = reference_ids(model_layers(model_1, AnalysisOptions()).layers) or {}
@@ -391,7 +393,7 @@ class WeightWatcher:
             raise ValueError(f"SVDSmoothing: svd_method must be 'fast' or 'accurate', got {svd_method!r} (ww always uses an exact SVD)")
         _warn_ignored("SVDSmoothing", {"plot": plot}, {"plot": False})
         source = self._model(model)
-        filters = self._native_filters(source, layers, id_offset(source, start_ids))
+        filters, _ = self._native_filters(source, layers, start_ids)
         if filters is None:
             return source
         updated = svd_smoothing(source, percent=percent, method=method, pool=pool, layers=filters, fit=fit)
@@ -404,7 +406,7 @@ class WeightWatcher:
 
         _warn_ignored("SVDSharpness", {"plot": plot}, {"plot": False})
         source = self._model(model)
-        filters = self._native_filters(source, layers, id_offset(source, start_ids))
+        filters, _ = self._native_filters(source, layers, start_ids)
         if filters is None:
             return source
         updated = svd_sharpness(source, pool=pool, layers=filters)
@@ -430,14 +432,16 @@ class WeightWatcher:
             raise KeyError(f"{caller}: weightwatcher layer id {layer!r} holds {len(chosen)} matrices ({names}); pass one name as layer=")
         return chosen[0]
 
-    def _native_filters(self, source: Any, layers: Any, offset: int = 0) -> tuple[Any, ...] | None:
-        """``layers=`` of a reference call as ww's own filters (ids translated); None when it selects nothing."""
+    def _native_filters(self, source: Any, layers: Any, start_ids: int = 0) -> tuple[tuple[Any, ...] | None, int]:
+        """``layers=`` of a reference call as ww's own filters (ids translated; None when it selects nothing), and the
+        ``start_ids`` offset of the source's ids."""
         filters = as_filters(layers)
-        ids = reference_ids(model_layers(source, AnalysisOptions()).layers) if filters else None
+        ids = reference_ids(model_layers(source, AnalysisOptions()).layers) if filters or start_ids else None
+        offset = id_offset(source, start_ids, ids is not None)
         if ids is None:
-            return tuple(filters)
+            return tuple(filters), offset
         translated = translate_filters(unshifted(filters, offset), ids)
-        return None if translated is None else tuple(translated)
+        return (None if translated is None else tuple(translated)), offset
 
     def _last(self) -> Results:
         if self.results is None:
