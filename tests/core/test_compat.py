@@ -72,7 +72,8 @@ def test_an_unknown_id_warns_naming_the_ids_that_exist() -> None:
 def test_every_watcher_method_selects_by_the_reference_ids() -> None:
     a = _state_dict()
     b = {key: value + 0.01 for key, value in a.items()}
-    _, _, frame = WeightWatcher().distances(a, b, layers=[3])
+    with pytest.warns(UserWarning, match="reads no biases"):
+        _, _, frame = WeightWatcher().distances(a, b, layers=[3])
     assert list(frame.index) == [3] and list(frame["name"]) == ["fc2"]
     watcher = WeightWatcher(model=a)
     np.testing.assert_array_equal(watcher.get_Weights(layer=3)[0], a["fc2.weight"])

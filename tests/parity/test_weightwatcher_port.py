@@ -209,6 +209,12 @@ def test_unpooled_describe_has_a_row_per_conv_slice(lib: str, vgg: VGG) -> None:
         assert (conv.num_evals == conv.M).all()
 
 
+def test_unpooled_analysis_has_a_row_per_conv_slice(lib: str, vgg: VGG) -> None:
+    details = watcher_of(lib)(vgg).analyze(layers=[5], pool=False)
+    assert details.layer_id.tolist() == [5] * 9 and details.slice_id.tolist() == list(range(9))
+    assert (details.M == 16).all() and (details.num_evals == 16).all()
+
+
 def test_size_limits(lib: str, vgg: VGG) -> None:
     watcher = watcher_of(lib)(vgg)
     assert (watcher.describe(min_evals=100).num_evals >= 100).all()
