@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from ww_core.spectra.powerlaw_fit import SMALL_N, fit_power_law
+from ww_core.spectra.powerlaw_fit import SMALL_N, fit_power_law, xmin_scan
 
 powerlaw = pytest.importorskip("powerlaw")
 
@@ -44,6 +44,17 @@ def test_fit_equals_powerlaw_1_5(kind: str, n: int, seed: int) -> None:
         assert_rel(getattr(fit, name), float(getattr(ref, name)))
     assert fit.num_pl_spikes == int(ref.n)
     assert fit.xmax == data.max()
+
+
+def test_xmin_scan_is_powerlaw_1_5_s_curves() -> None:
+    """The D and alpha of every candidate xmin, which the reference plots against xmin (esd4, esd5)."""
+    data = heavy_sample("student", 300, 3)
+    xmins, alphas, Ds = xmin_scan(data)
+    ref = oracle(data)
+    np.testing.assert_allclose(xmins, ref.xmins, rtol=1e-12)
+    np.testing.assert_allclose(alphas, ref.alphas, rtol=1e-9)
+    np.testing.assert_allclose(Ds, ref.Ds, rtol=1e-9)
+    assert xmins[np.argmin(Ds)] == fit_power_law(data).xmin
 
 
 def test_fixed_xmin_equals_powerlaw_1_5() -> None:

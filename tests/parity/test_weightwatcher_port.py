@@ -404,7 +404,7 @@ def test_plots_use_the_reference_file_names(lib: str, vgg: VGG, tmp_path: Path) 
         warnings.simplefilter("ignore")
         watcher_of(lib)(vgg).analyze(layers=[21], plot=True, savefig=str(tmp_path))
     names = {path.name for path in tmp_path.iterdir()}
-    assert {f"ww.layer21.esd{suffix}.png" for suffix in ("", "2", "3")} <= names, sorted(names)
+    assert {f"ww.layer21.esd{suffix}.png" for suffix in ("", "2", "3", "4", "5")} <= names, sorted(names)
 
 
 def test_resnet_layers(lib: str) -> None:

@@ -193,6 +193,17 @@ def fit_power_law(
     return _result(data, best, float(alphas[best]), D, len(data) - best)
 
 
+def xmin_scan(evals: np.ndarray, thresh: float = EVALS_THRESH) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every candidate xmin of the fit (λ > ``thresh``, all but the largest) with its MLE alpha and KS distance D: the
+    curves the reference draws against xmin (its ``esd4``/``esd5`` plots, powerlaw's ``Fit.xmins/alphas/Ds``). O(n²)."""
+    values = np.asarray(evals, dtype=np.float64).ravel()
+    data = np.sort(values[np.isfinite(values) & (values > thresh)])
+    if len(data) < 2:
+        return np.empty(0), np.empty(0), np.empty(0)
+    alphas = _alphas(data)
+    return data[:-1], alphas, ks_distances(data, alphas, np.arange(len(data) - 1))
+
+
 def _fixed_xmin_fit(data: np.ndarray, i: int) -> PowerLawFit:
     """MLE alpha and KS distance at the given xmin index."""
     if i >= len(data) - 1:
