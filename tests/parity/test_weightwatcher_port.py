@@ -248,6 +248,9 @@ def test_get_details_and_summary(lib: str, vgg: VGG) -> None:
     details = watcher.analyze(layers=[5])
     assert len(watcher.get_details()) == len(details) == 1
     assert watcher.get_summary(details) == watcher.get_summary()
+    pairs = watcher.analyze(layers=DENSE_IDS, intra=True, sparsify=False)
+    watcher.describe()  # a later describe leaves the last analysis's details as they were
+    assert watcher.get_details().equals(pairs) and watcher.get_details().name.tolist() == ["15 X 18 ", "18 X 21 "]
 
 
 def test_get_esd(lib: str, vgg: VGG) -> None:

@@ -110,6 +110,7 @@ class WeightWatcher:
         self.model = model
         self.base_model = base_model
         self.results: Results | None = None
+        self.details: Any = None
         self._ids: dict[int, int | None] | None = None
         self._offset = 0
 
@@ -186,7 +187,7 @@ class WeightWatcher:
             self.results = self._products(source, base, options, stacked=stacked, sparsify=sparsify)
         else:
             self.results = analyze(source, base_model=base, **options)
-        frame = self._frame(self.results.analyzed, self.results.esds)
+        frame = self.details = self._frame(self.results.analyzed, self.results.esds)
         if plot:  # as in the reference, savefig only says where plots go
             self._plot(frame, "ww-img" if savefig is True or not isinstance(savefig, str) else savefig)
         return frame
@@ -253,16 +254,15 @@ class WeightWatcher:
         for key, reason in REFUSED_KEYWORDS.items():
             if options.pop(key, False):
                 raise ValueError(f"WeightWatcher.describe: {reason}")
+        if options.pop("intra", False):  # the reference's describe rejects it too (its parameters hold randomize and vectors)
+            raise ValueError(
+                "WeightWatcher.describe: intra=True is refused, as by the reference's describe; analyze(intra=True) gives the layer pairs"
+            )
         _peft_alias(options)
-        intra = options.pop("intra", False)
         source = self._model(model)
         self._base(base_model)
         if not self._selection(source, options, start_ids):
             return self._frame([])
-        if intra:  # the reference's describe rejects it too (its parameters hold randomize and vectors)
-            raise ValueError(
-                "WeightWatcher.describe: intra=True is refused, as by the reference's describe; analyze(intra=True) gives the layer pairs"
-            )
         if stacked:
             from ww_core.models import layer_products
 
@@ -277,9 +277,9 @@ class WeightWatcher:
         return self._frame([{key: value for key, value in row.items() if key not in ("status", "error")} for row in rows])
 
     def get_details(self) -> Any:
-        """The last analysis's details DataFrame."""
-        last = self._last()
-        return self._frame(last.analyzed, last.esds)
+        """The last analysis's details DataFrame (``self.details``, as the reference keeps it)."""
+        self._last()
+        return self.details
 
     def get_summary(self, details: Any = None) -> dict[str, float]:
         """Means of the summary metrics, of the last analysis or of a given details DataFrame."""
