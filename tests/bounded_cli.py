@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import json
 import os
 import resource
 import subprocess
@@ -65,6 +66,15 @@ def check_refused(path: str | os.PathLike[str], *needles: str, command: str = "a
     missing = [needle for needle in (Path(path).name, *needles) if needle not in lines[0]]
     assert not missing, f"{label}: error {lines[0]!r} does not mention {missing}"
     return lines[0]
+
+
+def analyzed_rows(path: str | os.PathLike[str], output: Path, *extra: str) -> list[dict[str, object]]:
+    """The rows of ``ww analyze PATH --json OUTPUT`` run as ``run_ww`` runs it: for inputs where one layer fails, not the run."""
+    outcome = run_ww("analyze", path, "--json", output, "-q", *extra)
+    assert outcome.code in (0, 1, 2) and "Traceback" not in outcome.stderr, outcome.stderr[-2000:]
+    assert output.is_file(), f"ww analyze {os.fspath(path)}: no rows written (exit {outcome.code}): {outcome.stderr[-2000:]!r}"
+    rows: list[dict[str, object]] = json.loads(output.read_text())["details"]
+    return rows
 
 
 _IN_ACCESS, _IN_OPEN = 0x1, 0x20
