@@ -87,16 +87,16 @@ def open_regular(path: str | os.PathLike[str], root: str | os.PathLike[str] | No
     Opened without blocking and checked on the open descriptor, so a FIFO swapped in after a check cannot hang the read.
     """
     regular_file(path, root)
-    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    handle = open(path, "rb", opener=lambda name, flags: os.open(name, flags | os.O_NONBLOCK))
     try:
-        mode = os.fstat(descriptor).st_mode
+        mode = os.fstat(handle.fileno()).st_mode
         if not stat.S_ISREG(mode):
             kind = next((kind for test, kind in _SPECIAL_KINDS if test(mode)), "a special file")
             raise UntrustedDataError(f"{os.fspath(path)}: not a regular file ({kind}): only regular files are read")
     except BaseException:
-        os.close(descriptor)
+        handle.close()
         raise
-    return os.fdopen(descriptor, "rb")
+    return handle
 
 
 def check_present(what: str, claimed: int, held: int) -> None:
