@@ -40,7 +40,7 @@ def test_external_data_is_memory_mapped_and_read_only_on_load(tmp_path: Path, mo
     real_memmap = np.memmap
 
     def recording_memmap(filename: object, *args: object, **kwargs: object) -> np.memmap:
-        maps.append(Path(str(filename)).name)
+        maps.append(Path(str(getattr(filename, "name", filename))).name)  # a path, or the file opened through the gate
         return real_memmap(filename, *args, **kwargs)  # type: ignore[call-overload,no-any-return]
 
     monkeypatch.setattr(tensors.np, "memmap", recording_memmap)

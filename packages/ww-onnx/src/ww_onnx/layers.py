@@ -172,7 +172,8 @@ def model_layers(model: onnx.ModelProto, base_dir: Path | None, origin: str, opt
     for use in weight_uses(model.graph):
         if any(dim < 0 for dim in use.tensor.dims):  # else listed with a made-up size
             raise ValueError(f"{origin}: tensor {use.name!r} has an invalid shape {list(use.tensor.dims)}")
-        dtype = onnx.TensorProto.DataType.Name(use.tensor.data_type).lower()
+        skip = _unreadable_type(use.tensor.data_type)
+        dtype = "" if skip else onnx.TensorProto.DataType.Name(use.tensor.data_type).lower()
         for row in rows(use, options):
             yield LayerMatrix(
                 name=row.name,
@@ -182,11 +183,18 @@ def model_layers(model: onnx.ModelProto, base_dir: Path | None, origin: str, opt
                 load=_gates_reordered(loader(use.tensor, base_dir, row.transpose, row.index, model_file), row.gate_order),
                 origin=origin,
                 framework_type=use.node.op_type,
-                skip=unanalyzable_reason(dtype, row.shape),
+                skip=skip or unanalyzable_reason(dtype, row.shape),
                 reference_id=positions.get(use.name),
                 framework_path=use.name,
             )
             index += 1
+
+
+def _unreadable_type(data_type: int) -> str:
+    """Why an element type ONNX does not define (999) gives a skipped row, or "" for a defined one: one row, never the whole model."""
+    if data_type in onnx.TensorProto.DataType.values():
+        return ""
+    return f"element type {data_type} is no ONNX data type: not read"
 
 
 def _gates_reordered(load: Any, order: tuple[int, ...]) -> Any:

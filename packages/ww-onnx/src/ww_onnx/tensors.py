@@ -11,7 +11,18 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from ww_core.platform.toolkit import BF16, FileSpan, Layout, bf16_to_float32, file_version, widen_to_float
+from ww_core.platform.toolkit import (
+    BF16,
+    FileSpan,
+    Layout,
+    bf16_to_float32,
+    check_present,
+    file_version,
+    model_root,
+    open_regular,
+    regular_file,
+    widen_to_float,
+)
 
 Loader = Callable[[], np.ndarray]
 
@@ -22,7 +33,11 @@ def is_external(tensor: onnx.TensorProto) -> bool:
 
 
 def _external_place(tensor: onnx.TensorProto, base_dir: Path | None) -> tuple[Path, int, np.dtype[Any], tuple[int, ...]]:
-    """Where an external tensor's bytes lie (file, offset), their stored dtype and shape; ValueError naming the problem."""
+    """Where an external tensor's bytes lie (file, offset), their stored dtype and shape; ValueError naming the problem.
+
+    The data file must be a regular file resolving inside the model (``model_root``: a cache snapshot's links lead into
+    its repo's blobs) and hold every byte the tensor claims.
+    """
     info = {entry.key: entry.value for entry in tensor.external_data}
     if base_dir is None:
         raise ValueError(f"tensor {tensor.name!r} is stored in external file {info.get('location')!r}; analyze the .onnx path instead")
@@ -34,12 +49,17 @@ def _external_place(tensor: onnx.TensorProto, base_dir: Path | None) -> tuple[Pa
     dtype = np.dtype("<u2") if bf16 else np.dtype(onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type)).newbyteorder("<")
     if "length" in info and int(info["length"]) != dtype.itemsize * int(np.prod(shape)):
         raise ValueError(f"tensor {tensor.name!r}: external length {info['length']} does not match shape {shape}")
-    return base_dir / named, int(info.get("offset", 0)), dtype, shape
+    location, offset = regular_file(base_dir / named, model_root(base_dir)), int(info.get("offset", 0))
+    if location.is_file():  # a missing file is named by the read
+        held = max(location.stat().st_size - offset, 0)
+        check_present(f"{location}: tensor {tensor.name!r} at offset {offset}", dtype.itemsize * int(np.prod(shape)), held)
+    return location, offset, dtype, shape
 
 
 def _external_array(tensor: onnx.TensorProto, base_dir: Path | None) -> np.ndarray:
     location, offset, dtype, shape = _external_place(tensor, base_dir)
-    raw = np.memmap(location, dtype=dtype, mode="r", offset=offset, shape=shape)
+    with open_regular(location) as handle:
+        raw = np.memmap(handle, dtype=dtype, mode="r", offset=offset, shape=shape)
     return bf16_to_float32(np.asarray(raw)) if tensor.data_type == onnx.TensorProto.BFLOAT16 else widen_to_float(raw)
 
 

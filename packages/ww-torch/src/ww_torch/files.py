@@ -11,7 +11,17 @@ from typing import Any, Iterator, Mapping
 
 import torch
 
-from ww_core.platform.toolkit import ShardHolders, UntrustedDataError, check_inflation, natural_key, read_weight_map
+from ww_core.platform.toolkit import (
+    ShardHolders,
+    UntrustedDataError,
+    check_inflation,
+    check_present,
+    model_root,
+    natural_key,
+    open_regular,
+    read_weight_map,
+    regular_file,
+)
 from ww_core.platform.toolkit import shard_files as index_shard_files
 from ww_torch.recognize import TORCH_SUFFIXES, is_training_state
 
@@ -41,7 +51,7 @@ PICKLE_HEADS = frozenset(bytes([0x80, protocol]) for protocol in range(2, 6))
 def _check_torch_format(path: Path) -> None:
     """Refuse what is neither a zip archive nor a pickle stream before torch parses it (its errors quote the bytes)."""
     try:
-        with path.open("rb") as handle:
+        with open_regular(path) as handle:
             head = handle.read(2)
     except OSError as exc:
         raise ValueError(f"{path}: cannot be read ({exc.strerror or type(exc).__name__})") from None
@@ -138,7 +148,8 @@ def _check_storage_sizes(path: Path) -> None:
 
 
 def load_file(path: Path, trust_pickle: bool) -> Any:
-    """The object stored in ``path``; weights memory-mapped when the file format allows it."""
+    """The object stored in ``path`` (a regular file: torch opens it itself); weights memory-mapped when the file format allows it."""
+    regular_file(path)
     _check_torch_format(path)
     if zipfile.is_zipfile(path) and not is_torchscript(path):
         _check_storage_sizes(path)
@@ -164,13 +175,35 @@ def load_file(path: Path, trust_pickle: bool) -> Any:
 
 
 def find_tensors(obj: Any, path: Path) -> Mapping[str, torch.Tensor] | torch.nn.Module:
-    """The state dict (or whole module) inside a loaded file, found by structure in checkpoint wrappers.
+    """The state dict (or whole module) inside a loaded file, found by structure in checkpoint wrappers; every tensor's view
+    checked to claim no more bytes than its storage holds (``check_views``).
 
     A state dict is a mapping with string keys holding at least one tensor of rank 2 or more;
     it is looked for in the object itself, then up to two levels down (``{step, model_state,
     optimizer_state}``, ``{"trainer": {"weights": ...}}``), never inside optimizer state. Several
     candidates: the one under a usual key (``CHECKPOINT_KEYS``), else an error naming them.
     """
+    return check_views(_find_tensors(obj, path), path)
+
+
+def check_views(found: Mapping[str, torch.Tensor] | torch.nn.Module, path: Path) -> Mapping[str, torch.Tensor] | torch.nn.Module:
+    """``found``, once every tensor is checked to lie within its storage and to claim no more bytes than the storage holds.
+
+    A file stores a storage and views of it (offset, shape, strides): a 1.6 kB file held a 15000 x 15000 view with
+    zero strides (0.9 GB when read), and a Hankel view over 30 000 floats; their bytes are not in the file.
+    """
+    tensors = found.state_dict(keep_vars=True) if isinstance(found, torch.nn.Module) else found
+    for key, tensor in tensors.items():
+        if not isinstance(tensor, torch.Tensor) or tensor.layout != torch.strided or tensor.numel() == 0:
+            continue
+        itemsize = tensor.element_size()
+        last = tensor.storage_offset() + sum((size - 1) * stride for size, stride in zip(tensor.shape, tensor.stride()))
+        claimed = max(tensor.numel(), last + 1) * itemsize
+        check_present(f"{path}: tensor {key!r} (a view of its storage)", claimed, tensor.untyped_storage().nbytes())
+    return found
+
+
+def _find_tensors(obj: Any, path: Path) -> Mapping[str, torch.Tensor] | torch.nn.Module:
     if isinstance(obj, torch.nn.Module):
         return obj
     if not isinstance(obj, Mapping):
@@ -232,14 +265,17 @@ def shard_files(folder: Path) -> list[Path]:
     """The weight files of a folder: the index file's shards in shard order, else every torch file but training state.
 
     An index may name only files in its own folder. Every entry with a torch suffix is a shard,
-    a link that leads nowhere (or in a loop) too, so that it is refused rather than skipped.
+    a link that leads nowhere (or in a loop) too, so that it is refused rather than skipped; a FIFO
+    too, and a shard resolving outside the model (``model_root``) is refused before anything is read,
+    trusted or not.
     """
     index = index_file(folder)
     if index is not None:
         return index_shard_files(index, read_weight_map(index))
     weights = (p for p in folder.iterdir() if p.suffix.lower() in TORCH_SUFFIXES and not is_training_state(p))
-    entries = (p for p in weights if p.is_symlink() or p.is_file())
-    return sorted(entries, key=lambda p: natural_key(p.name))
+    entries = sorted((p for p in weights if not p.is_dir()), key=lambda p: natural_key(p.name))
+    root = model_root(folder)
+    return [regular_file(entry, root) for entry in entries]
 
 
 def iter_shards(folder: Path, trust_pickle: bool) -> Iterator[tuple[Path, Mapping[str, torch.Tensor] | torch.nn.Module]]:

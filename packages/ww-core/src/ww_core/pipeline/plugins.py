@@ -15,6 +15,7 @@ from ww_core.platform import hookspecs
 from ww_core.platform.adapter_hints import advice
 from ww_core.platform.adapter_options import AdapterOptions
 from ww_core.platform.protocol import PROTOCOL_VERSION, LayerMatrix
+from ww_core.platform.untrusted import special_kind
 from ww_core.sources import hf_cache
 
 
@@ -203,7 +204,11 @@ def _describe(source: Any) -> str:
 
 
 def unknown_source_error(source: Any) -> UnknownSourceError:
-    """An error listing the installed adapters and the package that would read ``source``."""
+    """An error listing the installed adapters and the package that would read ``source``; for a FIFO or a device, that only
+    regular files are read (no adapter opens one)."""
+    kind = special_kind(source) if isinstance(source, (str, os.PathLike)) and not os.path.isdir(source) else None
+    if kind is not None:
+        return UnknownSourceError(f"{os.fspath(source)}: not a regular file ({kind}): only regular files are read")
     adapters = list_adapters()
     installed = ", ".join(str(a.get("name", "?")) for a in adapters if a.get("status") == "ok")
     what = f"no installed adapter recognizes {_describe(source)}"

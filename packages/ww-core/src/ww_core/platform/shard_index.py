@@ -9,7 +9,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from ww_core.platform.named_arrays import natural_key
-from ww_core.platform.untrusted import MAX_JSON_BYTES, UntrustedDataError, parse_json_object, read_limited
+from ww_core.platform.untrusted import (
+    MAX_JSON_BYTES,
+    UntrustedDataError,
+    model_root,
+    open_regular,
+    parse_json_object,
+    read_limited,
+    regular_file,
+)
 
 
 class ShardIndexError(UntrustedDataError):
@@ -17,9 +25,12 @@ class ShardIndexError(UntrustedDataError):
 
 
 def read_weight_map(index_file: Path) -> dict[str, str]:
-    """The tensor → shard-file map of an index file; every shard must be a plain file name in the index's folder."""
+    """The tensor → shard-file map of an index file; every shard must be a plain file name in the index's folder.
+
+    The index itself must be a regular file resolving inside the model (``model_root``).
+    """
     try:
-        with index_file.open("rb") as handle:
+        with open_regular(index_file, model_root(index_file)) as handle:
             text = read_limited(handle, MAX_JSON_BYTES, f"{index_file}: index")
         document = parse_json_object(text, f"{index_file}: index")
     except OSError as exc:
@@ -33,8 +44,12 @@ def read_weight_map(index_file: Path) -> dict[str, str]:
 
 
 def shard_files(index_file: Path, weight_map: dict[str, str]) -> list[Path]:
-    """The distinct shard files an index names, in natural order; FileNotFoundError naming those that are not files."""
+    """The distinct shard files an index names, in natural order; FileNotFoundError naming those that are missing,
+    UntrustedDataError for one that is no regular file or resolves outside the model."""
     names = sorted(dict.fromkeys(weight_map.values()), key=natural_key)
+    root = model_root(index_file)
+    for name in names:
+        regular_file(index_file.parent / name, root)
     missing = [name for name in names if not (index_file.parent / name).is_file()]
     if missing:
         raise FileNotFoundError(f"{index_file}: shard(s) {missing} listed in the index are missing")

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ww_core.platform.protocol import widen_to_float
+from ww_core.platform.untrusted import open_regular
 
 #: ``FileSpan.dtype`` for bfloat16 bit patterns (numpy has no bfloat16).
 BF16 = "bfloat16"
@@ -83,7 +84,8 @@ class FileSpan(TensorRef):
         if not prod(self.shape):
             raw = np.zeros(self.shape, stored)
         else:
-            raw = np.memmap(Path(self.path), dtype=stored, mode="r", offset=self.offset, shape=self.shape)
+            with open_regular(self.path) as handle:  # never a FIFO swapped in after listing
+                raw = np.memmap(handle, dtype=stored, mode="r", offset=self.offset, shape=self.shape)
         return self.layout.apply(_widened(raw, self.dtype))
 
 

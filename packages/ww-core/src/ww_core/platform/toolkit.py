@@ -28,7 +28,22 @@ from ww_core.platform.protocol import (
 from ww_core.platform.shard_index import Holders as ShardHolders
 from ww_core.platform.shard_index import ShardIndexError, read_weight_map, shard_files
 from ww_core.platform.tensor_refs import BF16, FileSpan, Layout, TensorRef, bf16_to_float32, file_version
-from ww_core.platform.untrusted import UntrustedDataError, check_inflation, parse_json, parse_json_object, read_limited
+from ww_core.platform.untrusted import (
+    MAX_INFLATED_BYTES,
+    MAX_INFLATION,
+    UntrustedDataError,
+    check_confined,
+    check_inflated,
+    check_inflation,
+    check_present,
+    model_root,
+    open_regular,
+    parse_json,
+    parse_json_object,
+    read_limited,
+    regular_file,
+    special_kind,
+)
 
 
 def kind_from_rank(ndim: int) -> LayerKind | None:
@@ -65,6 +80,8 @@ __all__ = [
     "BF16",
     "CONV_KIND_BY_RANK",
     "KIND_NDIM",
+    "MAX_INFLATED_BYTES",
+    "MAX_INFLATION",
     "PROTOCOL_VERSION",
     "AdapterOptions",
     "FileSpan",
@@ -77,20 +94,27 @@ __all__ = [
     "TensorRef",
     "UntrustedDataError",
     "bf16_to_float32",
+    "check_confined",
+    "check_inflated",
     "check_inflation",
+    "check_present",
     "file_version",
     "hookimpl",
     "infer_kind",
     "kind_from_rank",
     "layers_from_named",
+    "model_root",
     "module_path",
     "natural_key",
+    "open_regular",
     "parse_json",
     "parse_json_object",
     "read_limited",
     "read_npy_header",
     "read_weight_map",
+    "regular_file",
     "shard_files",
+    "special_kind",
     "state_dict_reference_ids",
     "to_stored",
     "unanalyzable_reason",

@@ -69,12 +69,14 @@ def _npz_layers(path: Path, fused_qkv: bool) -> Iterable[LayerMatrix]:
     """
     try:
         archive, lock = npz_member.open_archive(path)
+    except UntrustedDataError:
+        raise
     except Exception as exc:  # zip parsers raise many types; all mean a corrupt file
         raise ValueError(f"{path}: not a readable .npz archive ({type(exc).__name__}: {exc})") from None
     try:
         with lock:
             members = [info for info in archive.infolist() if info.filename.endswith(".npy")]
-            headers = {info.filename[: -len(".npy")]: _npz_member_header(archive, info) for info in members}
+            headers = {info.filename[: -len(".npy")]: _npz_member_header(archive, info, path) for info in members}
     except UntrustedDataError:
         raise
     except Exception as exc:  # so do .npy header parsers
@@ -83,9 +85,9 @@ def _npz_layers(path: Path, fused_qkv: bool) -> Iterable[LayerMatrix]:
     return layers_from_named(entries, str(path), "npz", fused_qkv=fused_qkv)
 
 
-def _npz_member_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> tuple[tuple[int, ...], str]:
+def _npz_member_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> tuple[tuple[int, ...], str]:
     """A member's shape and dtype name from its .npy header, checked against the member's size, without reading its data."""
-    check_inflation(info, str(archive.filename))
+    check_inflation(info, str(path))
     with archive.open(info) as handle:
         shape, dtype, header_bytes = read_npy_header(handle)
     claimed = prod(shape) * dtype.itemsize

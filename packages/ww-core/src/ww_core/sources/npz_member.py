@@ -13,7 +13,7 @@ import numpy as np
 
 from ww_core.platform.tensor_refs import TensorRef, file_version
 from ww_core.platform.toolkit import read_npy_header
-from ww_core.platform.untrusted import check_inflation
+from ww_core.platform.untrusted import check_inflation, open_regular
 
 
 @lru_cache(maxsize=8)
@@ -22,7 +22,7 @@ def _archive(path: str, version: tuple[int, ...], process: int) -> tuple[zipfile
 
     Keyed by process id too: a forked worker inherits the cache, and processes sharing one open file share its offset.
     """
-    return zipfile.ZipFile(path), threading.Lock()
+    return zipfile.ZipFile(open_regular(path)), threading.Lock()
 
 
 def open_archive(path: Path) -> tuple[zipfile.ZipFile, threading.Lock]:

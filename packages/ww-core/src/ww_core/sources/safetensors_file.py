@@ -16,7 +16,7 @@ import numpy as np
 from ww_core.platform import shard_index
 from ww_core.platform.named_arrays import natural_key, state_dict_reference_ids
 from ww_core.platform.tensor_refs import BF16, FileSpan, file_version
-from ww_core.platform.untrusted import MAX_JSON_BYTES, UntrustedDataError, parse_json_object
+from ww_core.platform.untrusted import MAX_JSON_BYTES, UntrustedDataError, model_root, open_regular, parse_json_object, regular_file
 
 MAX_HEADER_BYTES = MAX_JSON_BYTES
 
@@ -45,8 +45,8 @@ def read_header(path: Path) -> tuple[dict[str, Any], int]:
     Messages never quote the file's bytes (the path may be a link to any file): sizes and positions only.
     """
     try:
-        file_size = path.stat().st_size
-        with path.open("rb") as handle:
+        with open_regular(path) as handle:
+            file_size = os.fstat(handle.fileno()).st_size
             prefix = handle.read(8)
             if len(prefix) < 8:
                 raise SafetensorsError(f"{path}: not a safetensors file (shorter than its 8-byte header length)")
@@ -55,6 +55,8 @@ def read_header(path: Path) -> tuple[dict[str, Any], int]:
                 limit = "the file's size" if file_size - 8 < MAX_HEADER_BYTES else f"the {MAX_HEADER_BYTES // (1024 * 1024)} MiB cap"
                 raise SafetensorsError(f"{path}: not a safetensors file (its header length exceeds {limit}, {file_size} bytes in all)")
             raw = handle.read(header_size)
+    except UntrustedDataError as exc:
+        raise SafetensorsError(str(exc)) from None
     except OSError as exc:
         raise SafetensorsError(f"{path}: cannot be read ({exc.strerror or type(exc).__name__})") from None
     try:
@@ -121,6 +123,16 @@ def _header_of_version(path: str, version: tuple[int, ...]) -> tuple[dict[str, A
     return read_header(Path(path))
 
 
+def header(path: Path) -> tuple[dict[str, Any], int]:
+    """``read_header``, parsed once per process and file version: listing, reference ids and reads share it
+    (a header of 300 000 tensors was parsed twice per command)."""
+    try:
+        version = file_version(path)
+    except OSError:
+        return read_header(path)  # names the problem (missing, a link loop)
+    return _header_of_version(str(path), version)
+
+
 @dataclass(frozen=True)
 class SafetensorsSpan(FileSpan):
     """A safetensors tensor found by its ``tensor`` name in the file's header when read, not at the listing's offset.
@@ -159,12 +171,22 @@ def _dtype_name(dtype: str) -> str:
 
 
 def shard_files(path: Path) -> list[Path]:
-    """The safetensors files of a file or directory, in index-file order when there is one."""
+    """The safetensors files of a file or directory, in index-file order when there is one.
+
+    A folder's shards must be regular files resolving inside the model (``model_root``): a link out of it is refused.
+    """
     index_file = _index_file(path)
     if index_file is not None:
-        return shard_index.shard_files(index_file, _weight_map(index_file))
+        try:
+            return shard_index.shard_files(index_file, _weight_map(index_file))
+        except UntrustedDataError as exc:
+            raise SafetensorsError(str(exc)) from None
     if path.is_dir():
-        return sorted(path.glob("*.safetensors"), key=lambda p: natural_key(p.name))
+        root = model_root(path)
+        try:
+            return [regular_file(shard, root) for shard in sorted(path.glob("*.safetensors"), key=lambda p: natural_key(p.name))]
+        except UntrustedDataError as exc:
+            raise SafetensorsError(str(exc)) from None
     return [path]
 
 
@@ -185,7 +207,7 @@ def iter_tensors(path: Path) -> Iterator[tuple[str, tuple[int, ...], Callable[[]
     entries = []
     holders = shard_index.Holders(path)
     for shard in shard_files(path):
-        table, data_start = read_header(shard)
+        table, data_start = header(shard)
         holders.add(shard, list(table))
         for name, entry in table.items():
             dtype = "bfloat16" if entry["dtype"] == "BF16" else _DTYPES[entry["dtype"]].name
@@ -217,12 +239,12 @@ def reference_ids(path: Path) -> dict[str, int]:
         weight_map = _weight_map(index_file)
         ordered = [key for shard in sorted(set(weight_map.values())) for key, file in weight_map.items() if file == shard]
         return state_dict_reference_ids(ordered, start=0)
-    shards = sorted(path.glob("*.safetensors")) if path.is_dir() else [path]
+    shards = sorted(shard_files(path))
     ids: dict[str, int] = {}
     start = 0
     for shard in shards:
         start += len(ids)
-        table, _ = read_header(shard)
+        table, _ = header(shard)
         ids.update(state_dict_reference_ids(sorted(table), start))
     return ids
 
