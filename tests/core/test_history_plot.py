@@ -22,7 +22,7 @@ def run_log(tmp_path: Path) -> Path:
     rng = np.random.default_rng(0)
     model = {"fc1.weight": rng.standard_t(3, size=(64, 32)), "fc2.weight": rng.standard_normal((32, 64))}
     path = tmp_path / "run.jsonl"
-    with ww_core.Monitor(every=1, log=path, when_behind="wait", warn=FractionBelow(fraction=0.01, alpha=100.0)) as monitor:
+    with ww_core.Monitor(every=1, log=path, when_behind="wait", warn=FractionBelow(fraction=0.01, alpha=100.0, min_evals=0)) as monitor:
         for step in range(1, 5):
             model["fc1.weight"] += rng.standard_t(3, size=(64, 32))
             monitor.observe(model, step=step)

@@ -223,13 +223,15 @@ def test_a_file_that_is_no_monitor_log_is_refused_with_its_name(tmp_path: Path) 
         load_history(tmp_path / "missing.jsonl")
 
 
-def _history(alphas: dict[str, list[float]], summary: list[float] | None = None) -> History:
+def _history(alphas: dict[str, list[float]]) -> History:
     history = History()
     steps = len(next(iter(alphas.values())))
     for i in range(steps):
-        rows = [{"layer_id": j, "name": name, "alpha": values[i], "status": "success"} for j, (name, values) in enumerate(alphas.items())]
-        mean = summary[i] if summary else float(np.mean([row["alpha"] for row in rows]))
-        history.add_snapshot({"step": 10 * (i + 1), "summary": {"alpha": mean}}, rows)
+        rows = [
+            {"layer_id": j, "name": name, "num_evals": 100, "alpha": values[i], "status": "success"}
+            for j, (name, values) in enumerate(alphas.items())
+        ]
+        history.add_snapshot({"step": 10 * (i + 1), "summary": {"alpha": float(np.mean([row["alpha"] for row in rows]))}}, rows)
     return history
 
 
@@ -241,14 +243,14 @@ def test_band_exits_count_only_leaving_the_band() -> None:
 def test_fraction_below_fires_at_the_first_step_reaching_the_share() -> None:
     history = _history({"a": [3.0, 1.9, 1.5], "b": [3.0, 3.0, 1.8], "c": [3.0, 3.0, 3.0]})
     warning = FractionBelow(fraction=0.6).scan(history)
-    assert warning == EarlyWarning(30, "fraction_below", "2 of 3 layers have alpha < 2 (threshold 60%)")
+    assert warning == EarlyWarning(30, "fraction_below", "2 of 3 layers (those with >= 50 eigenvalues) have alpha < 2 (threshold 60%)")
     assert FractionBelow(fraction=1.0).scan(history) is None
     with pytest.raises(ValueError):
         FractionBelow(fraction=0)
 
 
 def test_summary_turns_up_needs_patience_above_the_minimum() -> None:
-    history = _history({"a": [0.0] * 7}, summary=[5.0, 4.0, 3.0, 3.2, 2.9, 3.3, 3.4])
+    history = _history({"a": [5.0, 4.0, 3.0, 3.2, 2.9, 3.3, 3.4]})
     warning = SummaryTurnsUp(patience=2, min_rise=0.05).scan(history)
     assert warning is not None and warning.step == 70 and "minimum 2.9 (step 50)" in warning.message
     assert SummaryTurnsUp(patience=3).scan(history) is None
@@ -257,7 +259,7 @@ def test_summary_turns_up_needs_patience_above_the_minimum() -> None:
 
 def test_a_fired_rule_sets_should_stop_and_is_logged(tmp_path: Path) -> None:
     seen: list[EarlyWarning] = []
-    rule = FractionBelow(fraction=0.01, alpha=100.0)
+    rule = FractionBelow(fraction=0.01, alpha=100.0, min_evals=0)
     with ww_core.Monitor(every=1, log=tmp_path / "run.jsonl", when_behind="wait", warn=rule, on_warning=seen.append) as monitor:
         monitor.observe(_model(), step=1)
     assert monitor.should_stop and seen == [monitor.warning]
@@ -266,7 +268,9 @@ def test_a_fired_rule_sets_should_stop_and_is_logged(tmp_path: Path) -> None:
 
 
 def test_close_from_the_warning_callback_stops_observing_without_deadlock(tmp_path: Path) -> None:
-    monitor = ww_core.Monitor(every=1, log=tmp_path / "run.jsonl", when_behind="wait", warn=FractionBelow(fraction=0.01, alpha=100.0))
+    monitor = ww_core.Monitor(
+        every=1, log=tmp_path / "run.jsonl", when_behind="wait", warn=FractionBelow(fraction=0.01, alpha=100.0, min_evals=0)
+    )
     closed_by_callback = threading.Event()
 
     def close_on_warning(warning: EarlyWarning) -> None:

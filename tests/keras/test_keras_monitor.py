@@ -94,8 +94,8 @@ def test_monitoring_leaves_training_unchanged(tmp_path: Path) -> None:
 
 
 def test_epoch_steps_and_stop_on_warning(tmp_path: Path) -> None:
-    with ww_core.Monitor(every=1, when_behind="wait", warn=FractionBelow(fraction=0.01, alpha=100.0)) as monitor:
-        callback = MonitorCallback(monitor, stop_on_warning=True)
+    with ww_core.Monitor(every=1, when_behind="wait", warn=FractionBelow(fraction=0.01, alpha=100.0, min_evals=0)) as monitor:
+        callback = MonitorCallback(monitor, stop_on="warning")
         images, labels = _digits()
         model = _cnn()
         model.fit(images, labels, batch_size=BATCH, epochs=5, verbose=0, callbacks=[callback])

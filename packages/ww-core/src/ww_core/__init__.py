@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from ww_core.pipeline.plugins import EmptyModelError, UnknownSourceError, list_adapters
     from ww_core.results.results import Results
     from ww_core.training.history import History, load_history
-    from ww_core.training.monitor import Monitor
+    from ww_core.training.monitor import Monitor, TrainingStopped
 
 #: Public names served lazily, with the module that defines them.
 _LAZY = {
@@ -47,6 +47,7 @@ _LAZY = {
     "Distances": "ww_core.models.model_distances",
     "list_adapters": "ww_core.pipeline.plugins",
     "Monitor": "ww_core.training.monitor",
+    "TrainingStopped": "ww_core.training.monitor",
     "History": "ww_core.training.history",
     "load_history": "ww_core.training.history",
     "svd_smoothing": "ww_core.models.smoothing",
@@ -69,6 +70,7 @@ __all__ = [
     "LayerMatrix",
     "Monitor",
     "Results",
+    "TrainingStopped",
     "UnknownSourceError",
     "WeightWatcher",
     "__version__",

@@ -260,6 +260,7 @@ def cmd_plot_history(args: argparse.Namespace) -> int:
 
     from ww_core.results.outputs import write_atomic
     from ww_core.training.history import load_history
+    from ww_core.training.signals import divergence_of
     from ww_core.views import plots
     from ww_core.views.history_report import figure_bytes, history_html
 
@@ -270,6 +271,9 @@ def cmd_plot_history(args: argparse.Namespace) -> int:
     history = load_history(args.log)
     if not history.steps:
         raise ValueError(f"{args.log}: no analyzed snapshot to plot ({len(history.skipped)} skipped, {len(history.errors)} failed)")
+    found = divergence_of(history)
+    if found is not None and not any(record.get("rule") == found.rule for record in history.warnings):  # load_history said a logged one
+        print(f"ww: warning: {args.log}: training diverged at step {found.step} (seen in its rows): {found.message}", file=sys.stderr)
     if kind == ".html":
         write_atomic(target, history_html(history, args.metric))
     else:

@@ -31,6 +31,10 @@ from ww_core.spectra.vectors import vector_columns
 TPL_FITS = ("TPL", "truncated_power_law", "E_TPL")
 #: Fewer eigenvalues than this above the round-off floor (with some below it): rank-deficient, not fitted.
 MIN_RANK_FOR_FIT = 8
+#: In the error of a layer whose weights hold NaN or Inf (the monitor's divergence rule looks for it).
+NONFINITE_WEIGHTS = "NaN/Inf value(s)"
+#: In the error of a layer whose weights' squares overflow float64 (the monitor's divergence rule looks for it).
+OVERFLOWING_WEIGHTS = "too large for float64"
 
 
 def _weights_problem(weights: np.ndarray) -> str:
@@ -50,7 +54,7 @@ def _weights_problem(weights: np.ndarray) -> str:
         return ""
     bad = int(np.count_nonzero(~np.isfinite(weights)))
     if bad:
-        return f"weights contain {bad} NaN/Inf value(s)"
+        return f"weights contain {bad} {NONFINITE_WEIGHTS}"
     peak = float(np.max(np.abs(flat)))
     if peak == 0:
         return "weights are all zero"
@@ -65,7 +69,7 @@ def _range_problem(flat: np.ndarray, peak: float) -> str:
     decades = 2 * math.log10(peak) + math.log10(float(np.vdot(scaled, scaled).real))
     if decades >= math.log10(np.finfo(np.float64).max):
         overflow = f"the sum of their squares (about 1e{decades:.0f}) overflows (largest |w| = {peak:.3g})"
-        return f"weights are too large for float64: {overflow}; rescale the layer"
+        return f"weights are {OVERFLOWING_WEIGHTS}: {overflow}; rescale the layer"
     return ""
 
 

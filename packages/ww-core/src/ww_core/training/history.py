@@ -27,6 +27,8 @@ from ww_core.results.rows import esd_key
 log = logging.getLogger("ww_core")
 
 RECORD_KINDS = ("run", "layer", "snapshot", "skipped", "warning", "error")
+#: The rule name of a divergence warning (ww_core.training.signals.Divergence), which load_history reports.
+DIVERGENCE = "divergence"
 
 
 class Series(NamedTuple):
@@ -212,4 +214,13 @@ def load_history(path: str | Path) -> History:
         raise ValueError(f"{source}: no ww monitor record on any of its {history.dropped_lines} lines")
     if history.dropped_lines:
         log.warning("%s: skipped %d torn or incomplete line(s) left by an interrupted run", source, history.dropped_lines)
+    _report_divergence(history)
     return history
+
+
+def _report_divergence(history: History) -> None:
+    """Log the divergence warning the log records, if any: a diverged run is said so when its log is read."""
+    for record in history.warnings:
+        if record.get("rule") == DIVERGENCE:
+            log.warning("%s: training diverged at step %s: %s", history.path, record["step"], record.get("message", ""))
+            return

@@ -21,7 +21,7 @@ from typing import Any, Callable, Literal, Sequence
 from ww_core.pipeline.analysis import analyze
 from ww_core.results.options import AnalysisOptions
 from ww_core.training.history import History, HistoryLog
-from ww_core.training.signals import EarlyWarning, Rule, first_warning
+from ww_core.training.signals import Divergence, EarlyWarning, Rule
 from ww_core.training.snapshot import Snapshot, take_snapshot
 
 log = logging.getLogger("ww_core")
@@ -29,13 +29,36 @@ log = logging.getLogger("ww_core")
 _OPEN: weakref.WeakSet[Monitor] = weakref.WeakSet()
 _STOP = object()
 
+#: The divergence rule a Monitor checks unless told otherwise.
+DIVERGENCE = Divergence()
+
+#: What the framework helpers' ``stop_on`` accepts: stop on divergence only, or on any rule that fires.
+StopOn = Literal["divergence", "warning"]
+STOP_ON: tuple[str, ...] = ("divergence", "warning")
+
+
+class TrainingStopped(Exception):  # noqa: N818 - a request to stop, like StopIteration, not an error
+    """Raised by the framework helpers (``ww_torch.training.watch``, ``ww_jax.training.observe``) given ``stop_on``,
+    to end the training loop once the monitor's rule fired; ``warning`` is what fired."""
+
+    def __init__(self, warning: EarlyWarning) -> None:
+        super().__init__(f"training stopped by the ww monitor at step {warning.step} ({warning.rule}): {warning.message}")
+        self.warning = warning
+
+
+def check_stop_on(stop_on: str | None) -> None:
+    """Refuse a ``stop_on`` that is neither None nor one of ``STOP_ON``, naming the choices."""
+    if stop_on is not None and stop_on not in STOP_ON:
+        raise ValueError(f"stop_on must be None, {', '.join(repr(choice) for choice in STOP_ON)}; got {stop_on!r}")
+
 
 class Monitor:
     """Analyze a training model every ``every`` steps in the background; log to ``log`` (JSON lines) when given.
 
-    ``options`` are analyze()'s options. ``warn`` takes early-warning rules (ww_core.training.signals);
-    the first that fires sets ``warning`` (and ``should_stop``), is logged, and is passed to
-    ``on_warning`` (called on the background thread). Use as a context manager, or call ``close()``.
+    ``options`` are analyze()'s options. ``divergence`` (on by default; None turns it off) and the
+    rules in ``warn`` (ww_core.training.signals) are checked after each snapshot; each rule fires
+    at most once: it is added to ``warnings``, logged, and passed to ``on_warning`` (called on the
+    background thread). Use as a context manager, or call ``close()``.
     """
 
     def __init__(
@@ -47,6 +70,7 @@ class Monitor:
         when_behind: Literal["skip", "wait"] = "skip",
         warn: Rule | Sequence[Rule] = (),
         on_warning: Callable[[EarlyWarning], None] | None = None,
+        divergence: Divergence | None = DIVERGENCE,
         **options: Any,
     ) -> None:
         if not isinstance(every, int) or every < 1:
@@ -61,8 +85,12 @@ class Monitor:
         # ``adapter`` chooses who reads the model when a snapshot is taken; the snapshot itself is core's
         self._analysis_options = {key: value for key, value in options.items() if key != "adapter"}
         self.rules: tuple[Rule, ...] = tuple(warn) if isinstance(warn, Sequence) else (warn,)
+        self.divergence = divergence
         self.on_warning = on_warning
-        self.warning: EarlyWarning | None = None
+        self.warnings: list[EarlyWarning] = []
+        self.diverged: EarlyWarning | None = None
+        self._waiting_rules = list(self.rules)
+        self._first_log_norm: dict[str, float] = {}
         self.skipped_steps: list[int] = []
         self.errors: list[str] = []
         self._calls = 0
@@ -91,9 +119,21 @@ class Monitor:
             )
 
     @property
+    def warning(self) -> EarlyWarning | None:
+        """The first rule that fired (divergence included), or None."""
+        return self.warnings[0] if self.warnings else None
+
+    @property
     def should_stop(self) -> bool:
-        """True once an early-warning rule has fired."""
-        return self.warning is not None
+        """True once any rule has fired."""
+        return bool(self.warnings)
+
+    def stop_reason(self, stop_on: StopOn | None) -> EarlyWarning | None:
+        """What should end training under ``stop_on``: the divergence ("divergence"), the first warning ("warning"), or None."""
+        check_stop_on(stop_on)
+        if stop_on is None:
+            return None
+        return self.diverged if stop_on == "divergence" else self.warning
 
     @property
     def pending(self) -> int:
@@ -144,7 +184,7 @@ class Monitor:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None) -> None:
-        self.close(wait=kind is None)
+        self.close(wait=kind is None or issubclass(kind, TrainingStopped))
 
     def _skip(self, step: int, reason: str) -> None:
         record = {"record": "skipped", "step": step, "time": time.time(), "reason": reason}
@@ -192,14 +232,26 @@ class Monitor:
         self._write([*records, {"record": "snapshot", **snapshot_record}])
         with self._lock:
             self._history.add_snapshot(snapshot_record, rows)
-        if self.warning is None and self.rules:
-            self._check_rules()
+        self._check_rules(step, rows)
 
-    def _check_rules(self) -> None:
-        warning = first_warning(self.history, self.rules)
-        if warning is None:
-            return
-        self.warning = warning
+    def _check_rules(self, step: int, rows: list[dict[str, Any]]) -> None:
+        """Check the new snapshot for divergence (sets ``diverged``), and rescan the history with each rule not fired yet."""
+        if self.divergence is not None and self.diverged is None:
+            reason = self.divergence.check(rows, self._first_log_norm)
+            if reason:
+                self.diverged = EarlyWarning(step, self.divergence.name, reason)
+                self._fire(self.diverged)
+        if self._waiting_rules:
+            history = self.history
+            for rule in list(self._waiting_rules):
+                warning = rule.scan(history)
+                if warning is not None:
+                    self._waiting_rules.remove(rule)
+                    self._fire(warning)
+
+    def _fire(self, warning: EarlyWarning) -> None:
+        """Keep, record, log and pass on a rule that fired."""
+        self.warnings.append(warning)
         with self._lock:
             self._history.warnings.append({"step": warning.step, "rule": warning.rule, "message": warning.message})
         log.warning("monitor: early warning at step %d (%s): %s", warning.step, warning.rule, warning.message)

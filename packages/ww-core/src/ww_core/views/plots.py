@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import math
 import re
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -221,29 +222,41 @@ def plot_history(history: History | str | Path, metric: str = "alpha") -> Figure
     """Two panels over training steps: ``metric`` per layer (with the 2–6 band for alpha) and the model summary.
 
     Takes a History or the path of a monitor's log. Early warnings are dashed vertical lines,
-    steps skipped because analysis was behind are ticks on the step axis.
+    steps skipped because analysis was behind are ticks on the step axis; a diverged run says
+    so on the layer panel, which has nothing else to show once every layer fails.
     """
     from ww_core.training.history import load_history
+    from ww_core.training.signals import DIVERGENCE, warnings_of
 
     if isinstance(history, (str, Path)):
         history = load_history(history)
     figure, (layers_ax, summary_ax) = new_figure(ncols=2, width=6.0)
+    drawn = False
     for name, series in history.layer_series(metric).items():
         layers_ax.plot(series.steps, series.values, marker=".", linewidth=1, label=name)
+        drawn = drawn or bool(np.isfinite(series.values).any())
     summary = history.summary_series(metric)
     summary_ax.plot(summary.steps, summary.values, marker="o", color="black", label=f"mean {metric}")
+    warnings = warnings_of(history)
     for ax in (layers_ax, summary_ax):
         if metric == "alpha":
             ax.axhspan(ALPHA_LOW, ALPHA_HIGH, color="tab:green", alpha=0.12)
-        for warning in history.warnings:
-            ax.axvline(warning["step"], color="tab:red", linestyle="--", linewidth=1, label=f"warning: {warning['rule']}")
+        for warning in warnings:
+            ax.axvline(warning.step, color="tab:red", linestyle="--", linewidth=1, label=f"warning: {warning.rule}")
         skipped = [record["step"] for record in history.skipped]
         if skipped:
             ax.plot(skipped, [0.0] * len(skipped), "|", color="gray", transform=ax.get_xaxis_transform(), clip_on=False, label="skipped")
         ax.set_xlabel("step")
         ax.set_ylabel(metric)
+    diverged = next((warning for warning in warnings if warning.rule == DIVERGENCE), None)
     if not history.steps:
         layers_ax.text(0.5, 0.5, "no analyzed step", ha="center", va="center", transform=layers_ax.transAxes)
+    elif diverged is not None:
+        note = textwrap.fill(f"training diverged at step {diverged.step}: {diverged.message}", 48)
+        where = (0.02, 0.98, "left", "top") if drawn else (0.5, 0.5, "center", "center")
+        layers_ax.text(where[0], where[1], note, ha=where[2], va=where[3], fontsize=8, color="tab:red", transform=layers_ax.transAxes)
+    elif not drawn:
+        layers_ax.text(0.5, 0.5, f"no layer has a {metric} at any step", ha="center", va="center", transform=layers_ax.transAxes)
     layers_ax.set_title(f"{metric} per layer over training", fontsize=10)
     summary_ax.set_title(f"model summary: mean {metric}", fontsize=10)
     layers_ax.legend(fontsize=7, ncols=1 + len(history.layer_names) // 12)
