@@ -14,7 +14,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from ww_core.platform.toolkit import LayerMatrix, hookimpl
+from ww_core.platform.toolkit import AdapterOptions, LayerMatrix, hookimpl
 
 FILE_SUFFIXES = (".msgpack",)
 
@@ -29,11 +29,12 @@ def ww_adapter_info() -> dict[str, Any]:
         "suffixes": [".msgpack", ".ocdbt"],  # .ocdbt: the manifest inside an Orbax checkpoint folder
         "modules": ["flax", "jax", "jaxlib"],
         "protocol": 1,
+        "options": [],
     }
 
 
 @hookimpl
-def ww_layers(source: Any, options: dict[str, Any]) -> Iterable[LayerMatrix] | None:
+def ww_layers(source: Any, options: AdapterOptions) -> Iterable[LayerMatrix] | None:
     """Layers of a Flax/JAX model or checkpoint in module order; None if it is not one."""
     from ww_jax.records import to_layers
 
