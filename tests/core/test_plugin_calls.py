@@ -18,8 +18,12 @@ import numpy as np
 import pytest
 
 import ww_core
+from tests.core import test_plugin_isolation
 from ww_core.pipeline.plugins import AmbiguousSourceError, PluginError, UnknownSourceError, list_adapters, reload_plugins
-from tests.core.test_plugin_isolation import install_plugin, site  # noqa: F401  (site is a fixture)
+
+#: plugins installed as distributions into a folder on sys.path (the fixture), as load-time isolation tests do
+site = test_plugin_isolation.site
+install_plugin = test_plugin_isolation.install_plugin
 
 HEADER = "import sys\nimport numpy as np\nfrom ww_core import LayerMatrix, hookimpl\n"
 
@@ -270,8 +274,8 @@ def test_the_terminal_table_says_which_adapter_read_the_source(npz: Path, capsys
     from ww_core.cli import main
 
     assert main(["analyze", str(npz), "--workers", "1"]) == 0
-    header = capsys.readouterr().out.splitlines()[:2]
-    assert any(line.startswith("read by: ww-core (ww-core ") for line in header), header
+    source = capsys.readouterr().out.splitlines()[0]
+    assert source.startswith(f"source: {npz} · read by ww-core (ww-core "), source
 
 
 WRONG_SPECTRA = {

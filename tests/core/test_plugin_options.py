@@ -12,8 +12,12 @@ import numpy as np
 import pytest
 
 import ww_core
+from tests.core import test_plugin_isolation
 from ww_core.pipeline.plugins import reload_plugins
-from tests.core.test_plugin_isolation import install_plugin, site  # noqa: F401  (site is a fixture)
+
+#: plugins installed as distributions into a folder on sys.path (the fixture), as load-time isolation tests do
+site = test_plugin_isolation.site
+install_plugin = test_plugin_isolation.install_plugin
 
 OPTY = """
 import numpy as np
@@ -41,7 +45,7 @@ def ww_layers(source, options: AdapterOptions):
 
 
 @pytest.fixture
-def opty(site: Path, tmp_path: Path) -> Iterator[Path]:  # noqa: F811
+def opty(site: Path, tmp_path: Path) -> Iterator[Path]:
     install_plugin(site, "opty-dist", "opty", OPTY)
     reload_plugins()
     model = tmp_path / "m.opty"
