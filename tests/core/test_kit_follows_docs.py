@@ -54,3 +54,15 @@ def test_a_general_axes_layout_needs_no_subclass(tmp_path: Path) -> None:
     np.testing.assert_array_equal(span.read(), ohwi.transpose(0, 3, 1, 2))
     with pytest.raises(ValueError, match="axes"):
         Layout(axes=(0, 1, 1, 2))
+
+
+def test_framework_type_is_a_column(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import ww_core
+    from ww_core.cli import main
+
+    rows = ww_core.analyze({"fc": np.random.default_rng(0).standard_normal((40, 20))}, workers=1).details
+    assert rows[0]["framework_type"] == "numpy.ndarray"
+    path = tmp_path / "m.npz"
+    np.savez(path, fc=np.random.default_rng(0).standard_normal((40, 20)))
+    assert main(["describe", str(path), "--columns", "name,framework_type"]) == 0
+    assert capsys.readouterr().out.splitlines()[1].split() == ["fc", "npz"]
