@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ww_core import LayerMatrix, testing, unanalyzable_reason
-from ww_core.toolkit import FileSpan, Layout, dequantize
+from ww_core.platform.toolkit import FileSpan, Layout, dequantize
 
 
 def _never_loaded() -> np.ndarray:
