@@ -340,6 +340,16 @@ def test_a_right_spectrum_from_the_reader_is_used(site: Path, tmp_path: Path, ca
     assert rows[0]["alpha"] == pytest.approx(expected[0]["alpha"], rel=1e-6)
 
 
+def test_a_spectra_hook_refusing_the_users_option_fails_the_row_saying_why(site: Path, tmp_path: Path) -> None:
+    model = tmp_path / "m.twin"
+    model.write_bytes(b"")
+    body = "raise ValueError('spec_device ' + repr(options.get('spec_device')) + ' does not exist')"
+    install_plugin(site, "spec-dist", "spec", HEADER + info("spec", suffixes=[".twin"]) + SPECTRA_READER.format(body=body))
+    reload_plugins()
+    rows = ww_core.analyze(model, workers=1, extra={"spec.spec_device": "nonsense"}).details
+    assert [row["status"] for row in rows] == ["failed"] and "spec_device 'nonsense' does not exist" in rows[0]["error"]
+
+
 FIXED_SPECTRA = """
 calls = []
 

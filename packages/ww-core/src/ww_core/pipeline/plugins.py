@@ -496,14 +496,15 @@ def plugin_eigenvalues(
     options to in ``extra`` (``torch.torch_device=cuda`` on a safetensors file); None when none offers them.
 
     No other adapter is asked. Each answer is checked (``checked_spectra``): a wrong one, or a failure, is one
-    warning naming the plugin, and core computes the spectra from then on.
+    warning naming the plugin, and core computes the spectra from then on. A ValueError, OSError or ImportError
+    is the adapter's verdict on the options the user gave it (``torch_device='nonsense'``): it fails the layer's row.
     """
     asked = [name for name in (reader, *options.namespaces) if name]
     for plugin in _with_hook("ww_eigenvalues"):
         if plugin.key in _registry().no_spectra or not {plugin.key, plugin.name, plugin.distribution} & set(asked):
             continue
         try:
-            answer = _call(plugin, "ww_eigenvalues", options, (), layer=layer, matrices=matrices)
+            answer = _call(plugin, "ww_eigenvalues", options, VERDICTS, layer=layer, matrices=matrices)
             if answer is not None:
                 return checked_spectra(plugin.label, list(matrices), answer)
         except PluginError as exc:
