@@ -28,6 +28,7 @@ def ww_adapter_info() -> dict[str, Any]:
         "handles": "flax.nnx.Module, Linen variables {'params': ...}, pytrees of jax arrays, .msgpack and Orbax checkpoints",
         "suffixes": [".msgpack", ".ocdbt"],  # .ocdbt: the manifest inside an Orbax checkpoint folder
         "modules": ["flax", "jax", "jaxlib"],
+        "catch_all": True,  # Linen variables {'params': ...} restored as numpy arrays hold no jax object
         "protocol": 1,
         "options": [],
     }

@@ -22,7 +22,7 @@ def ww_adapter_info() -> dict[str, Any]:
         "name": "torch",
         "package": "ww-torch",
         "handles": "torch.nn.Module, state dict of tensors, .pt/.pth/.bin files, folders of .bin/.pt shards",
-        "suffixes": [".pt", ".pth", ".bin"],
+        "suffixes": [".pt", ".pth", ".bin", ".bin.index.json"],
         "modules": ["torch", "transformers", "peft"],
         "protocol": 1,
         "options": [

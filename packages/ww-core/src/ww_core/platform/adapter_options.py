@@ -35,13 +35,15 @@ class AdapterOptions(Mapping[str, Any]):
     def for_adapter(self, *names: str, specs: "tuple[OptionSpec, ...] | None" = None) -> "AdapterOptions":
         """The view of the adapter known by ``names`` (entry-point and distribution name): its extras only.
 
-        ``specs``, the options the adapter declares, fill in their defaults and refuse other keys.
+        ``specs``, the options the adapter declares, fill in their defaults and refuse other keys of its
+        namespace. Extras given without a namespace (``from_mapping``: a low-level call) are kept as they are.
         """
         own: dict[str, Any] = {}
         for name in names:
             own.update(self.namespaces.get(name, {}))
         if specs is not None:
             own = checked_extras(names[0], own, specs)
+        own.update(self.extra)
         return AdapterOptions(self.fused_qkv, self.trust_pickle, self.exact, MappingProxyType(own), self.namespaces)
 
     @classmethod
