@@ -22,7 +22,11 @@ class _Spy:
     def __init__(self) -> None:
         self.seen: list[Any] = []
 
-    @hookimpl(tryfirst=True)
+    @hookimpl
+    def ww_adapter_info(self) -> dict[str, Any]:
+        return {"name": "spy", "package": "tests", "handles": "nothing", "modules": ["numpy"]}  # asked about numpy dicts
+
+    @hookimpl
     def ww_layers(self, source: Any, options: Any) -> Iterable[LayerMatrix] | None:
         self.seen.append(options)
         return None
@@ -82,8 +86,8 @@ def test_bad_extras_are_refused_naming_the_key(extra: dict[str, Any], message: s
         ww_core.analyze(MODEL, workers=1, extra=extra)
 
 
-class _Doubler:
-    """A spectra hook that answers twice core's eigenvalues, or None (core computes) when asked for exact."""
+class _Recorder:
+    """A spectra hook that answers core's eigenvalues, or None (core computes) when asked for exact; records ``exact``."""
 
     def __init__(self) -> None:
         self.exact_seen: list[bool] = []
@@ -93,26 +97,35 @@ class _Doubler:
         self.exact_seen.append(options.exact)
         if options.exact:
             return None
-        return [2.0 * e for e in eigenvalues(list(matrices))]
+        return eigenvalues(list(matrices))
+
+
+#: The user gives the recorder options, which is how an adapter that did not read the source is asked for spectra.
+ASK_RECORDER = {"extra": {"recorder": {}}}
 
 
 @pytest.fixture
-def doubler() -> Iterator[_Doubler]:
-    hook = _Doubler()
-    plugin_manager().register(hook, name="doubler")
+def recorder() -> Iterator[_Recorder]:
+    hook = _Recorder()
+    plugin_manager().register(hook, name="recorder")
     yield hook
     plugin_manager().unregister(hook)
 
 
-def test_eigenvalue_hook_receives_exact_and_may_decline(doubler: _Doubler) -> None:
-    doubled = ww_core.analyze(MODEL, workers=1)
-    assert doubler.exact_seen and not any(doubler.exact_seen)
-    exact = ww_core.analyze(MODEL, workers=1, exact=True)
-    assert doubler.exact_seen[-1] is True
+def test_eigenvalue_hook_receives_exact_and_may_decline(recorder: _Recorder) -> None:
+    ww_core.analyze(MODEL, workers=1)
+    assert not recorder.exact_seen, "an adapter that neither read the source nor was given options is never asked"
+    asked = ww_core.analyze(MODEL, workers=1, **ASK_RECORDER)
+    assert recorder.exact_seen and not any(recorder.exact_seen)
+    exact = ww_core.analyze(MODEL, workers=1, exact=True, **ASK_RECORDER)
+    assert recorder.exact_seen[-1] is True
     core = np.sort(eigenvalues([MODEL["fc"]], exact=True)[0])
     np.testing.assert_allclose(exact.esds["fc"], core, rtol=1e-12)
-    np.testing.assert_allclose(doubled.esds["fc"], 2 * np.sort(eigenvalues([MODEL["fc"]])[0]), rtol=1e-12)
+    np.testing.assert_allclose(asked.esds["fc"], np.sort(eigenvalues([MODEL["fc"]])[0]), rtol=1e-12)
 
 
-def test_get_esd_takes_the_same_eigenvalue_route_as_analyze(doubler: _Doubler) -> None:
-    np.testing.assert_array_equal(ww_core.get_esd(MODEL, "fc"), ww_core.analyze(MODEL, workers=1).esds["fc"])
+def test_get_esd_takes_the_same_eigenvalue_route_as_analyze(recorder: _Recorder) -> None:
+    np.testing.assert_array_equal(
+        ww_core.get_esd(MODEL, "fc", **ASK_RECORDER), ww_core.analyze(MODEL, workers=1, **ASK_RECORDER).esds["fc"]
+    )
+    assert len(recorder.exact_seen) == 2

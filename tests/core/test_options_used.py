@@ -80,7 +80,11 @@ class _Spy:
     def __init__(self) -> None:
         self.seen: list[dict[str, Any]] = []
 
-    @hookimpl(tryfirst=True)
+    @hookimpl
+    def ww_adapter_info(self) -> dict[str, Any]:
+        return {"name": "spy", "package": "tests", "handles": "nothing", "modules": ["numpy"]}  # asked about numpy dicts
+
+    @hookimpl
     def ww_layers(self, source: Any, options: dict[str, Any]) -> Iterable[LayerMatrix] | None:
         self.seen.append(dict(options))
         return None

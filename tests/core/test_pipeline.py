@@ -78,6 +78,10 @@ class _ListSource:
 
 class _TestAdapter:
     @ww_core.hookimpl
+    def ww_adapter_info(self) -> dict[str, Any]:
+        return {"name": "test-adapter", "package": "tests", "handles": "_ListSource", "modules": ["tests"]}
+
+    @ww_core.hookimpl
     def ww_layers(self, source: Any, options: dict[str, Any]) -> Any:
         return source.layers if isinstance(source, _ListSource) else None
 

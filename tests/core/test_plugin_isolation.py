@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import ww_core
-from ww_core.pipeline.plugins import UnknownSourceError, list_adapters, reload_plugins
+from ww_core.pipeline.plugins import AmbiguousSourceError, UnknownSourceError, list_adapters, reload_plugins
 
 GOOD = """
     import numpy as np
@@ -23,7 +23,7 @@ GOOD = """
 
     @hookimpl
     def ww_adapter_info():
-        return {{"name": "{name}", "package": "{dist}", "handles": ".twin files"}}
+        return {{"name": "{name}", "package": "{dist}", "handles": ".twin files", "suffixes": [".twin"]}}
 
     @hookimpl
     def ww_layers(source, options):
@@ -117,8 +117,10 @@ def test_routing_order_and_adapter_choice(site: Path, tmp_path: Path) -> None:
     install_plugin(site, "twin-a", "alpha", GOOD.format(name="alpha", dist="twin-a"))
     model = tmp_path / "m.twin"
     model.write_bytes(b"")
-    first = ww_core.describe(model)
-    assert [row["name"] for row in first.details] == ["alpha.w"], "both claim it: the first by name wins"
+    with pytest.raises(AmbiguousSourceError, match=r"alpha \(twin-a 0\.3\) and beta \(twin-b 0\.3\)"):
+        ww_core.describe(model)  # both declare .twin and claim it: never a silent choice
+    first = ww_core.describe(model, adapter="alpha")
+    assert [row["name"] for row in first.details] == ["alpha.w"]
     assert first.adapter == {"name": "alpha", "distribution": "twin-a", "version": "0.3"}
     for choice in ("beta", "twin-b"):
         chosen = ww_core.analyze(model, adapter=choice, workers=1)

@@ -87,7 +87,8 @@ def test_a_type_gguf_cannot_dequantize_fails_that_layer_only(tmp_path: Path) -> 
     path = write_gguf(tmp_path / "mixed.gguf", tensors, arch="x")
     results = ww_core.analyze(path, min_evals=2)
     rows = {row["name"]: row for row in results.details}
-    assert set(rows) == {"blk.0.ffn_up", "blk.0.ffn_down"}  # integer tensors are no weight matrices
+    assert set(rows) == {"blk.0.ffn_up", "blk.0.ffn_down", "token_ids"}
+    assert rows["token_ids"]["status"] == "skipped" and "integer dtype int32" in rows["token_ids"]["error"]  # listed, never loaded
     assert rows["blk.0.ffn_up"]["status"] == "success"
     assert rows["blk.0.ffn_down"]["status"] == "failed"
     assert "Q8_1" in rows["blk.0.ffn_down"]["error"] and "cannot dequantize" in rows["blk.0.ffn_down"]["error"]

@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from ww_core.platform.toolkit import LayerMatrix, hookimpl, kind_from_rank, read_npy_header
+from ww_core.platform.toolkit import AdapterOptions, LayerMatrix, hookimpl, kind_from_rank, read_npy_header
 
 ORDER_FILE = "order.txt"
 
@@ -26,12 +26,14 @@ def ww_adapter_info() -> dict[str, Any]:
         "name": "npydir",
         "package": "ww-npydir",
         "handles": "folders of .npy files (one layer per file, optional order.txt)",
+        "suffixes": [".npy"],  # asked about folders holding .npy files (and .npy files)
+        "options": [],  # it reads no --extra option
         "protocol": 1,  # the ww adapter protocol this adapter was written for
     }
 
 
 @hookimpl
-def ww_layers(source: Any, options: dict[str, Any]) -> Iterable[LayerMatrix] | None:
+def ww_layers(source: Any, options: AdapterOptions) -> Iterable[LayerMatrix] | None:
     """The layers of a folder holding ``.npy`` files; None for anything else."""
     if not isinstance(source, (str, os.PathLike)):
         return None

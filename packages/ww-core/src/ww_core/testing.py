@@ -30,7 +30,28 @@ from typing import Any
 
 import numpy as np
 
+from ww_core.platform.adapter_options import option_specs
 from ww_core.platform.protocol import KIND_NDIM, PROTOCOL_VERSION, LayerMatrix
+
+__all__ = [
+    "HEAVY_MODULES",
+    "NAMING_COLUMNS",
+    "assert_rows_close",
+    "check_adapter_info",
+    "check_clear_error",
+    "check_cli_error",
+    "check_declines",
+    "check_declines_quietly",
+    "check_description",
+    "check_eigenvalues",
+    "check_layer",
+    "check_layers",
+    "check_lazy",
+    "check_lists_without_reading",
+    "check_plugin",
+    "check_write_back",
+    "foreign_sources",
+]
 
 LayersHook = Callable[[Any, dict[str, Any]], Iterable[LayerMatrix] | None]
 WriteHook = Callable[..., Any]
@@ -39,15 +60,27 @@ WriteHook = Callable[..., Any]
 NAMING_COLUMNS = ("name", "longname", "framework_type", "origin", "error")
 
 
-def check_layer(layer: LayerMatrix) -> np.ndarray:
-    """Check one layer against the protocol and return its loaded canonical array."""
+def check_description(layer: LayerMatrix) -> str:
+    """Check what a layer says of itself without loading it (kind, canonical shape, name); returns its label for messages.
+
+    A skipped tensor (``skip`` set) may have an empty axis: that is one reason to skip it.
+    """
     label = f"layer {layer.index} {layer.name!r}" + (f" in {layer.origin}" if layer.origin else "")
     assert isinstance(layer, LayerMatrix), f"{label}: adapters must yield ww_core.LayerMatrix, got {type(layer).__name__}"
     assert layer.kind in KIND_NDIM, f"{label}: unknown kind {layer.kind!r}; expected one of {sorted(KIND_NDIM)}"
     ndim = KIND_NDIM[layer.kind]
     assert len(layer.shape) == ndim, f"{label}: kind {layer.kind!r} needs {ndim} dims, shape is {layer.shape}"
-    assert all(isinstance(d, int) and d > 0 for d in layer.shape), f"{label}: shape {layer.shape} must be positive Python ints"
+    smallest = 0 if layer.skip else 1
+    assert all(isinstance(d, int) and d >= smallest for d in layer.shape), (
+        f"{label}: shape {layer.shape} must be Python ints of at least {smallest}"
+    )
     assert layer.name, f"{label}: empty name"
+    return label
+
+
+def check_layer(layer: LayerMatrix) -> np.ndarray:
+    """Check one layer against the protocol and return its loaded canonical array."""
+    label = check_description(layer)
     raw = layer.load()
     assert isinstance(raw, np.ndarray), f"{label}: load() must return a numpy array, got {type(raw).__module__}.{type(raw).__name__}"
     assert tuple(raw.shape) == tuple(layer.shape), f"{label}: load() gave shape {tuple(raw.shape)} but the canonical shape is {layer.shape}"
@@ -58,7 +91,10 @@ def check_layer(layer: LayerMatrix) -> np.ndarray:
 
 
 def check_layers(layers: Iterable[LayerMatrix] | None, *, min_layers: int = 1) -> list[LayerMatrix]:
-    """Check an adapter's whole layer stream: protocol per layer, indices 0..n-1 in order, unique names."""
+    """Check an adapter's whole layer stream: protocol per layer, indices 0..n-1 in order, unique names.
+
+    A skipped tensor (``skip`` set, docs/writing-adapters.md) is checked without loading it: core never loads it.
+    """
     assert layers is not None, "the adapter returned None: it did not recognize a source it should handle"
     listed = list(layers)
     assert len(listed) >= min_layers, f"expected at least {min_layers} layer(s), got {len(listed)}"
@@ -68,7 +104,10 @@ def check_layers(layers: Iterable[LayerMatrix] | None, *, min_layers: int = 1) -
     for layer in listed:
         assert layer.name not in seen, f"layer name {layer.name!r} is used by layers {seen[layer.name]} and {layer.index}"
         seen[layer.name] = layer.index
-        check_layer(layer)
+        if layer.skip:
+            check_description(layer)
+        else:
+            check_layer(layer)
     return listed
 
 
@@ -275,7 +314,8 @@ def check_adapter_info(info: dict[str, Any]) -> None:
     """Check an adapter's ``ww_adapter_info()``: the keys ``ww plugins`` shows, and well-formed hints.
 
     ``suffixes`` must be a list of lower-case suffixes with their dot, ``modules`` a list of top-level module names,
-    ``protocol`` (when given) the adapter protocol this ww-core speaks.
+    ``catch_all`` a bool, ``options`` a list of {name, type, default, help}, ``protocol`` (when given) the adapter
+    protocol this ww-core speaks.
     """
     missing = [key for key in ("name", "package", "handles") if not info.get(key)]
     assert not missing, f"ww_adapter_info() lacks {missing}: {info}"
@@ -286,6 +326,13 @@ def check_adapter_info(info: dict[str, Any]) -> None:
     assert isinstance(modules, list) and all(isinstance(m, str) and m.isidentifier() for m in modules), (
         f"ww_adapter_info()['modules'] must be a list of top-level module names like ['torch'], got {modules!r}"
     )
+    catch_all = info.get("catch_all", False)
+    assert isinstance(catch_all, bool), f"ww_adapter_info()['catch_all'] must be True or False, got {catch_all!r}"
+    if "options" in info:
+        try:
+            option_specs(info["options"])
+        except ValueError as exc:
+            raise AssertionError(f"ww_adapter_info()['options']: {exc}") from None
     protocol = info.get("protocol", PROTOCOL_VERSION)
     assert protocol == PROTOCOL_VERSION, (
         f"ww_adapter_info()['protocol'] is {protocol!r}; this ww-core speaks adapter protocol {PROTOCOL_VERSION} (write it as a literal)"

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterable
 
-from ww_core.platform.toolkit import LayerMatrix, hookimpl
+from ww_core.platform.toolkit import AdapterOptions, LayerMatrix, hookimpl
 
 
 @hookimpl
@@ -22,11 +22,12 @@ def ww_adapter_info() -> dict[str, Any]:
         "handles": ".gguf files (F32/F16/BF16 and the quantized types gguf dequantizes; llama-family names as on Hugging Face)",
         "suffixes": [".gguf"],
         "protocol": 1,
+        "options": [],
     }
 
 
 @hookimpl
-def ww_layers(source: Any, options: dict[str, Any]) -> Iterable[LayerMatrix] | None:
+def ww_layers(source: Any, options: AdapterOptions) -> Iterable[LayerMatrix] | None:
     """The weight matrices of a ``.gguf`` file (or a folder's only one) in file order, or None when ``source`` is neither."""
     if not isinstance(source, (str, os.PathLike)):
         return None

@@ -10,7 +10,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 from gguf import GGMLQuantizationType
 
-from ww_core.platform.toolkit import CONV_KIND_BY_RANK, LayerKind, LayerMatrix
+from ww_core.platform.toolkit import CONV_KIND_BY_RANK, LayerKind, LayerMatrix, unanalyzable_reason
 from ww_gguf.header import TensorInfo
 from ww_gguf.names import hf_name, is_expert_stack, permuted_heads
 from ww_gguf.splits import split_files
@@ -61,11 +61,35 @@ def gguf_layers(path: Path) -> Iterator[LayerMatrix]:
             index += 1
 
 
+def _skip_reason(tensor: TensorInfo) -> str:
+    """Why a tensor is listed but not analyzed (integer ids or indices, an empty tensor), or ""."""
+    integer = GGMLQuantizationType(tensor.ggml_type) in INTEGER_TYPES
+    return unanalyzable_reason(f"int{tensor.type_name[1:]}" if integer else "float32", tuple(tensor.shape))
+
+
+def _skipped(gguf_file: GGUFFile, tensor: TensorInfo, arch: str, reason: str) -> Iterator[LayerMatrix]:
+    """A tensor shaped like a weight that is not analyzed: one skipped row saying why (never loaded)."""
+    kind = _kind(tensor, len(tensor.shape))
+    if kind is not None:
+        yield LayerMatrix(
+            name=hf_name(arch, tensor.name, None),
+            index=0,
+            kind=kind,
+            shape=tuple(int(d) for d in tensor.shape),
+            load=GGUFTensorRef(str(gguf_file.path), tensor.name),
+            origin=str(gguf_file.path),
+            framework_type=f"gguf {tensor.type_name}",
+            skip=reason,
+        )
+
+
 def _file_layers(gguf_file: GGUFFile, arch: str, metadata: dict[str, Any]) -> Iterator[LayerMatrix]:
-    """One file's layers, all with index 0 (the caller numbers them across split files)."""
+    """One file's layers, all with index 0 (the caller numbers them across split files); integer and empty tensors skipped."""
     for tensor in gguf_file.header.tensors:
         shape = tensor.shape
-        if GGMLQuantizationType(tensor.ggml_type) in INTEGER_TYPES or 0 in shape:
+        reason = _skip_reason(tensor)
+        if reason:
+            yield from _skipped(gguf_file, tensor, arch, reason)
             continue
         experts = shape[0] if is_expert_stack(tensor.name) and len(shape) == 3 else None
         for expert in range(experts) if experts is not None else [None]:

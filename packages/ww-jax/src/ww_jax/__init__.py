@@ -14,7 +14,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from ww_core.platform.toolkit import LayerMatrix, hookimpl
+from ww_core.platform.toolkit import AdapterOptions, LayerMatrix, hookimpl
 
 FILE_SUFFIXES = (".msgpack",)
 
@@ -28,12 +28,14 @@ def ww_adapter_info() -> dict[str, Any]:
         "handles": "flax.nnx.Module, Linen variables {'params': ...}, pytrees of jax arrays, .msgpack and Orbax checkpoints",
         "suffixes": [".msgpack", ".ocdbt"],  # .ocdbt: the manifest inside an Orbax checkpoint folder
         "modules": ["flax", "jax", "jaxlib"],
+        "catch_all": True,  # Linen variables {'params': ...} restored as numpy arrays hold no jax object
         "protocol": 1,
+        "options": [],
     }
 
 
 @hookimpl
-def ww_layers(source: Any, options: dict[str, Any]) -> Iterable[LayerMatrix] | None:
+def ww_layers(source: Any, options: AdapterOptions) -> Iterable[LayerMatrix] | None:
     """Layers of a Flax/JAX model or checkpoint in module order; None if it is not one."""
     from ww_jax.records import to_layers
 

@@ -13,7 +13,7 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from ww_core.platform.toolkit import LayerMatrix, hookimpl
+from ww_core.platform.toolkit import AdapterOptions, LayerMatrix, hookimpl
 
 FILE_SUFFIXES = (".keras", ".h5", ".hdf5")
 
@@ -28,11 +28,12 @@ def ww_adapter_info() -> dict[str, Any]:
         "suffixes": [".keras", ".h5", ".hdf5"],
         "modules": ["keras", "tensorflow", "tf_keras"],
         "protocol": 1,
+        "options": [],
     }
 
 
 @hookimpl
-def ww_layers(source: Any, options: dict[str, Any]) -> Iterable[LayerMatrix] | None:
+def ww_layers(source: Any, options: AdapterOptions) -> Iterable[LayerMatrix] | None:
     """Layers of a Keras model, layer or saved model file, in architecture order; None if not Keras."""
     from ww_keras.layouts import to_layers
 

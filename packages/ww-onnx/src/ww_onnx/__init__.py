@@ -25,11 +25,12 @@ def ww_adapter_info() -> dict[str, Any]:
         "suffixes": [".onnx"],
         "modules": ["onnx"],
         "protocol": 1,
+        "options": [{"name": "split_gates", "type": "bool", "default": False, "help": "LSTM/GRU/RNN weights as one row per gate"}],
     }
 
 
 @hookimpl
-def ww_layers(source: Any, options: dict[str, Any]) -> Iterable[LayerMatrix] | None:
+def ww_layers(source: Any, options: AdapterOptions) -> Iterable[LayerMatrix] | None:
     """The weight matrices of an ONNX model in graph node order, or None when ``source`` is not one."""
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 import onnx
@@ -93,7 +93,7 @@ def _swapped(dims: tuple[int, ...]) -> tuple[int, ...]:
     return (dims[1], dims[0], *dims[2:])
 
 
-def rows(use: WeightUse, options: dict[str, Any]) -> list[Row]:
+def rows(use: WeightUse, options: Mapping[str, Any]) -> list[Row]:
     """The rows one weight use gives, with canonical shapes; none when the tensor's rank does not fit the op."""
     name, op, dims = module_path(use.name), use.node.op_type, tuple(use.tensor.dims)
     scope = EXPORTER_NODE.match(use.node.name) if use.name.startswith(EXPORTER_WEIGHT) else None
@@ -159,7 +159,7 @@ def _recurrent_rows(
     ]
 
 
-def model_layers(model: onnx.ModelProto, base_dir: Path | None, origin: str, options: dict[str, Any]) -> Iterator[LayerMatrix]:
+def model_layers(model: onnx.ModelProto, base_dir: Path | None, origin: str, options: Mapping[str, Any]) -> Iterator[LayerMatrix]:
     """Every weight matrix of ``model`` in graph node order, indexed from 0, loaded lazily.
 
     Integer, bool and empty initializers are marked skipped with core's reason, as on every route.

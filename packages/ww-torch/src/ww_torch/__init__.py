@@ -22,14 +22,20 @@ def ww_adapter_info() -> dict[str, Any]:
         "name": "torch",
         "package": "ww-torch",
         "handles": "torch.nn.Module, state dict of tensors, .pt/.pth/.bin files, folders of .bin/.pt shards",
-        "suffixes": [".pt", ".pth", ".bin"],
+        "suffixes": [".pt", ".pth", ".bin", ".bin.index.json"],
         "modules": ["torch", "transformers", "peft"],
         "protocol": 1,
+        "options": [
+            {"name": "split_gates", "type": "bool", "default": False, "help": "LSTM/GRU/RNN weights as one row per gate"},
+            {"name": "torch_spectra", "type": "bool", "default": False, "help": "compute eigenvalues with torch on the CPU"},
+            {"name": "torch_device", "type": "str", "default": None, "help": "compute eigenvalues with torch on this device"},
+            {"name": "torch_precision", "type": "str", "default": "float64", "help": "torch spectra dtype: float64 or float32"},
+        ],
     }
 
 
 @hookimpl
-def ww_layers(source: Any, options: dict[str, Any]) -> Iterable[LayerMatrix] | None:
+def ww_layers(source: Any, options: AdapterOptions) -> Iterable[LayerMatrix] | None:
     """The layers of a torch source in architecture order, or None when ``source`` is not one."""
     kind = source_kind(source)
     if kind is None:
@@ -40,7 +46,7 @@ def ww_layers(source: Any, options: dict[str, Any]) -> Iterable[LayerMatrix] | N
 
 
 @hookimpl
-def ww_eigenvalues(layer: LayerMatrix, matrices: Sequence[Any], options: dict[str, Any]) -> list[np.ndarray] | None:
+def ww_eigenvalues(layer: LayerMatrix, matrices: Sequence[Any], options: AdapterOptions) -> list[np.ndarray] | None:
     """Spectra with torch: on ``torch_device``, on the layer's GPU, or (``torch_spectra``) on the CPU; else None (core computes).
 
     Also None when ``exact`` asks for a full SVD: this Gram + eigvalsh route is not one.

@@ -8,7 +8,7 @@ layer under the wrapper's own path, then each adapter's A and B as their own row
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any, Iterator, cast
+from typing import Any, Iterator, Mapping, cast
 
 import torch
 from torch import nn
@@ -20,7 +20,7 @@ from ww_torch.records import GATES, QKV, WeightRef, conv_kind, split_rows
 GATE_COUNTS = {"LSTM": 4, "GRU": 3}
 
 
-def module_refs(model: nn.Module, options: dict[str, Any]) -> Iterator[WeightRef]:
+def module_refs(model: nn.Module, options: Mapping[str, Any]) -> Iterator[WeightRef]:
     """Every reportable weight of ``model`` and its submodules, each shared module once.
 
     A weight's reference id is its module's position in ``model.named_modules()``, the
@@ -57,7 +57,7 @@ def _usable(weight: Any) -> bool:
     return isinstance(weight, torch.Tensor) and not isinstance(weight, nn.parameter.UninitializedParameter) and weight.ndim >= 2
 
 
-def _weights(path: str, module: nn.Module, options: dict[str, Any], positions: dict[int, int]) -> Iterator[WeightRef]:
+def _weights(path: str, module: nn.Module, options: Mapping[str, Any], positions: dict[int, int]) -> Iterator[WeightRef]:
     """The weights this one module owns (not its children's), tagged with the module's reference id."""
     if _is_lora(module):
         yield from _lora_weights(path, module, options, positions)
@@ -66,7 +66,7 @@ def _weights(path: str, module: nn.Module, options: dict[str, Any], positions: d
         yield replace(ref, reference_id=positions.get(id(module)))
 
 
-def _own_weights(path: str, module: nn.Module, options: dict[str, Any]) -> Iterator[WeightRef]:
+def _own_weights(path: str, module: nn.Module, options: Mapping[str, Any]) -> Iterator[WeightRef]:
     kind_name = type(module).__name__
     weight: Any = getattr(module, "weight", None)
     if isinstance(module, nn.MultiheadAttention):
@@ -87,7 +87,7 @@ def _own_weights(path: str, module: nn.Module, options: dict[str, Any]) -> Itera
         yield WeightRef(path, "embedding", weight, kind_name)
 
 
-def _attention_weights(path: str, module: nn.MultiheadAttention, options: dict[str, Any]) -> Iterator[WeightRef]:
+def _attention_weights(path: str, module: nn.MultiheadAttention, options: Mapping[str, Any]) -> Iterator[WeightRef]:
     """``in_proj_weight`` as q/k/v rows (or one fused row); separate q/k/v projections as they are."""
     if module.in_proj_weight is not None:
         fused = WeightRef(f"{path}.in_proj", "dense", module.in_proj_weight, "MultiheadAttention")
@@ -97,7 +97,7 @@ def _attention_weights(path: str, module: nn.MultiheadAttention, options: dict[s
         yield WeightRef(f"{path}.{label}_proj", "dense", getattr(module, f"{label}_proj_weight"), "MultiheadAttention")
 
 
-def _recurrent_weights(path: str, module: nn.RNNBase, options: dict[str, Any]) -> Iterator[WeightRef]:
+def _recurrent_weights(path: str, module: nn.RNNBase, options: Mapping[str, Any]) -> Iterator[WeightRef]:
     """Each ``weight_ih_l*``/``weight_hh_l*`` (gates stacked, (gates·hidden, in)); per gate with ``split_gates``."""
     gates = GATES.get(GATE_COUNTS.get(module.mode, 1))
     for name in module._flat_weights_names:
@@ -108,7 +108,7 @@ def _recurrent_weights(path: str, module: nn.RNNBase, options: dict[str, Any]) -
         yield from split_rows(ref, gates) if options.get("split_gates") and gates else [ref]
 
 
-def _lora_weights(path: str, module: nn.Module, options: dict[str, Any], positions: dict[int, int]) -> Iterator[WeightRef]:
+def _lora_weights(path: str, module: nn.Module, options: Mapping[str, Any], positions: dict[int, int]) -> Iterator[WeightRef]:
     """The base layer under the wrapper's path, then every adapter's A and B."""
     base = cast(nn.Module, module.base_layer)
     downs = cast(nn.ModuleDict, module.lora_A)

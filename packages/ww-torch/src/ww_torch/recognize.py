@@ -46,6 +46,6 @@ def source_kind(source: Any) -> SourceKind | None:
     return None
 
 
-def wants_torch_spectra(device: str, options: dict[str, Any]) -> bool:
+def wants_torch_spectra(device: str, options: Mapping[str, Any]) -> bool:
     """Compute spectra with torch when asked (``torch_spectra`` or ``torch_device``) or when the weights sit on an accelerator."""
     return bool(options.get("torch_spectra") or options.get("torch_device")) or device.split(":")[0] in ACCELERATORS

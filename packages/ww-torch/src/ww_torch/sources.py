@@ -16,7 +16,7 @@ from ww_torch.records import WeightRef, to_layers
 from ww_torch.state_dict import state_dict_refs
 
 
-def layers(source: Any, kind: SourceKind, options: dict[str, Any]) -> Iterator[LayerMatrix]:
+def layers(source: Any, kind: SourceKind, options: Mapping[str, Any]) -> Iterator[LayerMatrix]:
     """The layers of a module, state dict, torch file or shard folder, in architecture order."""
     trust_pickle = bool(options.get("trust_pickle"))
     if kind == "module":
@@ -37,13 +37,13 @@ def layers(source: Any, kind: SourceKind, options: dict[str, Any]) -> Iterator[L
     return to_layers(_shard_refs(shards, options), origin=str(path), located=located)
 
 
-def _refs(tensors: Mapping[str, torch.Tensor] | torch.nn.Module, options: dict[str, Any], start_id: int = 1) -> Iterable[WeightRef]:
+def _refs(tensors: Mapping[str, torch.Tensor] | torch.nn.Module, options: Mapping[str, Any], start_id: int = 1) -> Iterable[WeightRef]:
     if isinstance(tensors, torch.nn.Module):
         return module_refs(tensors, options)
     return state_dict_refs(tensors, options, start_id)
 
 
-def _shard_refs(shards: list[tuple[Path, Mapping[str, torch.Tensor] | torch.nn.Module]], options: dict[str, Any]) -> Iterator[WeightRef]:
+def _shard_refs(shards: list[tuple[Path, Mapping[str, torch.Tensor] | torch.nn.Module]], options: Mapping[str, Any]) -> Iterator[WeightRef]:
     """Every shard's weights; reference ids as weightwatcher 0.7.7 counts a folder: from 0, each shard
     starting after the running total of ids so far is added once more."""
     start = given = 0

@@ -13,7 +13,7 @@ import contextlib
 import threading
 import warnings
 from collections import defaultdict
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -30,7 +30,7 @@ _COMPLEX = {torch.float64: torch.complex128, torch.float32: torch.complex64}
 _linalg_lock = threading.Lock()
 
 
-def precision(options: dict[str, Any]) -> torch.dtype:
+def precision(options: Mapping[str, Any]) -> torch.dtype:
     """The accumulation dtype named by ``torch_precision``; anything but float32/float64 is an error."""
     name = str(options.get("torch_precision", "float64"))
     if name not in PRECISIONS:
@@ -38,7 +38,7 @@ def precision(options: dict[str, Any]) -> torch.dtype:
     return PRECISIONS[name]
 
 
-def target_device(layer_device: str, options: dict[str, Any]) -> torch.device:
+def target_device(layer_device: str, options: Mapping[str, Any]) -> torch.device:
     """Where to compute: ``torch_device`` when given (checked to exist), else the layer's accelerator, else the CPU."""
     asked = options.get("torch_device")
     if not asked:

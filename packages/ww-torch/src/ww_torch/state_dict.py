@@ -10,7 +10,7 @@ from ww_core.platform.toolkit import infer_kind, module_path, state_dict_referen
 from ww_torch.records import QKV, WeightRef, split_rows
 
 
-def state_dict_refs(tensors: Mapping[str, torch.Tensor], options: dict[str, Any], start_id: int = 1) -> Iterator[WeightRef]:
+def state_dict_refs(tensors: Mapping[str, torch.Tensor], options: Mapping[str, Any], start_id: int = 1) -> Iterator[WeightRef]:
     """Every tensor of rank 2 to 5, in mapping order; biases and norms left out. Integer, bool and
     empty tensors are kept: ``to_layers`` marks them skipped with core's reason (``unanalyzable_reason``).
 

@@ -40,7 +40,7 @@ def assign_all(refs: Iterable[WeightRef], weights: Mapping[str, np.ndarray]) -> 
     return written
 
 
-def _refs(tensors: Mapping[str, torch.Tensor] | torch.nn.Module, options: dict[str, Any]) -> Iterable[WeightRef]:
+def _refs(tensors: Mapping[str, torch.Tensor] | torch.nn.Module, options: Mapping[str, Any]) -> Iterable[WeightRef]:
     if isinstance(tensors, torch.nn.Module):
         return module_refs(tensors, options)
     return state_dict_refs(tensors, options)
@@ -52,7 +52,7 @@ def _require_all(written: set[str], weights: Mapping[str, np.ndarray], where: st
         raise KeyError(f"{where}: no layer named {missing}")
 
 
-def _rewrite_file(path: Path, output: Path, weights: Mapping[str, np.ndarray], options: dict[str, Any]) -> set[str]:
+def _rewrite_file(path: Path, output: Path, weights: Mapping[str, np.ndarray], options: Mapping[str, Any]) -> set[str]:
     """Load ``path`` (private memory map: the file is never written), change its layers, save the whole object to ``output``."""
     if is_torchscript(path):
         raise ValueError(f"{path}: TorchScript archives cannot be written back; save the module's state dict instead")

@@ -21,13 +21,14 @@ from ww_core.cli.demo import model_path
 from ww_core.cli.option_flags import add_option_flags, option_kwargs
 from ww_core.pipeline.analysis import analyze, describe
 from ww_core.pipeline.cache import CacheWriteError
-from ww_core.pipeline.plugins import list_adapters
+from ww_core.pipeline.plugins import ALLOW_ENV, hook_seconds, list_adapters, reload_plugins
 from ww_core.pipeline.progress import ProgressBar
+from ww_core.platform.adapter_options import option_specs
 from ww_core.platform.version import __version__
 from ww_core.results import table_view
 from ww_core.results.export import columns_of
 from ww_core.results.outputs import STDOUT, check_writable_file, check_writable_folder, write_output
-from ww_core.results.results import Results
+from ww_core.results.results import Results, adapter_label
 from ww_core.results.summary import summary_lines
 
 #: The user's input or environment, reported as one line: OSError (a file or folder that cannot be
@@ -64,11 +65,16 @@ def results_text(results: Results, requested: str | None) -> str:
     defaults = table_view.default_columns(results.details, results.options)
     columns, width = chosen_columns(results, requested, defaults)
     said = [f"{option}: {meaning}" for option, meaning in results.options.meanings().items()]
-    lines = [f"source: {results.source}", *said, table_view.render(results.details, columns, width), "", "summary:"]
+    lines = [f"source: {results.source}{read_by(results)}", *said, table_view.render(results.details, columns, width), "", "summary:"]
     lines += summary_lines(results.summary)
     if "warning" in columns:
         lines += table_view.legend(results.details, width)
     return "\n".join(lines)
+
+
+def read_by(results: Results) -> str:
+    """What the source line says of the adapter that read the source ("" for results without one)."""
+    return f" · read by {adapter_label(results.adapter)}" if results.adapter else ""
 
 
 def require_analyzed(results: Results, layers: Sequence[Any] | None) -> None:
@@ -241,17 +247,37 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
-    """List the installed plugins: distribution, version, hooks, status (ok, disabled, broken with the reason)."""
+    """List the installed plugins (distribution, version, hooks, status, what each reads), or one plugin with its options."""
     adapters = list_adapters()
+    if args.name:
+        adapters = [a for a in adapters if args.name in (a["name"], a["distribution"])]
+        if not adapters:
+            raise ValueError(f"no plugin named {args.name!r}; `ww plugins` lists them")
     if args.json:
-        print(json.dumps(adapters, indent=2))
+        print(json.dumps(adapters, indent=2, default=str))
         return 0
     for adapter in adapters:
         version = f" {adapter['version']}" if adapter.get("version") else ""
         status = adapter["status"] + (f": {adapter['reason']}" if adapter.get("reason") else "")
         hooks = ", ".join(adapter["hooks"]) or "none"
         print(f"{adapter['name']} [{status}] {adapter['distribution']}{version}; hooks: {hooks}; reads: {adapter['handles']}")
+        if args.name:
+            print(f"  asked about: {adapter['declares']}")
+            specs = option_specs(adapter["options"]) if "options" in adapter else None
+            if specs is None:
+                print("  options: not declared (any --extra key reaches it)")
+            for spec in specs or ():
+                print(f"  --extra {adapter['name']}.{spec.words()}")
+    if args.timing:
+        print("time spent in plugin code in this process (import, ww_adapter_info):")
+        print(timing_text())
     return 0
+
+
+def timing_text() -> str:
+    """One line per plugin hook called in this process: calls and seconds, the slowest first."""
+    lines = [f"  {plugin} {hook}: {calls} call{'s' * (calls != 1)}, {seconds:.3f} s" for plugin, hook, calls, seconds in hook_seconds()]
+    return "\n".join(lines)
 
 
 def cmd_plot_history(args: argparse.Namespace) -> int:
@@ -324,7 +350,12 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(prog="ww", description="Judge a trained network from its weights alone.")
     parser.add_argument("--version", action="version", version=f"ww-core {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress (and each plugin hook's time) to stderr")
+    parser.add_argument(
+        "--plugins",
+        metavar="NAMES",
+        help=f"load only these plugins: entry-point or distribution names, 'first-party', or 'none' (sets {ALLOW_ENV})",
+    )
     commands = parser.add_subparsers(dest="command")
 
     def command(name: str, handler: Callable[[argparse.Namespace], int], help_text: str) -> argparse.ArgumentParser:
@@ -374,7 +405,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("-o", "--output", help="the .png, .svg or .html (page with the signals) to write (default: the log's name with .png)")
     sub.add_argument("--metric", default="alpha", help="row metric to draw (default alpha)")
     sub = command("plugins", cmd_plugins, "list installed adapters")
+    sub.add_argument("name", nargs="?", help="show this plugin only, with what it is asked about")
     sub.add_argument("--json", action="store_true", help="as JSON")
+    sub.add_argument("--timing", action="store_true", help="also the seconds each plugin's import and hooks took")
     return parser
 
 
@@ -425,9 +458,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging(args.verbose)
     if args.command is None:
         args = parser.parse_args(["demo", *(argv or [])])
+    if args.plugins is not None:
+        os.environ[ALLOW_ENV] = args.plugins  # worker processes inherit it
+        reload_plugins()
     try:
         with warnings.catch_warnings(record=True) as caught:  # shown after the run, one line each; an error says it all
             code = int(args.handler(args))
+        if args.verbose and hook_seconds():
+            logging.getLogger("ww_core").info("time spent in plugin code:\n%s", timing_text())
         for warning in caught:
             print(f"ww: warning: {warning.message}", file=sys.stderr)
         return code

@@ -9,7 +9,8 @@ from typing import Any, Mapping
 import numpy as np
 
 from ww_core.pipeline.analysis import source_label
-from ww_core.pipeline.plugins import first_result, read_source
+from ww_core.pipeline.plugins import read_source, reader_key
+from ww_core.pipeline.plugins import write_weights as adapter_write
 from ww_core.results.options import AnalysisOptions
 
 
@@ -41,8 +42,8 @@ def output_path(source: Any, output: Any, tag: str) -> Path | None:
 def write_weights(source: Any, weights: Mapping[str, np.ndarray], options: AnalysisOptions, *, output: Any = None, tag: str = "new") -> Any:
     """Write ``weights`` (layer name → canonical array) into ``source`` through its adapter; returns the updated model or new path."""
     target = output_path(source, output, tag)
-    reader = read_source(source, options.adapter_options(), options.adapter).adapter["name"]
-    found = first_result("ww_write_weights", options.adapter_options(), reader, source=source, weights=weights, output=target)
+    reader = read_source(source, options.adapter_options(), options.adapter).adapter
+    found = adapter_write(reader_key(reader) or reader["name"], options.adapter_options(), source=source, weights=weights, output=target)
     if found is None:
-        raise WriteBackError(f"adapter {reader!r}, which reads {source_label(source)}, cannot write weights back into it")
-    return found[1]
+        raise WriteBackError(f"adapter {reader['name']!r}, which reads {source_label(source)}, cannot write weights back into it")
+    return found

@@ -18,7 +18,7 @@ from ww_core.pipeline import worker_faults
 from ww_core.pipeline.cache import CacheWriteError, ResultsCache
 from ww_core.pipeline.layer_analysis import analyze_layer, layer_esd
 from ww_core.pipeline.peft import lora_products
-from ww_core.pipeline.plugins import SourceLayers, first_result, iter_layers, read_source
+from ww_core.pipeline.plugins import SourceLayers, iter_layers, plugin_eigenvalues, read_source, reader_key, route
 from ww_core.pipeline.progress import ProgressBar
 from ww_core.pipeline.remote_layers import CacheProbe, Finished, analyze_from_refs, reads_remotely, shippable
 from ww_core.pipeline.selection import id_ranges, skip_reason, warn_unknown_ids
@@ -48,11 +48,12 @@ def _unloadable() -> np.ndarray:
 
 
 def _eigenvalues(layer: LayerMatrix, matrices: list[np.ndarray], options: AnalysisOptions) -> list[np.ndarray]:
-    """An adapter's accelerated spectra when one offers them (asked with ``exact``, which it may decline), else core's."""
-    found = first_result("ww_eigenvalues", options.adapter_options(), options.adapter, layer=layer, matrices=matrices)
-    if found is not None:
-        return [np.asarray(evals, dtype=np.float64) for evals in found[1]]
-    return spectrum.eigenvalues(matrices, exact=options.exact)
+    """The spectra of the adapter that read the source (``options.adapter``), checked, when it offers them; else core's.
+
+    The adapter is asked with ``exact``, which it may decline.
+    """
+    found = plugin_eigenvalues(options.adapter, layer, matrices, options.adapter_options())
+    return found if found is not None else spectrum.eigenvalues(matrices, exact=options.exact)
 
 
 def run_layer(layer: LayerMatrix, weights: np.ndarray, base_weights: np.ndarray | None, options: AnalysisOptions) -> LayerOutcome:
@@ -412,9 +413,10 @@ def analyze(
     store = ResultsCache(cache, opts) if cache is not None else None
     bar = progress if isinstance(progress, ProgressBar) else ProgressBar(len(layers), enabled=progress)
     bar.expect(len(layers))
-    collector = _Collector(opts, store, bar)
+    spectra_opts = opts.with_(adapter=reader_key(found.adapter))  # only the reader's spectra hook is asked
+    collector = _Collector(spectra_opts, store, bar)
     started = time.monotonic()
-    runner = _Runner(plan.pool, plan.in_flight, opts)
+    runner = _Runner(plan.pool, plan.in_flight, spectra_opts)
     try:
         with limited_blas_threads(plan.blas_limit):
             _run_layers(layers, base, runner, collector)
@@ -450,7 +452,9 @@ def get_esd(source: Any, layer: int | str, **options: Any) -> np.ndarray:
     """Sorted eigenvalues of one layer's (pooled) ESD, the layer given by index or name."""
     opts = AnalysisOptions.from_kwargs(**options)
     seen: list[LayerMatrix] = []
-    for candidate in iter_layers(source, opts.adapter_options(), opts.adapter):
+    found = route(source, opts.adapter_options(), opts.adapter)
+    opts = opts.with_(adapter=reader_key(found.adapter))  # only the reader's spectra hook is asked
+    for candidate in found.layers:
         if candidate.index == layer or candidate.name == layer:
             if candidate.skip:
                 raise ValueError(f"{describe_layer(candidate)}: {candidate.skip}")

@@ -1,19 +1,35 @@
-"""Adapter discovery through pluggy entry points, and routing a source to its adapter."""
+"""Adapter discovery through pluggy entry points, and routing a source to its adapter by declaration.
+
+Plugin code runs only through ``plugin_calls.guarded``: a plugin that fails when called is broken for
+the rest of the run (one warning naming it and its distribution) and the others go on.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
+import numpy as np
 import pluggy
 
+from ww_core.pipeline.plugin_calls import (
+    PluginError,
+    checked_info,
+    checked_layers,
+    checked_spectra,
+    describe_exception,
+    guarded,
+    hook_times,
+)
+from ww_core.pipeline.routing import Declaration
 from ww_core.platform import hookspecs
-from ww_core.platform.adapter_hints import advice
-from ww_core.platform.adapter_options import AdapterOptions
+from ww_core.platform.adapter_hints import FIRST_PARTY, advice
+from ww_core.platform.adapter_options import AdapterOptions, OptionSpec, checked_extras, option_specs
 from ww_core.platform.protocol import PROTOCOL_VERSION, LayerMatrix
 from ww_core.platform.untrusted import special_kind
 from ww_core.sources import hf_cache
@@ -23,14 +39,24 @@ class UnknownSourceError(TypeError, ValueError):
     """No installed adapter recognizes the source (a ValueError too: for a path it is bad input, one CLI error line)."""
 
 
+class AmbiguousSourceError(ValueError):
+    """Two adapters with equally specific declarations both claim the source, or ``adapter=`` names two plugins."""
+
+
 class EmptyModelError(ValueError):
     """The source was recognized but holds no weight matrix (e.g. an empty dict, a file of biases only)."""
 
 
 #: Environment variable naming plugins (entry-point or distribution names, comma separated) not to load.
 DISABLE_ENV = "WW_DISABLE_PLUGINS"
+#: Environment variable (and ``--plugins``) naming the only plugins to load: names, ``first-party``, or ``none``.
+ALLOW_ENV = "WW_PLUGINS"
 #: The name core's built-in sources are registered under.
 BUILTIN = "ww-core"
+#: The distributions ``WW_PLUGINS=first-party`` loads.
+FIRST_PARTY_DISTRIBUTIONS = frozenset(hint.package for hint in FIRST_PARTY)
+#: Exceptions that are an adapter's verdict on the source (corrupt file, refused option), passed on unchanged.
+VERDICTS: tuple[type[BaseException], ...] = (OSError, ValueError, ImportError)
 
 #: The attributes pluggy's markers set on hook specifications and implementations.
 SPEC_MARKER = f"{hookspecs.PROJECT}_spec"
@@ -41,9 +67,12 @@ log = logging.getLogger("ww_core")
 
 @dataclass(frozen=True)
 class Plugin:
-    """One adapter as found: entry-point name, distribution, version, hooks it implements, and whether it loaded.
+    """One adapter as found: entry-point name, distribution, version, hooks it implements, and whether it works.
 
-    ``status`` is "ok", "disabled" (named in WW_DISABLE_PLUGINS) or "broken" (``reason`` says why).
+    ``status`` is "ok", "disabled" (named in WW_DISABLE_PLUGINS, or left out by WW_PLUGINS) or "broken"
+    (``reason`` says why: at load, or when a call failed in this run). ``key`` is its name in the plugin
+    manager (the entry-point name, or ``name@distribution`` when two distributions use one name); ``info``
+    is its ``ww_adapter_info`` answer, asked once.
     """
 
     name: str
@@ -52,12 +81,34 @@ class Plugin:
     hooks: tuple[str, ...] = ()
     status: str = "ok"
     reason: str = ""
+    key: str = ""
+    info: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def label(self) -> str:
+        """``'name' (distribution version)``, how messages name the plugin."""
+        where = " ".join(part for part in (self.distribution, self.version) if part)
+        return f"{self.name!r} ({where})" if where else repr(self.name)
+
+    @property
+    def declaration(self) -> Declaration:
+        """The sources it asks to be asked about (``routing``)."""
+        return Declaration.of(self.info)
+
+    @property
+    def specs(self) -> tuple[OptionSpec, ...] | None:
+        """The options it declares (None: it declares none, and any key reaches it)."""
+        return option_specs(self.info["options"]) if "options" in self.info else None
 
 
 @dataclass
 class _Registry:
     manager: pluggy.PluginManager
     plugins: list[Plugin] = field(default_factory=list)
+    broken: dict[str, str] = field(default_factory=dict)
+    no_spectra: dict[str, str] = field(default_factory=dict)
+    runtime: dict[int, Plugin] = field(default_factory=dict)  # id(object) → record, for plugins registered at run time
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 @lru_cache(maxsize=1)
@@ -69,9 +120,10 @@ def _registry() -> _Registry:
     manager = pluggy.PluginManager(hookspecs.PROJECT)
     manager.add_hookspecs(hookspecs)
     manager.register(builtin, name=BUILTIN)
-    registry = _Registry(manager, [Plugin(BUILTIN, "ww-core", __version__, _implemented(builtin))])
+    core = Plugin(BUILTIN, "ww-core", __version__, _implemented(builtin), key=BUILTIN, info=builtin.ww_adapter_info())
+    registry = _Registry(manager, [core])
     disabled = {name.strip() for name in os.environ.get(DISABLE_ENV, "").split(",") if name.strip()}
-    for entry in sorted(entry_points(group=hookspecs.PROJECT), key=lambda e: e.name):
+    for entry in sorted(entry_points(group=hookspecs.PROJECT), key=lambda e: (e.name, e.dist.name if e.dist else "")):
         registry.plugins.append(_load_entry_point(manager, entry, disabled))
     return registry
 
@@ -82,36 +134,62 @@ def plugin_manager() -> pluggy.PluginManager:
 
 
 def plugins() -> list[Plugin]:
-    """Every plugin found, loaded, disabled or broken (core's built-ins first)."""
-    return list(_registry().plugins)
+    """Every plugin found by entry point, loaded, disabled or broken (core's built-ins first), as it stands in this run."""
+    return [_as_run(p) for p in _registry().plugins]
+
+
+def _as_run(plugin: Plugin) -> Plugin:
+    """``plugin`` marked broken when one of its calls failed in this run."""
+    registry = _registry()
+    with registry.lock:
+        reason = registry.broken.get(plugin.key) if plugin.key else None
+    return replace(plugin, status="broken", reason=reason) if reason else plugin
 
 
 def reload_plugins() -> None:
-    """Forget the loaded plugins, so the next use finds them again (after installing one, or changing WW_DISABLE_PLUGINS)."""
+    """Forget the loaded plugins, so the next use finds them again (after installing one, or changing WW_PLUGINS)."""
     _registry.cache_clear()
+
+
+def _not_allowed(entry: str, distribution: str) -> str:
+    """Why WW_PLUGINS leaves this plugin out, or "" (unset: every plugin loads)."""
+    value = os.environ.get(ALLOW_ENV, "").strip()
+    if not value:
+        return ""
+    allowed = {name.strip() for name in value.split(",") if name.strip()}
+    if {entry, distribution} & allowed or ("first-party" in allowed and distribution in FIRST_PARTY_DISTRIBUTIONS):
+        return ""
+    return f"not in --plugins/{ALLOW_ENV}={value}"
 
 
 def _load_entry_point(manager: pluggy.PluginManager, entry: EntryPoint, disabled: set[str]) -> Plugin:
     """Import, validate and register one entry point; a failure becomes a broken Plugin and one warning."""
     dist = entry.dist
-    distribution = dist.name if dist is not None else "?"
-    version = dist.version if dist is not None else ""
-    if disabled & {entry.name, distribution}:
-        return Plugin(entry.name, distribution, version, status="disabled", reason=f"named in {DISABLE_ENV}")
+    found = Plugin(entry.name, dist.name if dist is not None else "?", dist.version if dist is not None else "")
+    if disabled & {entry.name, found.distribution}:
+        return replace(found, status="disabled", reason=f"named in {DISABLE_ENV}")
+    left_out = _not_allowed(entry.name, found.distribution)
+    if left_out:
+        return replace(found, status="disabled", reason=left_out)
+    key = entry.name if manager.get_plugin(entry.name) is None else f"{entry.name}@{found.distribution}"
     try:
-        module = entry.load()
-        problem = plugin_problem(module)
+        module = guarded(found.label, "import", entry.load)
+        problem = structure_problem(module)
+        info: dict[str, Any] = {}
+        if problem is None and callable(getattr(module, "ww_adapter_info", None)):
+            info = checked_info(found.label, guarded(found.label, "ww_adapter_info", module.ww_adapter_info))
+            problem = _protocol_problem(info)
         if problem is None:
-            manager.register(module, name=entry.name)
-    except Exception as exc:  # any failure of a third party's code must leave ww working
-        problem = f"{type(exc).__name__}: {exc}"
-        if manager.get_plugin(entry.name) is not None:
-            manager.unregister(name=entry.name)
+            manager.register(module, name=key)
+    except PluginError as exc:
+        problem = exc.reason if exc.hook == "import" else f"{exc.hook}: {exc.reason}"
+    except Exception as exc:  # pluggy's own refusals (the same module under two names, ...)
+        problem = describe_exception(exc)
     if problem is not None:
         reason = " ".join(problem.split())
-        log.warning("plugin %r from %s %s is broken and was skipped: %s", entry.name, distribution, version, reason)
-        return Plugin(entry.name, distribution, version, status="broken", reason=reason)
-    return Plugin(entry.name, distribution, version, _implemented(module))
+        log.warning("plugin %s is broken and was skipped: %s", found.label, reason)
+        return replace(found, status="broken", reason=reason)
+    return replace(found, hooks=_implemented(module), key=key, info=info)
 
 
 def _hook_names() -> tuple[str, ...]:
@@ -123,8 +201,8 @@ def _implemented(module: Any) -> tuple[str, ...]:
     return tuple(name for name in _hook_names() if hasattr(getattr(module, name, None), IMPL_MARKER))
 
 
-def plugin_problem(module: Any) -> str | None:
-    """Why ``module`` cannot be a ww plugin (misspelled or unmarked hooks, bad hook arguments), or None.
+def structure_problem(module: Any) -> str | None:
+    """Why ``module`` cannot be a ww plugin (misspelled or unmarked hooks, bad hook arguments), or None; calls nothing of it.
 
     Checked in a scratch manager first, so a bad plugin never half-registers in the real one.
     """
@@ -141,18 +219,26 @@ def plugin_problem(module: Any) -> str | None:
     scratch.add_hookspecs(hookspecs)
     scratch.register(module)
     scratch.check_pending()
-    return _protocol_problem(module)
+    return None
 
 
-def _protocol_problem(module: Any) -> str | None:
-    """A mismatch between the adapter protocol ``module`` declares in ``ww_adapter_info`` and core's, or None.
+def plugin_problem(module: Any) -> str | None:
+    """Why ``module`` cannot be a ww plugin: its structure, a ``ww_adapter_info`` that fails or is malformed, its protocol."""
+    problem = structure_problem(module)
+    if problem is not None or not callable(getattr(module, "ww_adapter_info", None)):
+        return problem
+    label = repr(getattr(module, "__name__", "plugin"))
+    try:
+        return _protocol_problem(checked_info(label, guarded(label, "ww_adapter_info", module.ww_adapter_info)))
+    except PluginError as exc:
+        return f"{exc.hook}: {exc.reason}"
 
-    An adapter that declares none is taken to speak the current protocol.
-    """
+
+def _protocol_problem(info: Mapping[str, Any]) -> str | None:
+    """A mismatch between the adapter protocol ``info`` declares and core's, or None (none declared: the current one)."""
     from ww_core.platform.version import __version__
 
-    info = getattr(module, "ww_adapter_info", None)
-    declared = info().get("protocol", PROTOCOL_VERSION) if callable(info) else PROTOCOL_VERSION
+    declared = info.get("protocol", PROTOCOL_VERSION)
     if declared == PROTOCOL_VERSION:
         return None
     return (
@@ -161,39 +247,74 @@ def _protocol_problem(module: Any) -> str | None:
     )
 
 
+def _runtime_plugin(key: str, module: Any) -> Plugin:
+    """A plugin registered at run time (tests, notebooks), not by entry point: its info is asked once, guarded."""
+    registry = _registry()
+    with registry.lock:
+        known = registry.runtime.get(id(module))
+    if known is not None and known.key == key:
+        return known
+    found = Plugin(key, "", "", _implemented(module), key=key)
+    try:
+        if callable(getattr(module, "ww_adapter_info", None)):
+            found = replace(found, info=checked_info(found.label, guarded(found.label, "ww_adapter_info", module.ww_adapter_info)))
+    except PluginError as exc:
+        _broken(found, exc)
+    with registry.lock:
+        registry.runtime[id(module)] = found
+    return found
+
+
+def _registered() -> list[Plugin]:
+    """Every plugin registered now (entry points that loaded, and any registered at run time), as it stands in this run."""
+    registry = _registry()
+    by_key = {p.key: p for p in registry.plugins if p.key}
+    found = []
+    for key, module in registry.manager.list_name_plugin():
+        if module is not None:
+            found.append(_as_run(by_key.get(key) or _runtime_plugin(key, module)))
+    return found
+
+
+def _broken(plugin: Plugin, error: PluginError) -> None:
+    """Mark ``plugin`` broken for the rest of the run, with one warning naming it, its distribution and the failure."""
+    registry = _registry()
+    with registry.lock:
+        if plugin.key in registry.broken:
+            return
+        registry.broken[plugin.key] = f"{error.hook}: {error.reason}"
+    log.warning("%s; ww goes on without it for this run", error)
+
+
+def _spectra_broken(plugin: Plugin, error: PluginError) -> None:
+    """Stop asking ``plugin`` for spectra for the rest of the run (it still reads its sources), with one warning."""
+    registry = _registry()
+    with registry.lock:
+        if plugin.key in registry.no_spectra:
+            return
+        registry.no_spectra[plugin.key] = error.reason
+    log.warning("%s; core computes the spectra instead for the rest of this run", error)
+
+
 def list_adapters() -> list[dict[str, Any]]:
-    """Every plugin: name, distribution, version, hooks, status (ok/disabled/broken, with the reason), what it handles."""
-    manager = plugin_manager()
+    """Every plugin: name, distribution, version, hooks, status (ok/disabled/broken, with the reason), what it handles and reads."""
     rows = []
-    for plugin in plugins():
-        loaded = manager.get_plugin(plugin.name)
-        impl = getattr(loaded, "ww_adapter_info", None) if loaded is not None else None
-        info = dict(impl()) if callable(impl) else {}
-        info.update(
-            name=plugin.name if plugin.name != BUILTIN else info.get("name", BUILTIN),
+    listed = plugins()
+    keys = {plugin.key for plugin in listed if plugin.key}
+    for plugin in listed + [p for p in _registered() if p.key not in keys]:
+        row = dict(plugin.info)
+        row.update(
+            name=plugin.name if plugin.name != BUILTIN else str(plugin.info.get("name", BUILTIN)),
             distribution=plugin.distribution,
             version=plugin.version,
             hooks=list(plugin.hooks),
             status=plugin.status,
             reason=plugin.reason,
+            declares=plugin.declaration.words(),
         )
-        info.setdefault("package", plugin.distribution)
-        info.setdefault("handles", "")
-        rows.append(info)
-    for name, loaded in manager.list_name_plugin():  # registered at run time (tests, notebooks), not by entry point
-        if loaded is not None and name not in {plugin.name for plugin in plugins()}:
-            rows.append(
-                {
-                    "name": name,
-                    "distribution": "",
-                    "version": "",
-                    "hooks": list(_implemented(loaded)),
-                    "status": "ok",
-                    "reason": "",
-                    "package": "",
-                    "handles": "",
-                }
-            )
+        row.setdefault("package", plugin.distribution)
+        row.setdefault("handles", "")
+        rows.append(row)
     return rows
 
 
@@ -226,10 +347,9 @@ class SourceLayers:
 def read_source(source: Any, adapter_options: Mapping[str, Any] | None = None, adapter: str | None = None) -> SourceLayers:
     """All layers of ``source`` and who read them; EmptyModelError when there are none, so no one mistakes it for a model."""
     found = route(source, adapter_options, adapter)
-    layers = list(found.layers)
-    if not layers:
+    if not found.layers:
         raise EmptyModelError(f"{_describe(source)} holds no weight matrix (no tensor of 2 or more dimensions)")
-    return SourceLayers(found.adapter, layers)
+    return found
 
 
 def collect_layers(source: Any, adapter_options: Mapping[str, Any] | None = None, adapter: str | None = None) -> list[LayerMatrix]:
@@ -242,30 +362,108 @@ def iter_layers(source: Any, adapter_options: Mapping[str, Any] | None = None, a
     return route(source, adapter_options, adapter).layers
 
 
-@dataclass(frozen=True)
-class _Routed:
-    adapter: dict[str, str]
-    layers: Iterable[LayerMatrix]
+def route(source: Any, adapter_options: Mapping[str, Any] | None = None, adapter: str | None = None) -> SourceLayers:
+    """The adapter that reads ``source`` and its layers (listed and checked), chosen by declaration.
 
-
-def route(source: Any, adapter_options: Mapping[str, Any] | None = None, adapter: str | None = None) -> _Routed:
-    """Ask the adapters in routing order; the first whose ``ww_layers`` returns something reads ``source``.
-
-    Routing order: adapters marked ``tryfirst``, then the others by name, core's built-ins
-    (``trylast``) last. ``adapter`` (an entry-point or distribution name) asks that one alone.
-    A Hugging Face cache repo folder or repo id is first resolved to its snapshot folder (offline).
+    Only adapters whose ``ww_adapter_info`` declaration matches the source are asked, the most specific
+    first (``routing``); within one level core's built-ins (``trylast``) yield to the others, and two
+    others claiming the source is an AmbiguousSourceError naming both. ``adapter`` (an entry-point or
+    distribution name) asks that one alone. A Hugging Face cache repo folder or repo id is first
+    resolved to its snapshot folder (offline).
     """
     source = hf_cache.resolve(source)
     if isinstance(source, (str, os.PathLike)) and not os.path.exists(os.fspath(source)):
         if os.path.islink(os.fspath(source)):
             raise FileNotFoundError(f"{os.fspath(source)!r} is a link that leads nowhere (a loop, or its target is missing)")
         raise FileNotFoundError(f"no such file or directory: {os.fspath(source)!r}")
-    found = first_result("ww_layers", adapter_options, adapter, source=source)
-    if found is not None:
-        return _Routed(_adapter_ref(found[0]), unique_names(found[1]))
+    options = AdapterOptions.from_mapping(adapter_options or {})
+    _check_namespaces(options)
     if adapter is not None:
-        raise UnknownSourceError(f"adapter {adapter!r} does not recognize {_describe(source)}")
+        chosen = _chosen(adapter, "ww_layers")
+        layers = _ask_layers(chosen, source, options, explicit=True)
+        if layers is None:
+            raise UnknownSourceError(f"adapter {adapter!r} does not recognize {_describe(source)}")
+        return SourceLayers(adapter_ref(chosen), list(unique_names(layers)))
+    for level_plugins in _candidates(source):
+        for group in (level_plugins[0], level_plugins[1]):  # the others first, then core's built-ins (trylast)
+            claims = [(p, layers) for p in group if (layers := _ask_layers(p, source, options, explicit=False)) is not None]
+            if len(claims) > 1:
+                names = " and ".join(_ref_words(p) for p, _ in claims)
+                raise AmbiguousSourceError(
+                    f"{names} both read {_describe(source)} with equally specific declarations; "
+                    f"choose one with adapter=NAME (--adapter NAME)"
+                )
+            if claims:
+                plugin, layers = claims[0]
+                return SourceLayers(adapter_ref(plugin), list(unique_names(layers)))
     raise unknown_source_error(source)
+
+
+def _candidates(source: Any) -> list[tuple[list[Plugin], list[Plugin]]]:
+    """The plugins whose declaration matches ``source``, by level (most specific first): (others, built-ins) per level."""
+    levels: dict[int, tuple[list[Plugin], list[Plugin]]] = {}
+    for plugin in _with_hook("ww_layers"):
+        level = plugin.declaration.level(source)
+        if level is not None:
+            others, fallbacks = levels.setdefault(level, ([], []))
+            (fallbacks if _is_trylast(plugin) else others).append(plugin)
+    return [levels[level] for level in sorted(levels)]
+
+
+def _with_hook(hook: str) -> list[Plugin]:
+    """Working plugins implementing ``hook``, by name."""
+    return sorted((p for p in _registered() if p.status == "ok" and hook in p.hooks), key=lambda p: (p.name, p.key))
+
+
+def _impl(plugin: Plugin, hook: str) -> Any:
+    caller = getattr(plugin_manager().hook, hook)
+    return next(impl for impl in caller.get_hookimpls() if impl.plugin_name == plugin.key)
+
+
+def _is_trylast(plugin: Plugin) -> bool:
+    return bool(_impl(plugin, "ww_layers").trylast)
+
+
+def _call(plugin: Plugin, hook: str, options: AdapterOptions, passthrough: tuple[type[BaseException], ...], **arguments: Any) -> Any:
+    """``plugin``'s ``hook`` with its own view of the options, guarded."""
+    impl = _impl(plugin, hook)
+    specs = plugin.specs
+    view = options.for_adapter(plugin.key, plugin.name, plugin.distribution, specs=specs) if options.namespaces or specs else options
+    given = {**arguments, "options": view}
+    return guarded(plugin.label, hook, lambda: impl.function(*(given[name] for name in impl.argnames)), passthrough)
+
+
+def _ask_layers(plugin: Plugin, source: Any, options: AdapterOptions, *, explicit: bool) -> list[LayerMatrix] | None:
+    """``plugin``'s layers of ``source`` (listed and checked), or None when it declines or failed (it is then broken)."""
+    try:
+        answer = _call(plugin, "ww_layers", options, VERDICTS, source=source)
+        return None if answer is None else checked_layers(plugin.label, answer)
+    except PluginError as exc:
+        if explicit:
+            raise
+        _broken(plugin, exc)
+        return None
+
+
+def _chosen(adapter: str, hook: str) -> Plugin:
+    """The one working plugin ``adapter`` names (entry-point, manager or distribution name)."""
+    usable = _with_hook(hook)
+    chosen = [p for p in usable if adapter in (p.name, p.key, p.distribution)]
+    if len(chosen) > 1:
+        named = " and ".join(_ref_words(p) for p in chosen)
+        raise AmbiguousSourceError(f"adapter {adapter!r} names {named}: choose one by its distribution name")
+    if not chosen:
+        broken = [p for p in plugins() if adapter in (p.name, p.distribution) and p.status != "ok"]
+        if broken:
+            raise UnknownSourceError(f"adapter {adapter!r} is {broken[0].status}: {broken[0].reason}")
+        names = ", ".join(p.name for p in usable)
+        raise UnknownSourceError(f"no installed adapter named {adapter!r}; adapters that read sources: {names}")
+    return chosen[0]
+
+
+def _ref_words(plugin: Plugin) -> str:
+    where = " ".join(part for part in (plugin.distribution, plugin.version) if part)
+    return f"{plugin.name} ({where})" if where else plugin.name
 
 
 def unique_names(layers: Iterable[LayerMatrix]) -> Iterator[LayerMatrix]:
@@ -287,21 +485,35 @@ def unique_names(layers: Iterable[LayerMatrix]) -> Iterator[LayerMatrix]:
         yield layer
 
 
-def first_result(
-    hook: str, adapter_options: Mapping[str, Any] | None, adapter: str | None = None, **arguments: Any
-) -> tuple[str, Any] | None:
-    """Call ``hook`` of each plugin in routing order, each with its own view of the options; the first non-None answer.
-
-    Returns (plugin name, answer), or None when every plugin declined.
-    """
+def write_weights(reader: str, adapter_options: Mapping[str, Any] | None, **arguments: Any) -> Any | None:
+    """The reader's ``ww_write_weights`` answer (None when it has no such hook or declines); its failures name it."""
+    plugin = next((p for p in _with_hook("ww_write_weights") if p.key == reader or p.name == reader), None)
+    if plugin is None:
+        return None
     options = AdapterOptions.from_mapping(adapter_options or {})
-    _check_namespaces(options)
-    for impl in _routing_order(hook, adapter):
-        view = options.for_adapter(impl.plugin_name, _adapter_ref(impl.plugin_name)["distribution"]) if options.namespaces else options
-        given = {**arguments, "options": view}
-        answer = impl.function(*(given[name] for name in impl.argnames))
-        if answer is not None:
-            return impl.plugin_name, answer
+    return _call(plugin, "ww_write_weights", options, (*VERDICTS, KeyError), **arguments)
+
+
+def plugin_eigenvalues(
+    reader: str | None, layer: LayerMatrix, matrices: Sequence[np.ndarray], options: AdapterOptions
+) -> list[np.ndarray] | None:
+    """Spectra of ``matrices`` from the adapter that read the source (``reader``), or from an adapter the user gave
+    options to in ``extra`` (``torch.torch_device=cuda`` on a safetensors file); None when none offers them.
+
+    No other adapter is asked. Each answer is checked (``checked_spectra``): a wrong one, or a failure, is one
+    warning naming the plugin, and core computes the spectra from then on. A ValueError, OSError or ImportError
+    is the adapter's verdict on the options the user gave it (``torch_device='nonsense'``): it fails the layer's row.
+    """
+    asked = [name for name in (reader, *options.namespaces) if name]
+    for plugin in _with_hook("ww_eigenvalues"):
+        if plugin.key in _registry().no_spectra or not {plugin.key, plugin.name, plugin.distribution} & set(asked):
+            continue
+        try:
+            answer = _call(plugin, "ww_eigenvalues", options, VERDICTS, layer=layer, matrices=matrices)
+            if answer is not None:
+                return checked_spectra(plugin.label, list(matrices), answer)
+        except PluginError as exc:
+            _spectra_broken(plugin, exc)
     return None
 
 
@@ -312,23 +524,29 @@ def _check_namespaces(options: AdapterOptions) -> None:
     unknown = sorted(set(options.namespaces) - known)
     if unknown:
         raise ValueError(f"extra names no installed adapter: {', '.join(map(repr, unknown))}; adapters: {', '.join(sorted(known))}")
+    for plugin in _registered():
+        given = {
+            key: value for name in (plugin.key, plugin.name, plugin.distribution) for key, value in options.namespaces.get(name, {}).items()
+        }
+        specs = plugin.specs
+        if specs is not None and given:
+            checked_extras(plugin.name, given, specs)
 
 
-def _routing_order(hook: str, adapter: str | None) -> list[Any]:
-    caller = getattr(plugin_manager().hook, hook)
-    impls = [impl for impl in caller.get_hookimpls() if not (impl.wrapper or impl.hookwrapper)]
-    impls.sort(key=lambda impl: (0 if impl.tryfirst else 2 if impl.trylast else 1, impl.plugin_name))
-    if adapter is None:
-        return impls
-    chosen = [impl for impl in impls if adapter in (impl.plugin_name, _adapter_ref(impl.plugin_name)["distribution"])]
-    if not chosen and hook == "ww_layers":
-        usable = ", ".join(impl.plugin_name for impl in impls)
-        raise UnknownSourceError(f"no installed adapter named {adapter!r}; adapters that read sources: {usable}")
-    return chosen
+def adapter_ref(plugin: Plugin) -> dict[str, str]:
+    """What results record of the adapter that read a source: its name, distribution and version."""
+    return {"name": plugin.name if plugin.key != BUILTIN else BUILTIN, "distribution": plugin.distribution, "version": plugin.version}
 
 
-def _adapter_ref(name: str) -> dict[str, str]:
-    for plugin in plugins():
-        if plugin.name == name:
-            return {"name": name, "distribution": plugin.distribution, "version": plugin.version}
-    return {"name": name, "distribution": "", "version": ""}
+def reader_key(adapter: Mapping[str, str]) -> str | None:
+    """The manager key of the plugin an ``adapter_ref`` names (None when it is no longer registered)."""
+    for plugin in _registered():
+        if (plugin.name, plugin.distribution) == (adapter.get("name"), adapter.get("distribution")):
+            return plugin.key
+    return None
+
+
+def hook_seconds() -> list[tuple[str, str, int, float]]:
+    """(plugin, hook, calls, seconds) for every plugin hook called in this process, the slowest first."""
+    found = [(plugin, hook, t.calls, t.seconds) for (plugin, hook), t in hook_times().items()]
+    return sorted(found, key=lambda item: -item[3])

@@ -26,7 +26,7 @@ class Hints:
 
 #: The first-party adapter packages, for sources whose adapter is not installed.
 FIRST_PARTY: tuple[Hints, ...] = (
-    Hints("ww-torch", (".pt", ".pth", ".bin"), ("torch", "transformers", "peft")),
+    Hints("ww-torch", (".pt", ".pth", ".bin", ".bin.index.json"), ("torch", "transformers", "peft")),
     Hints("ww-keras", (".keras", ".h5", ".hdf5"), ("keras", "tensorflow", "tf_keras")),
     Hints("ww-jax", (".msgpack", ".ocdbt"), ("flax", "jax", "jaxlib")),
     Hints("ww-onnx", (".onnx",), ("onnx",)),

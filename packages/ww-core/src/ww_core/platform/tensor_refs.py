@@ -48,15 +48,22 @@ class TensorRef(ABC):
 
 @dataclass(frozen=True)
 class Layout:
-    """The canonical transform of a stored tensor: ``pick`` indexes it (e.g. one q/k/v row block), then ``swap`` swaps axes 0 and 1."""
+    """The canonical transform of a stored tensor: ``pick`` indexes it (e.g. one q/k/v row block), then ``axes``
+    reorders its axes (``(0, 3, 1, 2)``: OHWI → OIHW), then ``swap`` swaps axes 0 and 1."""
 
     pick: tuple[int | slice, ...] = ()
     swap: bool = False
+    axes: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.axes and sorted(self.axes) != list(range(len(self.axes))):
+            raise ValueError(f"Layout axes {self.axes} must be a permutation of 0..{len(self.axes) - 1}")
 
     def apply(self, array: np.ndarray) -> np.ndarray:
-        """``array`` picked, then its first two axes swapped when asked."""
+        """``array`` picked, its axes reordered, then its first two axes swapped, as asked."""
         picked = array[self.pick] if self.pick else array
-        return np.swapaxes(picked, 0, 1) if self.swap else picked
+        moved = np.transpose(picked, self.axes) if self.axes else picked
+        return np.swapaxes(moved, 0, 1) if self.swap else moved
 
 
 def _widened(raw: np.ndarray, dtype: str) -> np.ndarray:

@@ -25,6 +25,7 @@ from ww_core.platform.protocol import (
     unanalyzable_reason,
     widen_to_float,
 )
+from ww_core.platform.quantized import dequantize
 from ww_core.platform.shard_index import Holders as ShardHolders
 from ww_core.platform.shard_index import ShardIndexError, read_weight_map, shard_files
 from ww_core.platform.tensor_refs import BF16, FileSpan, Layout, TensorRef, bf16_to_float32, file_version
@@ -98,6 +99,7 @@ __all__ = [
     "check_inflated",
     "check_inflation",
     "check_present",
+    "dequantize",
     "file_version",
     "hookimpl",
     "infer_kind",

@@ -29,6 +29,7 @@ def base_row(layer: LayerMatrix, options: AnalysisOptions) -> dict[str, Any]:
         "rf": dims.rf,
         "num_evals": dims.num_evals(options.pool),
         "longname": layer.framework_path or layer.name,
+        "framework_type": layer.framework_type,
     }
 
 

@@ -29,6 +29,9 @@ def ww_adapter_info() -> dict[str, Any]:
         "package": "ww-core",
         "version": __version__,
         "handles": "dict of numpy arrays, .npz, .safetensors (file or shard folder)",
+        "suffixes": [".npz", ".safetensors"],
+        "modules": ["numpy", "ww_core"],
+        "catch_all": True,  # asked last about any source no other declaration matches: an empty dict is reported as empty
     }
 
 
