@@ -198,7 +198,7 @@ def check_views(found: Mapping[str, torch.Tensor] | torch.nn.Module, path: Path)
             continue
         itemsize = tensor.element_size()
         last = tensor.storage_offset() + sum((size - 1) * stride for size, stride in zip(tensor.shape, tensor.stride()))
-        claimed = max(tensor.numel(), last + 1) * itemsize
+        claimed = int(max(tensor.numel(), last + 1)) * itemsize
         check_present(f"{path}: tensor {key!r} (a view of its storage)", claimed, tensor.untyped_storage().nbytes())
     return found
 
