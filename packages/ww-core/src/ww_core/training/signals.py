@@ -125,7 +125,8 @@ def _large_enough(row: Mapping[str, Any], min_evals: int) -> bool:
 @dataclass(frozen=True)
 class FractionBelow:
     """Fires when at least ``fraction`` of the fitted layers with ``min_evals`` or more eigenvalues have alpha below
-    ``alpha`` (very heavy tails; HT-SR reports alpha < 2 in over-trained layers)."""
+    ``alpha``: very heavy tails, which HT-SR has seen in over-trained layers and docs/monitor.md's runs also in a
+    healthy weight-decay run, so not proof of over-training."""
 
     fraction: float = 0.5
     alpha: float = ALPHA_LOW
@@ -154,7 +155,8 @@ class FractionBelow:
 @dataclass(frozen=True)
 class SummaryTurnsUp:
     """Fires when the mean ``metric`` over the layers with ``min_evals`` or more eigenvalues has stayed more than
-    ``min_rise`` above its running minimum for ``patience`` snapshots."""
+    ``min_rise`` above its running minimum for ``patience`` snapshots (in docs/monitor.md's runs it fired on a healthy
+    run at the same epoch as on an over-fit one)."""
 
     metric: str = "alpha"
     patience: int = 2
