@@ -30,7 +30,7 @@ _OPEN: weakref.WeakSet[Monitor] = weakref.WeakSet()
 _STOP = object()
 
 #: The divergence rule a Monitor checks unless told otherwise.
-DIVERGENCE = Divergence()
+DEFAULT_DIVERGENCE = Divergence()
 
 #: What the framework helpers' ``stop_on`` accepts: stop on divergence only, or on any rule that fires.
 StopOn = Literal["divergence", "warning"]
@@ -70,7 +70,7 @@ class Monitor:
         when_behind: Literal["skip", "wait"] = "skip",
         warn: Rule | Sequence[Rule] = (),
         on_warning: Callable[[EarlyWarning], None] | None = None,
-        divergence: Divergence | None = DIVERGENCE,
+        divergence: Divergence | None = DEFAULT_DIVERGENCE,
         **options: Any,
     ) -> None:
         if not isinstance(every, int) or every < 1:
