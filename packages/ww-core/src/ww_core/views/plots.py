@@ -248,13 +248,16 @@ def plot_history(history: History | str | Path, metric: str = "alpha") -> Figure
             ax.plot(skipped, [0.0] * len(skipped), "|", color="gray", transform=ax.get_xaxis_transform(), clip_on=False, label="skipped")
         ax.set_xlabel("step")
         ax.set_ylabel(metric)
+        if history.steps and not drawn:  # only NaN to plot: still span the analyzed steps
+            ax.set_xlim(history.steps[0] - 1, history.steps[-1] + 1)
     diverged = next((warning for warning in warnings if warning.rule == DIVERGENCE), None)
     if not history.steps:
         layers_ax.text(0.5, 0.5, "no analyzed step", ha="center", va="center", transform=layers_ax.transAxes)
     elif diverged is not None:
         note = textwrap.fill(f"training diverged at step {diverged.step}: {diverged.message}", 48)
-        where = (0.02, 0.98, "left", "top") if drawn else (0.5, 0.5, "center", "center")
-        layers_ax.text(where[0], where[1], note, ha=where[2], va=where[3], fontsize=8, color="tab:red", transform=layers_ax.transAxes)
+        x, y, ha, va = (0.02, 0.98, "left", "top") if drawn else (0.5, 0.5, "center", "center")
+        box = {"facecolor": "white", "edgecolor": "tab:red", "alpha": 0.85}
+        layers_ax.text(x, y, note, ha=ha, va=va, fontsize=8, color="tab:red", bbox=box, transform=layers_ax.transAxes)
     elif not drawn:
         layers_ax.text(0.5, 0.5, f"no layer has a {metric} at any step", ha="center", va="center", transform=layers_ax.transAxes)
     layers_ax.set_title(f"{metric} per layer over training", fontsize=10)
