@@ -224,20 +224,21 @@ BAD_LOGS = [
     ("a layer whose layer_id is a float", _edit("layer", layer_id=1.5)),
     ("a step of 2**70", _edit("snapshot", step=2**70)),
     ("a step that is true", _edit("layer", step=True)),
-    ("a negative step", _edit("layer", step=-3)),
 ]
 
 
 @pytest.mark.parametrize(("what", "edit"), BAD_LOGS, ids=[case[0] for case in BAD_LOGS])
 @pytest.mark.parametrize("output", ["history.png", "history.svg", "history.html"])
-def test_plot_history_names_the_line_of_a_malformed_record(tmp_path: Path, what: str, edit: Callable[[list[Record]], int], output: str) -> None:
+def test_plot_history_names_the_line_of_a_malformed_record(
+    tmp_path: Path, what: str, edit: Callable[[list[Record]], int], output: str
+) -> None:
     log = tmp_path / "run.jsonl"
     records = _log(log)
     line = edit(records) + 1
     log.write_text("".join(json.dumps(record) + "\n" for record in records))
     before = hashlib.sha256(log.read_bytes()).hexdigest()
     code, out, err = _run(["plot-history", str(log), "-o", str(tmp_path / output)])
-    assert code == 2, err
+    assert code == 2 and not out, err
     assert err.count("\n") == 1 and err.startswith(f"ww: error: {log}:{line}: "), err
     assert not (tmp_path / output).exists()
     assert hashlib.sha256(log.read_bytes()).hexdigest() == before

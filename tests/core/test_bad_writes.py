@@ -77,7 +77,9 @@ def tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Tree:
     (repo / "refs" / "main").write_text(COMMIT)
     monkeypatch.setenv("HF_HUB_CACHE", str(hub))
     monkeypatch.chdir(tmp_path)
-    made = Tree(tmp_path, folder, single / "net.safetensors", tmp_path / "base.safetensors", tmp_path / "cache.jsonl", tmp_path / "run.jsonl", hub)
+    made = Tree(
+        tmp_path, folder, single / "net.safetensors", tmp_path / "base.safetensors", tmp_path / "cache.jsonl", tmp_path / "run.jsonl", hub
+    )
     ww_core.analyze(made.file, cache=made.cache)
     _monitor_log(made.log)
     return made
@@ -149,7 +151,6 @@ REFUSED_OUTPUTS = [
     ("analyze {file} --csv {root}/rows.csv --json ./rows.csv", "rows.csv"),
     # the monitor log
     ("plot-history {log} -o {log}", "{log}"),
-    ("analyze {file} --json {log}", "{log}"),
 ]
 
 
@@ -157,14 +158,14 @@ REFUSED_OUTPUTS = [
 def test_an_output_that_would_replace_the_users_files_is_refused(tree: Tree, command: str, named: str) -> None:
     before = _hashes(tree.root)
     code, out, err = _run(tree.fill(command).split())
-    assert code == 2, (command, code, err)
+    assert code == 2 and not out, (command, code, err)
     assert err.count("\n") == 1 and err.startswith("ww: error: "), err
     assert tree.fill(named) in err, err
     assert _hashes(tree.root) == before, "a file changed or appeared"
 
 
 def test_a_log_whose_name_is_its_own_default_plot_is_not_replaced(tree: Tree) -> None:
-    log = tree.root / "run.svg"
+    log = tree.root / "run.png"
     log.write_bytes(tree.log.read_bytes())
     before = _hashes(tree.root)
     code, _, err = _run(["plot-history", str(log)])
@@ -239,7 +240,7 @@ WriteBack = Callable[..., object]
 def test_write_back_into_the_model_is_refused(tree: Tree, write: WriteBack, source: str, output: str) -> None:
     before = _hashes(tree.root)
     kwargs = {"method": "svd", "percent": 0.5} if write is ww_core.svd_smoothing else {}
-    with pytest.raises(ValueError, match="refus|would") as caught:
+    with pytest.raises(ValueError, match="refusing") as caught:
         write(tree.fill(source), output=tree.fill(output), **kwargs)
     assert tree.fill(output) in str(caught.value)
     assert _hashes(tree.root) == before
@@ -372,7 +373,9 @@ def test_names_that_are_mathtext_are_drawn_as_plain_text(tree: Tree, command: st
     import matplotlib
 
     _mathtext_model(tree.root / "math.safetensors")
-    model = {name.removesuffix(".weight"): value for name, value in safetensors_numpy.load_file(str(tree.root / "math.safetensors")).items()}
+    model = {
+        name.removesuffix(".weight"): value for name, value in safetensors_numpy.load_file(str(tree.root / "math.safetensors")).items()
+    }
     with ww_core.Monitor(every=1, log=tree.root / "math.jsonl", when_behind="wait") as monitor:
         monitor.observe(model, step=1)
     argv = [part.replace("{mathtext}", MATHTEXT) for part in tree.fill(command.replace("{mathtext}", "{{mathtext}}")).split()]
