@@ -22,7 +22,7 @@ def local_workers(address: str, flag: str = "--dask", remote: str = "a scheduler
     if not address.startswith("local:"):
         return None
     count = address.removeprefix("local:")
-    if not count.isdigit() or int(count) < 1:
+    if not (count.isascii() and count.isdigit()) or int(count) < 1:  # '²' and '٣' are digits to str.isdigit
         raise ValueError(f"{flag} {address}: expected local:N with N ≥ 1 worker processes, or {remote}")
     cores = available_cores()
     if int(count) > PROCESSES_PER_CORE * cores:  # each process runs one layer on one BLAS thread: more only cost memory

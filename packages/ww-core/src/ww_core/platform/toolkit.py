@@ -14,6 +14,7 @@ import numpy as np
 
 from ww_core.platform.adapter_options import AdapterOptions
 from ww_core.platform.hookspecs import hookimpl
+from ww_core.platform.messages import printable
 from ww_core.platform.named_arrays import infer_kind, layers_from_named, module_path, natural_key, state_dict_reference_ids
 from ww_core.platform.protocol import (
     CONV_KIND_BY_RANK,
@@ -111,6 +112,7 @@ __all__ = [
     "open_regular",
     "parse_json",
     "parse_json_object",
+    "printable",
     "read_limited",
     "read_npy_header",
     "read_weight_map",

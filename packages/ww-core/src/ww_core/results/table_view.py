@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 import textwrap
-import unicodedata
 from typing import Any, Mapping, Sequence
 
+from ww_core.platform.messages import printable
 from ww_core.results.options import AnalysisOptions
 from ww_core.spectra.metrics import DEGENERATE_WARNING, OVER_TRAINED_THRESH, UNDER_TRAINED_THRESH
 from ww_core.spectra.xmax import CLIPPED
@@ -62,12 +62,6 @@ def default_columns(rows: Sequence[Mapping[str, Any]], options: AnalysisOptions)
     if any(row.get("status") not in ("success", "selected") for row in rows):
         columns.append(REASON)
     return [c for c in columns if c == REASON or any(c in row for row in rows)]
-
-
-def printable(text: str) -> str:
-    """``text`` with control and format characters escaped (``\\x1b``): names come from untrusted files, and a raw
-    escape sequence or newline would act on the terminal or break the table."""
-    return "".join(char if unicodedata.category(char) not in ("Cc", "Cf") else ascii(char)[1:-1] for char in text)
 
 
 def cell(row: Mapping[str, Any], column: str) -> str:
