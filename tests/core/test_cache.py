@@ -253,7 +253,7 @@ def test_the_cli_refuses_a_model_file_as_cache_in_one_line(tmp_path: Path, capsy
     before = model.read_bytes()
     assert cli.main(["analyze", str(model), "--cache", str(model), "-q"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("ww: error:") and "not a ww results cache" in err[0]
+    assert len(err) == 1 and err[0].startswith("ww: error:") and f"--cache {model} would overwrite {model}" in err[0]
     assert model.read_bytes() == before
 
 

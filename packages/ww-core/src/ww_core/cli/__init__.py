@@ -24,10 +24,12 @@ from ww_core.pipeline.cache import CacheWriteError
 from ww_core.pipeline.plugins import ALLOW_ENV, hook_seconds, list_adapters, reload_plugins
 from ww_core.pipeline.progress import ProgressBar
 from ww_core.platform.adapter_options import option_specs
+from ww_core.platform.messages import printable
 from ww_core.platform.version import __version__
 from ww_core.results import table_view
 from ww_core.results.export import columns_of
-from ww_core.results.outputs import STDOUT, check_writable_file, check_writable_folder, write_output
+from ww_core.results.options import AnalysisOptions
+from ww_core.results.outputs import STDOUT, WEIGHT_SUFFIXES, OutputGuard, check_writable_file, check_writable_folder, write_output
 from ww_core.results.results import Results, adapter_label
 from ww_core.results.summary import summary_lines
 
@@ -36,6 +38,8 @@ from ww_core.results.summary import summary_lines
 #: value; LayerLoadError is one) and ImportError (an optional extra or a framework not installed).
 USER_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, ImportError)
 EXIT_USER_ERROR, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 2, 130, 141
+#: The commands that take analysis options.
+OPTION_COMMANDS = ("analyze", "demo", "describe", "compare", "report")
 #: The columns ``ww describe`` shows.
 DESCRIBE_COLUMNS = ("layer_id", "name", "layer_type", "N", "M", "rf", "num_evals", "status", table_view.REASON)
 
@@ -65,7 +69,13 @@ def results_text(results: Results, requested: str | None) -> str:
     defaults = table_view.default_columns(results.details, results.options)
     columns, width = chosen_columns(results, requested, defaults)
     said = [f"{option}: {meaning}" for option, meaning in results.options.meanings().items()]
-    lines = [f"source: {results.source}{read_by(results)}", *said, table_view.render(results.details, columns, width), "", "summary:"]
+    lines = [
+        f"source: {printable(str(results.source))}{read_by(results)}",
+        *said,
+        table_view.render(results.details, columns, width),
+        "",
+        "summary:",
+    ]
     lines += summary_lines(results.summary)
     if "warning" in columns:
         lines += table_view.legend(results.details, width)
@@ -112,31 +122,33 @@ def write_all(jobs: Sequence[Job]) -> list[str]:
         except BrokenPipeError:
             raise
         except OSError as exc:
-            errors.append(f"ww: error: cannot write {target}: {exc.strerror or exc}")
+            errors.append(f"ww: error: cannot write {printable(target)}: {printable(str(exc.strerror or exc))}")
     return errors
 
 
-def check_outputs(files: Sequence[str | None] = (), folders: Sequence[str | None] = (), inputs: Sequence[str | None] = ()) -> None:
-    """Fail now, before any analysis, when an output file or folder cannot be written, would replace one of the run's
-    ``inputs`` (a model, the base model, the cache), or two outputs would share stdout."""
-    if sum(target == STDOUT for target in files) > 1:
+def check_outputs(
+    files: Sequence[tuple[str, str | None]] = (),
+    folders: Sequence[tuple[str, str | None]] = (),
+    inputs: Sequence[str | None] = (),
+    cache: str | None = None,
+) -> None:
+    """Fail now, before any analysis, when an output (flag, file) would harm the user's files (``OutputGuard``: an
+    input, the model folder, the cache, another output), cannot be written, or two outputs would share stdout."""
+    if sum(target == STDOUT for _, target in files) > 1:
         raise ValueError("only one output can go to stdout ('-'); write the others to files")
-    for target in files:
+    suffixes = WEIGHT_SUFFIXES | {str(s).lower() for row in list_adapters() if row.get("status") == "ok" for s in row.get("suffixes") or ()}
+    guard = OutputGuard([source for source in inputs if source], frozenset(suffixes))
+    guard.claim(cache, "--cache", appended=True)
+    for flag, target in files:
+        guard.claim(target, flag)
+    for flag, folder in folders:
+        guard.claim(folder, flag, folder=True)
+    for _, target in files:
         if target:
             check_writable_file(target)
-            for source in inputs:
-                if target != STDOUT and source and _same_file(target, source):
-                    raise ValueError(f"output {target} would overwrite {source}, an input of this run; name another file")
-    for folder in folders:
+    for _, folder in folders:
         if folder:
             check_writable_folder(folder)
-
-
-def _same_file(a: str, b: str) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:  # either does not exist (yet): nothing to overwrite
-        return False
 
 
 def warn_cached_esds(results: Results, cache: str | None) -> None:
@@ -159,7 +171,7 @@ def _print_errors(errors: Sequence[str]) -> int:
 def cmd_analyze(args: argparse.Namespace) -> int:
     """Analyze a model (the bundled demo when no path is given), write the outputs asked for, print the table."""
     source = args.path or str(model_path())
-    check_outputs([args.csv, args.json], [args.plot], [source, args.base, args.cache])
+    check_outputs([("--csv", args.csv), ("--json", args.json)], [("--plot", args.plot)], [source, args.base], args.cache)
     bar = ProgressBar(0, enabled=False if args.quiet else None)  # -q: no bar either
     try:
         try:
@@ -191,7 +203,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 def cmd_describe(args: argparse.Namespace) -> int:
     """List layers and sizes without computing spectra, as a table, CSV or JSON."""
     source = args.path or str(model_path())
-    check_outputs([args.csv, args.json], inputs=[source])
+    check_outputs([("--csv", args.csv), ("--json", args.json)], inputs=[source])
     results = describe(source, **option_kwargs(args))
     errors = write_all(table_jobs(args, results.to_csv, results.to_json))
     if STDOUT not in (args.csv, args.json):
@@ -204,7 +216,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     """Analyze several models with the same options and print them best first (lower alpha_weighted is better)."""
     from ww_core.models.comparison import compare
 
-    check_outputs([args.csv, args.json], [args.plot], [*args.paths, args.base, args.cache])
+    check_outputs([("--csv", args.csv), ("--json", args.json)], [("--plot", args.plot)], [*args.paths, args.base], args.cache)
     with run_kwargs(args) as run:
         comparison = compare(*args.paths, names=args.names, **run, **option_kwargs(args))
     jobs = table_jobs(args, comparison.to_csv, comparison.to_json)
@@ -229,7 +241,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     paths = args.paths or [str(model_path())]
     if args.names and len(args.names) != len(paths):
         raise ValueError(f"got {len(args.names)} names for {len(paths)} models")
-    check_outputs([args.output], inputs=[*paths, args.base, args.cache])
+    check_outputs([("-o", args.output)], inputs=[*paths, args.base], cache=args.cache)
     with run_kwargs(args) as run:
         kwargs = {**run, **option_kwargs(args)}
         if len(paths) == 1:
@@ -242,7 +254,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             render = compare(*paths, names=args.names, **kwargs).to_html
     errors = write_all([(args.output, lambda: write_output(args.output, render()))])
     if args.output != STDOUT and not errors:
-        print(f"wrote {args.output}")
+        print(f"wrote {printable(args.output)}")
     return _print_errors(errors)
 
 
@@ -293,7 +305,10 @@ def cmd_plot_history(args: argparse.Namespace) -> int:
     target = Path(args.output or Path(args.log).with_suffix(".png"))
     kind = target.suffix.lower()
     if kind not in (".png", ".svg", ".html"):
-        raise ValueError(f"{target}: plot-history writes .png, .svg or .html, not {kind or 'a file without suffix'}")
+        raise ValueError(
+            f"{printable(str(target))}: plot-history writes .png, .svg or .html, not {printable(kind) or 'a file without suffix'}"
+        )
+    check_outputs([("-o", str(target))], inputs=[args.log])
     history = load_history(args.log)
     if not history.steps:
         raise ValueError(f"{args.log}: no analyzed snapshot to plot ({len(history.skipped)} skipped, {len(history.errors)} failed)")
@@ -304,7 +319,7 @@ def cmd_plot_history(args: argparse.Namespace) -> int:
         write_atomic(target, history_html(history, args.metric))
     else:
         write_atomic(target, figure_bytes(plots.plot_history(history, args.metric), kind[1:]))
-    print(f"wrote {target}")
+    print(f"wrote {printable(str(target))}")
     return 0
 
 
@@ -411,12 +426,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Messages(logging.Handler):
+    """ww_core's log as the command's own lines on the current stderr: ``ww: warning: ...``, each line escaped
+    (``printable``), a multi-line message's further lines indented."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        kind = "warning: " if record.levelno >= logging.WARNING else ""
+        first, *more = record.getMessage().split("\n")
+        print("\n".join([f"ww: {kind}{printable(first)}", *(f"  {printable(line)}" for line in more)]), file=sys.stderr)
+
+
 def _configure_logging(verbose: bool) -> None:
-    """Send ww_core's log to stderr; the root logger is left alone."""
+    """Send ww_core's log to stderr (one handler, however often ``main`` runs); the root logger is left alone."""
     logger = logging.getLogger("ww_core")
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
-    logger.addHandler(handler)
+    for handler in [h for h in logger.handlers if isinstance(h, _Messages)]:
+        logger.removeHandler(handler)
+    logger.addHandler(_Messages())
     logger.setLevel(logging.INFO if verbose else logging.WARNING)
 
 
@@ -463,11 +488,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         reload_plugins()
     try:
         with warnings.catch_warnings(record=True) as caught:  # shown after the run, one line each; an error says it all
+            if args.command in OPTION_COMMANDS:
+                AnalysisOptions.from_kwargs(**option_kwargs(args))  # every option checked before any file is read
             code = int(args.handler(args))
         if args.verbose and hook_seconds():
             logging.getLogger("ww_core").info("time spent in plugin code:\n%s", timing_text())
-        for warning in caught:
-            print(f"ww: warning: {warning.message}", file=sys.stderr)
+        for message in dict.fromkeys(str(warning.message) for warning in caught):  # once each, however many models said it
+            print(f"ww: warning: {printable(message)}", file=sys.stderr)
         return code
     except KeyboardInterrupt:
         print(interrupted_message(args), file=sys.stderr)
@@ -476,7 +503,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _silence_stdout()
         return EXIT_BROKEN_PIPE
     except USER_ERRORS as exc:
-        print(f"ww: error: {exc}", file=sys.stderr)
+        print(f"ww: error: {printable(str(exc))}", file=sys.stderr)
         return EXIT_USER_ERROR
 
 

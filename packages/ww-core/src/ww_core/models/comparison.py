@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 from ww_core.pipeline.analysis import analyze, source_label
 from ww_core.results import export
-from ww_core.results.outputs import write_atomic
+from ww_core.results.outputs import write_checked
 from ww_core.results.results import Results, format_table
 
 #: Summary metrics compared, in ranking priority; lower is better for each.
@@ -89,7 +89,7 @@ class Comparison:
         """CSV text of the model table, written to ``path`` when given."""
         text = export.rows_to_csv(self.table())
         if path is not None:
-            write_atomic(path, text)
+            write_checked(path, text, [result.source for result in self.results])
         return text
 
     def to_json(self, path: str | Path | None = None) -> str:
@@ -102,7 +102,7 @@ class Comparison:
         }
         text = json.dumps(document, indent=2, allow_nan=False)
         if path is not None:
-            write_atomic(path, text)
+            write_checked(path, text, [result.source for result in self.results])
         return text
 
     def to_html(self, path: str | Path | None = None) -> str:
@@ -111,7 +111,7 @@ class Comparison:
 
         text = comparison_report(self)
         if path is not None:
-            write_atomic(path, text)
+            write_checked(path, text, [result.source for result in self.results])
         return text
 
     def _repr_html_(self) -> str:

@@ -11,7 +11,7 @@ import numpy as np
 
 from ww_core.results import export, table_view
 from ww_core.results.options import AnalysisOptions
-from ww_core.results.outputs import write_atomic
+from ww_core.results.outputs import write_checked
 from ww_core.results.summary import summarize, summary_lines
 
 
@@ -66,7 +66,7 @@ class Results:
         meta = {"adapter": adapter_label(self.adapter), "options": json.dumps(export.json_safe_tree(self.options.changed()))}
         text = export.rows_to_csv([{**row, **meta} for row in (self.details if include_skipped else self.analyzed)])
         if path is not None:
-            write_atomic(path, text)
+            write_checked(path, text, [self.source])
         return text
 
     def to_json(self, path: str | Path | None = None) -> str:
@@ -78,7 +78,7 @@ class Results:
             meta["option_meanings"] = self.options.meanings()
         text = export.to_json_text(self.details, self.summary, meta)
         if path is not None:
-            write_atomic(path, text)
+            write_checked(path, text, [self.source])
         return text
 
     def to_html(self, path: str | Path | None = None) -> str:
@@ -87,7 +87,7 @@ class Results:
 
         text = results_report(self)
         if path is not None:
-            write_atomic(path, text)
+            write_checked(path, text, [self.source])
         return text
 
     def _repr_html_(self) -> str:

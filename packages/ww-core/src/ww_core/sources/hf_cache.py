@@ -31,6 +31,11 @@ def is_repo_folder(path: Path) -> bool:
     return path.name.startswith("models--") and path.is_dir() and (path / "snapshots").is_dir()
 
 
+def repo_folder_of(path: Path) -> Path | None:
+    """The cache repo folder (``models--org--name``) that ``path`` is or lies inside, if any."""
+    return next((folder for folder in (path, *path.parents) if is_repo_folder(folder)), None)
+
+
 def snapshot_folder(repo: Path, revision: str = "main") -> Path:
     """The snapshot of ``revision`` (a name under ``refs/`` or a commit) in cache repo folder ``repo``, checked to stay inside it."""
     ref = repo / "refs" / revision
