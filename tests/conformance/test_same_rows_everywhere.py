@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 from typing import Any, Callable
 
@@ -11,6 +12,7 @@ import pytest
 
 import ww_core
 from ww_core import testing
+from ww_core.models.write_back import model_folder
 
 from . import network
 
@@ -165,9 +167,13 @@ def test_svd_smoothing_writes_back_the_same_weights_everywhere(
     if label.startswith("keras ."):  # Keras files are refused: load the model, then smooth it
         testing.check_clear_error(lambda: ww_core.svd_smoothing(source), "load_model", error=ValueError)
         return
+    folder = model_folder(source) if isinstance(source, Path) else None  # where a reader reads the model from
+    before = sorted(os.listdir(folder)) if folder is not None else []
     updated = ww_core.svd_smoothing(source, method="detX")
     if isinstance(source, Path):
-        assert Path(updated).parent == source.parent and Path(updated) != source
+        assert Path(updated) != source
+    if folder is not None:
+        assert sorted(os.listdir(folder)) == before, "new weights were written into the model's folder"
     testing.assert_rows_close(ww_core.analyze(updated).details, smoothed_expected, rtol=1e-10, atol=1e-10)
 
 

@@ -131,9 +131,10 @@ def _write_safetensors(path: Path, arrays: dict[str, np.ndarray]) -> None:
 
 
 def test_safetensors_write_back_keeps_other_tensors_and_metadata(tmp_path: Path) -> None:
-    path = tmp_path / "model.safetensors"
+    path = tmp_path / "model" / "model.safetensors"
+    path.parent.mkdir()
     _write_safetensors(path, _model())
-    new = Path(ww_core.svd_sharpness(path, output=tmp_path / "out.safetensors"))
+    new = Path(ww_core.svd_sharpness(path, output=tmp_path / "out.safetensors"))  # never into the model's folder
     from safetensors import safe_open
 
     with safe_open(str(new), "numpy") as handle:
@@ -213,7 +214,8 @@ def test_fused_in_proj_rows_are_written_back_block_by_block(tmp_path: Path) -> N
     model = {"attn.in_proj_weight": fused, "fc.weight": rng.standard_t(3, size=(30, 20))}
     alone = [ww_core.svd_smoothing({"w.weight": fused[i * 16 : (i + 1) * 16]})["w.weight"] for i in range(3)]
     np.testing.assert_allclose(ww_core.svd_smoothing(model)["attn.in_proj_weight"], np.concatenate(alone), rtol=1e-10, atol=1e-12)
-    save_file({key: value.astype(np.float32) for key, value in model.items()}, str(tmp_path / "m.safetensors"))
-    written = ww_core.svd_smoothing(str(tmp_path / "m.safetensors"), output=str(tmp_path / "out.safetensors"))
+    (tmp_path / "model").mkdir()
+    save_file({key: value.astype(np.float32) for key, value in model.items()}, str(tmp_path / "model" / "m.safetensors"))
+    written = ww_core.svd_smoothing(str(tmp_path / "model" / "m.safetensors"), output=str(tmp_path / "out.safetensors"))
     blocks = load_file(str(written))["attn.in_proj_weight"]
     assert blocks.shape == (48, 16) and np.linalg.matrix_rank(blocks[:16]) < 16

@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ww_core.models.write_back import write_weights
+from ww_core.models.write_back import output_path, write_weights
 from ww_core.pipeline.layer_analysis import analyze_layer
 from ww_core.pipeline.plugins import collect_layers
 from ww_core.pipeline.selection import skip_reason
@@ -124,11 +124,13 @@ def svd_smoothing(source: Any, *, percent: float = 0.8, method: str = "detX", ou
     ``method`` picks the count: 'svd' keeps int(percent·M·rf), 'detX' the detX tail, 'rmt' the MP
     spikes, 'alpha_min' the power-law tail (num_pl_spikes), 'auto' rmt when alpha > 6 else detX.
     A negative count zeroes the top components instead. Torch modules and Keras models change in
-    place; a file source gets a new file (``output``, default ``<name>-smoothed<suffix>`` beside it).
+    place; a file source gets a new file or folder (``output``, default ``write_back.default_output``: never
+    inside the model's folder).
     """
     if method not in SMOOTHING_METHODS:
         raise ValueError(f"method must be one of {SMOOTHING_METHODS}, got {method!r}")
     opts = _validated(options)
+    output_path(source, output, "smoothed")  # a refused output is refused before any layer is computed
     new = _new_weights(source, opts, lambda layer, weights: smoothing_keep(layer, weights, method, percent, opts))
     return write_weights(source, new, opts, output=output, tag="smoothed")
 
@@ -139,5 +141,6 @@ def svd_sharpness(source: Any, *, output: Any = None, **options: Any) -> Any:
     The shuffle is seeded (``seed``, default 0); the reference's is not. Written back as ``svd_smoothing`` does.
     """
     opts = _validated(options)
+    output_path(source, output, "sharpened")
     new = _new_weights(source, opts, lambda layer, weights: -trap_count(layer, weights, opts))
     return write_weights(source, new, opts, output=output, tag="sharpened")

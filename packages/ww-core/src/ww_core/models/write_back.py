@@ -9,40 +9,69 @@ from typing import Any, Mapping
 import numpy as np
 
 from ww_core.pipeline.analysis import source_label
-from ww_core.pipeline.plugins import read_source, reader_key
+from ww_core.pipeline.plugins import UnknownSourceError, read_source, reader_key, route
 from ww_core.pipeline.plugins import write_weights as adapter_write
 from ww_core.results.options import AnalysisOptions
+from ww_core.results.outputs import check_write_back
+from ww_core.sources import hf_cache
 
 
 class WriteBackError(TypeError):
     """No installed adapter can write weights back into this kind of source."""
 
 
+def model_folder(path: Path) -> Path | None:
+    """The folder a reader would read ``path``'s model from: ``path`` itself when a folder, a file's folder when some
+    installed reader claims that folder (a ``.safetensors`` or torch file's), else None (a ``.npz`` among others)."""
+    if path.is_dir():
+        return path
+    try:
+        route(path.parent)
+    except UnknownSourceError:
+        return None
+    except (OSError, ValueError):  # a reader claims it, but something in it is broken
+        return path.parent
+    return path.parent
+
+
 def default_output(path: Path, tag: str) -> Path:
-    """``model.safetensors`` → ``model-<tag>.safetensors`` in the same folder (a folder gets ``<name>-<tag>``)."""
+    """Where new weights go unless told, never inside the model: a folder ``m`` → ``m-<tag>`` beside it; a file in a
+    model folder, ``m/model.safetensors`` → ``m-<tag>/model.safetensors`` (a second weights file in ``m`` would
+    change what ``m`` holds); any other file ``model.npz`` → ``model-<tag>.npz`` beside it; anything in the Hugging
+    Face cache → ``<name>-<tag>`` in the working folder (ww never writes there)."""
+    repo = hf_cache.repo_folder_of(path.resolve())
+    if repo is not None:
+        moved = Path(f"{repo.name.split('--')[-1]}-{tag}")
+        return moved if path.is_dir() else moved / path.name
     if path.is_dir():
         return path.with_name(f"{path.name}-{tag}")
-    suffixes = "".join(path.suffixes[-1:])
-    return path.with_name(f"{path.name[: len(path.name) - len(suffixes)]}-{tag}{suffixes}")
+    if model_folder(path) is not None:
+        folder = path.resolve().parent
+        return folder.with_name(f"{folder.name}-{tag}") / path.name
+    suffix = path.suffix
+    return path.with_name(f"{path.name[: len(path.name) - len(suffix)]}-{tag}{suffix}")
 
 
 def output_path(source: Any, output: Any, tag: str) -> Path | None:
-    """Where a file source's new weights go: ``output`` or the default beside it; never the source itself."""
+    """Where a file source's new weights go: ``output`` or the default; ValueError naming it when that is the input,
+    inside the model's folder or inside the Hugging Face cache (``check_write_back``), before anything is computed."""
     if not isinstance(source, (str, os.PathLike)):
         if output is not None:
             raise ValueError("output= applies to file sources only; in-memory models are updated or returned")
         return None
-    path = Path(source)
+    path = Path(hf_cache.resolve(source))
     target = Path(output) if output is not None else default_output(path, tag)
-    if target.resolve() == path.resolve():
-        raise ValueError(f"{path}: refusing to overwrite the input; choose another output")
+    check_write_back(path, target, model_folder(path))
     return target
 
 
 def write_weights(source: Any, weights: Mapping[str, np.ndarray], options: AnalysisOptions, *, output: Any = None, tag: str = "new") -> Any:
     """Write ``weights`` (layer name → canonical array) into ``source`` through its adapter; returns the updated model or new path."""
     target = output_path(source, output, tag)
+    source = hf_cache.resolve(source)  # a repo id: its snapshot folder, read where it is and written elsewhere
     reader = read_source(source, options.adapter_options(), options.adapter).adapter
+    if target is not None:
+        target.parent.mkdir(parents=True, exist_ok=True)
     found = adapter_write(reader_key(reader) or reader["name"], options.adapter_options(), source=source, weights=weights, output=target)
     if found is None:
         raise WriteBackError(f"adapter {reader['name']!r}, which reads {source_label(source)}, cannot write weights back into it")
