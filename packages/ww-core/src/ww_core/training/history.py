@@ -14,13 +14,15 @@ import json
 import logging
 import math
 import threading
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import IO, Any, NamedTuple
 
 import numpy as np
 
+from ww_core.platform.messages import printable
 from ww_core.results.export import json_safe, to_dataframe
 from ww_core.results.rows import esd_key
 
@@ -120,8 +122,10 @@ def _number(value: Any) -> float:
 
 
 def _decoded(row: Mapping[str, Any]) -> dict[str, Any]:
-    """A stored row as analyze() made it: null back to NaN (JSON has no NaN)."""
-    return {key: math.nan if value is None else value for key, value in row.items()}
+    """A stored row as analyze() made it: null back to NaN (JSON has no NaN), "Infinity" back to inf."""
+    return {
+        key: math.nan if value is None else _INFINITIES.get(value, value) if isinstance(value, str) else value for key, value in row.items()
+    }
 
 
 def _safe(value: Any) -> Any:
@@ -139,7 +143,11 @@ RECORD_START = b'{"record"'
 
 
 class HistoryLog:
-    """Appends records to a JSON-lines file, each batch in one write, always starting on a fresh line."""
+    """Appends records to a JSON-lines file, each batch in one write that starts on a fresh line.
+
+    The log is locked (``flock``) while open: a second writer, another process or another Monitor, is warned that
+    both runs' records would interleave, and a later step of one would replace the other's.
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -148,31 +156,95 @@ class HistoryLog:
         if self.path.exists() and self.path.stat().st_size > 0:
             with self.path.open("rb") as handle:
                 if not handle.read(len(RECORD_START)).startswith(RECORD_START):  # a model or CSV named by mistake
-                    raise ValueError(f"{self.path} is not a ww monitor log, so nothing is appended to it; name a new file")
-                handle.seek(-1, 2)
-                torn = handle.read(1) != b"\n"
-            if torn:  # a killed run's partial last line: end it, so the next record starts cleanly
-                with self.path.open("ab") as handle:
-                    handle.write(b"\n")
+                    raise ValueError(f"{printable(str(self.path))} is not a ww monitor log, so nothing is appended to it; name a new file")
+        self._held = _hold(self.path)
 
     def append(self, records: Iterable[Mapping[str, Any]]) -> None:
-        """Write the records as consecutive lines in one append, flushed."""
-        text = "".join(encode(record) for record in records)
-        with self._lock, self.path.open("a", encoding="utf-8") as handle:
-            handle.write(text)
+        """Write the records as consecutive lines in one append, flushed; after a torn line (a killed run, a full
+        disk) a newline first, so the next record is never swallowed. OSError when the file cannot be written."""
+        data = "".join(encode(record) for record in records).encode("utf-8")
+        with self._lock, self.path.open("a+b") as handle:
+            if handle.seek(0, 2) > 0:
+                handle.seek(-1, 2)
+                if handle.read(1) != b"\n":
+                    data = b"\n" + data
+            handle.write(data)
             handle.flush()
+
+    def close(self) -> None:
+        """Release the lock on the log."""
+        if self._held is not None:
+            self._held.close()
+            self._held = None
+
+
+def _hold(path: Path) -> IO[bytes] | None:
+    """The log opened and locked for this writer; a warning when another writer holds it (None where locks are unknown)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no flock
+        return None
+    handle = path.open("ab")
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        warnings.warn(
+            f"{printable(str(path))} is being written by another process or Monitor: both runs' records interleave and one "
+            "run's steps replace the other's in the history; give each run its own log",
+            stacklevel=4,
+        )
+    return handle
+
+
+#: Steps are held as 64-bit integers (the series' numpy arrays).
+STEP_RANGE = (-(2**63), 2**63 - 1)
+#: The text fields each record kind must have.
+TEXT_FIELDS = {"skipped": ("reason",), "warning": ("rule", "message"), "error": ("error",), "layer": ("name",)}
+#: Row columns holding text; every other column of a layer row holds a number (null for NaN, "Infinity" for inf).
+TEXT_COLUMNS = frozenset({"record", "name", "layer_type", "longname", "warning", "status", "error"})
+_INFINITIES = {"Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def _is_number(value: Any) -> bool:
+    return value is None or type(value) in (int, float) or (isinstance(value, str) and value in _INFINITIES)
+
+
+def _record_problem(record: dict[str, Any]) -> str | None:
+    """Why a monitor record of a known kind is malformed, or None."""
+    kind = record["record"]
+    if kind == "run":
+        return None
+    step = record.get("step")
+    if type(step) is not int or not STEP_RANGE[0] <= step <= STEP_RANGE[1]:
+        return f"{kind} record whose step is not an integer of at most 64 bits"
+    for name in TEXT_FIELDS.get(kind, ()):
+        if not isinstance(record.get(name), str):
+            return f"{kind} record without a text {name!r}"
+    if kind == "layer":
+        wrong = next((column for column, value in record.items() if column not in TEXT_COLUMNS and not _is_number(value)), None)
+        if wrong is None:
+            wrong = next((column for column in TEXT_COLUMNS & set(record) if not isinstance(record[column], str)), None)
+        if wrong is not None or type(record.get("layer_id", 0)) is not int:
+            return f"layer record whose {printable(wrong or 'layer_id')!r} has the wrong type"
+    if kind == "snapshot":
+        summary = record.get("summary", {})
+        if not isinstance(summary, dict) or not all(_is_number(value) for value in summary.values()):
+            return "snapshot record whose summary is not an object of numbers"
+    return None
 
 
 def _parse(path: Path, number: int, line: str) -> dict[str, Any] | None:
-    """The record on one line; None for a torn line; ValueError for a line that is no monitor record."""
+    """The record on one line; None for a torn line; ValueError ``LOG:LINE: problem`` for a line that is no monitor record."""
     try:
         record = json.loads(line)
     except json.JSONDecodeError:
         return None
+    where = f"{printable(str(path))}:{number}"
     if not isinstance(record, dict) or record.get("record") not in RECORD_KINDS:
-        raise ValueError(f"{path}:{number}: not a ww monitor record (expected a JSON object with 'record' one of {RECORD_KINDS})")
-    if record["record"] != "run" and not isinstance(record.get("step"), int):
-        raise ValueError(f"{path}:{number}: {record['record']} record without an integer 'step'")
+        raise ValueError(f"{where}: not a ww monitor record (expected a JSON object with 'record' one of {RECORD_KINDS})")
+    problem = _record_problem(record)
+    if problem:
+        raise ValueError(f"{where}: {problem}")
     return record
 
 
@@ -185,7 +257,7 @@ def load_history(path: str | Path) -> History:
     """
     source = Path(path)
     if not source.is_file():
-        raise FileNotFoundError(f"no such monitor log: {str(source)!r}")
+        raise FileNotFoundError(f"no such monitor log: {printable(str(source))}")
     history = History(path=str(source))
     block: list[dict[str, Any]] = []  # layer records of the snapshot being read (its lines are contiguous)
     lines = source.read_text(encoding="utf-8", errors="replace").splitlines()
@@ -211,7 +283,7 @@ def load_history(path: str | Path) -> History:
             {"skipped": history.skipped, "warning": history.warnings, "error": history.errors}[kind].append(record)
     history.dropped_lines += len(block)
     if recognized == 0 and history.dropped_lines:
-        raise ValueError(f"{source}: no ww monitor record on any of its {history.dropped_lines} lines")
+        raise ValueError(f"{printable(str(source))}: no ww monitor record on any of its {history.dropped_lines} lines")
     if history.dropped_lines:
         log.warning("%s: skipped %d torn or incomplete line(s) left by an interrupted run", source, history.dropped_lines)
     _report_divergence(history)

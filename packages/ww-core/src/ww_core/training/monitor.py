@@ -19,8 +19,10 @@ from types import TracebackType
 from typing import Any, Callable, Literal, Sequence
 
 from ww_core.pipeline.analysis import analyze
+from ww_core.platform.messages import printable
 from ww_core.results.options import AnalysisOptions
-from ww_core.training.history import History, HistoryLog
+from ww_core.results.outputs import OutputGuard
+from ww_core.training.history import STEP_RANGE, History, HistoryLog
 from ww_core.training.signals import Divergence, EarlyWarning, Rule
 from ww_core.training.snapshot import Snapshot, take_snapshot
 
@@ -93,9 +95,14 @@ class Monitor:
         self._first_log_norm: dict[str, float] = {}
         self.skipped_steps: list[int] = []
         self.errors: list[str] = []
+        #: Record batches that could not be written to the log (a full disk): counted, never raised into training.
+        self.write_failures = 0
+        self._write_failing = False
         self._calls = 0
         self._lock = threading.Lock()
         self._history = History(path=str(log) if log is not None else "")
+        if log is not None:
+            OutputGuard().claim(log, "log")  # never a weights name, never in the Hugging Face cache
         self._log = HistoryLog(log) if log is not None else None
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_pending)
         self._closed = False
@@ -149,6 +156,8 @@ class Monitor:
             raise RuntimeError("Monitor.observe after close()")
         self._calls += 1
         step = self._calls if step is None else int(step)
+        if not STEP_RANGE[0] <= step <= STEP_RANGE[1]:
+            raise ValueError(f"Monitor.observe: step {step} does not fit in 64 bits")
         if step % self.every:
             return False
         if self.when_behind == "skip" and self._queue.full():
@@ -179,6 +188,12 @@ class Monitor:
         self._queue.put(_STOP)
         self._worker.join()
         _OPEN.discard(self)
+        if self._log is not None:
+            self._log.close()
+            if self.write_failures:
+                log.warning(
+                    "monitor: %d batch(es) of records could not be written to %s", self.write_failures, printable(str(self._log.path))
+                )
 
     def __enter__(self) -> Monitor:
         return self
@@ -195,8 +210,30 @@ class Monitor:
         self._write([record])
 
     def _write(self, records: list[dict[str, Any]]) -> None:
-        if self._log is not None:
+        """Append to the log; a failure (a full disk) is counted and reported, never raised: training goes on, and
+        writing resumes, on a fresh line, as soon as the log can be written again."""
+        if self._log is None:
+            return
+        try:
             self._log.append(records)
+        except OSError as exc:
+            with self._lock:
+                self.write_failures += 1
+                first, self._write_failing = not self._write_failing, True
+            if first:
+                log.warning(
+                    "monitor: records could not be written to %s (%s); analysis goes on",
+                    printable(str(self._log.path)),
+                    exc.strerror or exc,
+                )
+            return
+        if self._write_failing:
+            self._write_failing = False
+            log.warning(
+                "monitor: writing %s again (%d batch(es) of records could not be written)",
+                printable(str(self._log.path)),
+                self.write_failures,
+            )
 
     def _work(self) -> None:
         while True:
