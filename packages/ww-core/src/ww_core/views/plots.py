@@ -6,13 +6,14 @@ object-oriented API on the Agg canvas, so no global backend is switched and noth
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import re
 import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 import numpy as np
 
@@ -37,6 +38,23 @@ EVAL_FLOOR = EVALS_THRESH
 #: Layer names on the correlation flow's x axis are cut to this many characters; at most this many ticks.
 TICK_NAME_WIDTH, MAX_TICKS = 18, 40
 OUT_OF_BAND = f"alpha outside {ALPHA_LOW:g}–{ALPHA_HIGH:g}"
+
+Drawing = TypeVar("Drawing", bound=Callable[..., Any])
+
+
+def plain_text(draw: Drawing) -> Drawing:
+    """Run ``draw`` with matplotlib's mathtext off: every label (a tensor name like ``$\\frac{$``, a ``--names`` label)
+    is drawn as written. Text keeps the setting it was made with, so a figure saved later draws the same; the
+    user's own ``rcParams`` are restored on return."""
+
+    @functools.wraps(draw)
+    def plainly(*args: Any, **kwargs: Any) -> Any:
+        import matplotlib
+
+        with matplotlib.rc_context({"text.parse_math": False, "text.usetex": False}):
+            return draw(*args, **kwargs)
+
+    return plainly  # type: ignore[return-value]
 
 
 def new_figure(ncols: int = 1, width: float = 6.4, height: float = 4.4) -> tuple[Figure, list[Axes]]:
@@ -70,6 +88,7 @@ def power_law_curve(evals: np.ndarray, alpha: float, xmin: float, xmax: float) -
     return x, share * (alpha - 1) / xmin * (x / xmin) ** (-alpha)
 
 
+@plain_text
 def plot_esd(evals: np.ndarray, row: Mapping[str, Any] | None = None, ax: Axes | None = None) -> Axes:
     """Log-log density of one ESD, with the fitted power law and the xmin line when ``row`` has a fit."""
     if ax is None:
@@ -130,6 +149,7 @@ def _name_ticks(ax: Axes, results: Results) -> None:
     ax.set_xticks([i for i, _ in shown], [f"{short_name(name)} ({i})" for i, name in shown], rotation=60, ha="right", fontsize=7)
 
 
+@plain_text
 def plot_correlation_flow(results: Results, ax: Axes | None = None, label: str | None = None) -> Axes:
     """Alpha of each analyzed layer along depth, with the 2–6 band; failed layers marked on the axis.
 
@@ -163,6 +183,7 @@ def plot_correlation_flow(results: Results, ax: Axes | None = None, label: str |
     return ax
 
 
+@plain_text
 def plot_comparison(summaries: Mapping[str, Mapping[str, float]], metrics: Sequence[str] = COMPARISON_METRICS) -> Figure:
     """One panel per summary metric across models, in the given order (e.g. checkpoints of a run)."""
     figure, axes = new_figure(ncols=len(metrics), width=4.2, height=3.8)
@@ -189,6 +210,7 @@ def save_figure(figure: Figure, path: Path) -> None:
     write_atomic(path, buffer.getvalue())
 
 
+@plain_text
 def save_all(results: Results, directory: str | Path, progress: ProgressBar | None = None) -> list[Path]:
     """Write the correlation flow and one ESD plot per layer with an ESD as PNGs; returns the paths.
 
@@ -218,6 +240,7 @@ def save_all(results: Results, directory: str | Path, progress: ProgressBar | No
     return written
 
 
+@plain_text
 def plot_history(history: History | str | Path, metric: str = "alpha") -> Figure:
     """Two panels over training steps: ``metric`` per layer (with the 2–6 band for alpha) and the model summary.
 
