@@ -310,7 +310,7 @@ class _Collector:
         if self.store is None:
             return None
         key = self.store.key(layer, weights, base_weights)
-        rows = self.store.get(key)
+        rows = self.store.get(key, layer)
         if rows is None:
             self.cache_keys[layer.index] = key
             return None
@@ -334,7 +334,7 @@ class _Collector:
         """
         key = outcome.key or self.cache_keys.pop(layer.index, None)
         if outcome.hit and self.store is not None and key is not None:
-            cached = self.store.get(key) or []
+            cached = self.store.get(key, layer) or []
             self.keep(layer, [{**row, "layer_id": layer.index} for row in cached])
             return
         rows = outcome.rows

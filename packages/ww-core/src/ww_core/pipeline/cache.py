@@ -19,9 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ww_core.platform.messages import printable
 from ww_core.platform.protocol import LayerMatrix
 from ww_core.results.export import json_safe
 from ww_core.results.options import AnalysisOptions
+from ww_core.results.rows import base_row
 
 if TYPE_CHECKING:
     from ww_core.results.results import Results
@@ -87,20 +89,60 @@ def _key_prefix(fingerprint: str, layer: LayerMatrix) -> str:
     return f"{fingerprint}|{layer.name}|{layer.shape}|"
 
 
+#: Row columns holding text; every other column holds a number (null for NaN, "Infinity"/"-Infinity" for ±inf).
+TEXT_COLUMNS = frozenset({"name", "layer_type", "longname", "warning", "status", "error"})
+#: Columns a layer's shape alone fixes: a restored row must agree with the layer it is restored for.
+SHAPE_COLUMNS = ("name", "layer_type", "N", "M", "rf")
+_INFINITIES = {"Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def _number(value: Any) -> bool:
+    return value is None or type(value) in (int, float) or (isinstance(value, str) and value in _INFINITIES)
+
+
 def _decode(value: Any) -> Any:
-    return math.nan if value is None else value
+    """A number column as stored (null for NaN, "Infinity" for inf) back to its float."""
+    return math.nan if value is None else _INFINITIES.get(value, value) if isinstance(value, str) else value
 
 
-def _valid_rows(record: Any) -> list[dict[str, Any]] | None:
-    """The rows of a well-formed record (a key and a non-empty list of successful row objects), else None."""
-    if not isinstance(record, dict) or not isinstance(record.get("key"), str):
-        return None
-    rows = record.get("rows")
-    if not isinstance(rows, list) or not rows:
-        return None
-    if not all(isinstance(row, dict) and row.get("status") == "success" and isinstance(row.get("name"), str) for row in rows):
-        return None
-    return [{k: _decode(v) for k, v in row.items()} for row in rows]
+def _row_objects(rows: Any) -> bool:
+    """Whether a record's ``rows`` are a non-empty list of JSON objects (what each row is checked for comes later)."""
+    return isinstance(rows, list) and bool(rows) and all(isinstance(row, dict) for row in rows)
+
+
+def _row_problem(row: Any, expected: dict[str, Any]) -> str | None:
+    """Why a stored row cannot be a successful row of the layer whose shape columns are ``expected``, or None."""
+    if row.get("status") != "success":
+        return f"a row's status is {row.get('status')!r}, not 'success'"
+    for column, value in row.items():
+        if column in TEXT_COLUMNS and not isinstance(value, str):
+            return f"{column} is {type(value).__name__}, not text"
+        if column not in TEXT_COLUMNS and not _number(value):
+            return f"{column} is {type(value).__name__}, not a number"
+    for column in (*SHAPE_COLUMNS, "alpha"):
+        if column not in row:
+            return f"a row has no {column}"
+    wrong = [column for column in SHAPE_COLUMNS if row[column] != expected[column]]
+    if wrong:
+        return f"{wrong[0]} {row[wrong[0]]!r} is not the layer's {expected[wrong[0]]!r}"
+    return None
+
+
+def rows_problem(rows: Any, layer: LayerMatrix, options: AnalysisOptions) -> str | None:
+    """Why ``rows`` are not exactly the successful rows ``layer`` gives under ``options``, or None when they are."""
+    if not _row_objects(rows):
+        return "its rows are not a list of JSON objects"
+    expected = base_row(layer, options)
+    for row in rows:
+        problem = _row_problem(row, expected)
+        if problem:
+            return problem
+    slices = [row.get("slice_id") for row in rows]
+    if options.pool and (len(rows) != 1 or slices != [None]):
+        return f"{len(rows)} rows for a pooled layer, which has one"
+    if not options.pool and (slices != list(range(len(rows))) or len(rows) > max(1, expected["rf"])):
+        return f"{len(rows)} rows whose slice_id are {slices}, not one per kernel slice"
+    return None
 
 
 class ResultsCache:
@@ -113,12 +155,14 @@ class ResultsCache:
 
     def __init__(self, path: str | Path, options: AnalysisOptions) -> None:
         self.path = Path(path)
+        self.options = options
         self.fingerprint = _fingerprint(options)
         self.written = 0
-        self._rows: dict[str, list[dict[str, Any]]] = {}
+        self._stored: dict[str, tuple[int, Any]] = {}  # key -> (line, rows as read), checked when first used
+        self._rows: dict[str, list[dict[str, Any]]] = {}  # rows checked against their layer, or computed now
         if self.path.exists():
             if not self.path.is_file():
-                raise ValueError(f"cache {self.path} is not a regular file")
+                raise ValueError(f"cache {printable(str(self.path))} is not a regular file")
             self._load()
         self._check_writable()
 
@@ -128,46 +172,60 @@ class ResultsCache:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             os.close(os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644))
         except OSError as exc:
-            raise OSError(exc.errno, f"cannot write the cache {self.path}: {exc.strerror or exc}") from exc
+            raise OSError(exc.errno, f"cannot write the cache {printable(str(self.path))}: {exc.strerror or exc}") from exc
 
     def key(self, layer: LayerMatrix, weights: np.ndarray, base_weights: np.ndarray | None = None) -> str:
         """The key of a loaded layer: options, name, shape, dtype and the content hash of its weights (and base)."""
         return layer_key(self.fingerprint, layer, weights, base_weights)
 
     def known_keys(self, layer: LayerMatrix) -> frozenset[str]:
-        """The keys held for a layer of this name and shape: all a worker needs to tell a hit from its own key."""
+        """The keys holding valid rows for a layer of this name and shape: all a worker needs to tell a hit from its own key."""
         prefix = _key_prefix(self.fingerprint, layer)
-        return frozenset(key for key in self._rows if key.startswith(prefix))
+        return frozenset(key for key in [*self._rows, *self._stored] if key.startswith(prefix) and self.get(key, layer) is not None)
 
     def _load(self) -> None:
         content = self.path.read_bytes()
-        bad = 0
-        for raw in content.split(b"\n"):
+        bad: list[int] = []
+        for number, raw in enumerate(content.split(b"\n"), start=1):
             if not raw.strip():
                 continue
             try:
                 record = json.loads(raw)
             except ValueError:  # torn line, bytes that are not UTF-8 or not JSON
                 record = None
-            rows = _valid_rows(record)
-            if rows is None:
-                bad += 1
+            rows = record.get("rows") if isinstance(record, dict) else None
+            if not isinstance(record.get("key") if isinstance(record, dict) else None, str) or not _row_objects(rows):
+                bad.append(number)
                 continue
-            self._rows[record["key"]] = rows
-        if bad and not self._rows and not content.lstrip().startswith(RECORD_START):
+            self._stored[record["key"]] = (number, record["rows"])
+        if bad and not self._stored and not content.lstrip().startswith(RECORD_START):
             # A model or any other file named by mistake: appending our lines would damage it.
-            raise ValueError(f"cache {self.path} is not a ww results cache (no line is a cached layer); name a new file")
+            raise ValueError(f"cache {printable(str(self.path))} is not a ww results cache (no line is a cached layer); name a new file")
         if bad:
-            log.warning("cache %s: ignored %d unreadable or malformed line(s); those layers are computed again", self.path, bad)
+            where = f"{printable(str(self.path))}:{bad[0]}"
+            log.warning("cache %s: not a record of cached rows; %d such line(s) ignored, those layers are computed again", where, len(bad))
 
-    def get(self, key: str) -> list[dict[str, Any]] | None:
-        """Cached rows under ``key``, if any."""
-        return self._rows.get(key)
+    def get(self, key: str, layer: LayerMatrix) -> list[dict[str, Any]] | None:
+        """Cached rows of ``layer`` under ``key``, if any; a stored record that is not exactly the rows this layer gives
+        (docs/bad-input.md) is dropped with a warning ``CACHE:LINE: problem``, so the layer is computed again."""
+        if key in self._rows:
+            return self._rows[key]
+        if key not in self._stored:
+            return None
+        number, rows = self._stored.pop(key)
+        problem = rows_problem(rows, layer, self.options)
+        if problem:
+            where = f"{printable(str(self.path))}:{number}"
+            log.warning("cache %s: %s; layer %s is computed again", where, problem, printable(repr(layer.name)))
+            return None
+        self._rows[key] = [{column: value if column in TEXT_COLUMNS else _decode(value) for column, value in row.items()} for row in rows]
+        return self._rows[key]
 
     def put(self, key: str, rows: list[dict[str, Any]]) -> None:
         """Record a finished layer's successful rows; CacheWriteError (rows kept in memory) when the file cannot be written."""
         record = {"key": key, "rows": [{k: json_safe(v) for k, v in row.items()} for row in rows]}
         self._rows[key] = rows
+        self._stored.pop(key, None)
         line = (json.dumps(record) + "\n").encode()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
