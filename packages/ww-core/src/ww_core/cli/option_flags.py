@@ -7,7 +7,7 @@ import json
 from dataclasses import MISSING, Field, fields
 from typing import Any
 
-from ww_core.results.options import AnalysisOptions
+from ww_core.results.options import AnalysisOptions, flag_name
 
 
 def layer_filter(text: str) -> int | str:
@@ -45,10 +45,6 @@ def key_value(text: str) -> tuple[str, Any]:
         return key, value
 
 
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
 def _default(spec: Field[Any]) -> Any:
     return spec.default_factory() if spec.default_factory is not MISSING else spec.default
 
@@ -60,16 +56,16 @@ def _add_flag(group: argparse._ArgumentGroup, spec: Field[Any]) -> None:
     default = _default(spec)
     kind = str(spec.type)
     if kind == "bool" and default is True:
-        group.add_argument(_flag(f"no_{spec.name}"), dest=spec.name, action="store_false", default=None, help=f"do not {help_text}")
+        group.add_argument(flag_name(f"no_{spec.name}"), dest=spec.name, action="store_false", default=None, help=f"do not {help_text}")
     elif kind == "bool":
-        group.add_argument(_flag(spec.name), dest=spec.name, action="store_true", default=None, help=help_text)
+        group.add_argument(flag_name(spec.name), dest=spec.name, action="store_true", default=None, help=help_text)
     elif kind == "bool | str":
         group.add_argument(
-            _flag(spec.name), dest=spec.name, nargs="?", const=True, choices=choices, default=None, metavar="MODE", help=help_text
+            flag_name(spec.name), dest=spec.name, nargs="?", const=True, choices=choices, default=None, metavar="MODE", help=help_text
         )
     elif kind.startswith("Sequence"):
         group.add_argument(
-            _flag(spec.name),
+            flag_name(spec.name),
             dest=spec.name,
             nargs="+",
             action=_LayerFilters,
@@ -79,12 +75,12 @@ def _add_flag(group: argparse._ArgumentGroup, spec: Field[Any]) -> None:
         )
     elif kind.startswith("dict"):
         group.add_argument(
-            _flag(spec.name), dest=spec.name, type=key_value, action="append", default=None, metavar="KEY=VALUE", help=help_text
+            flag_name(spec.name), dest=spec.name, type=key_value, action="append", default=None, metavar="KEY=VALUE", help=help_text
         )
     else:
         parse = {"int": int, "float | None": float, "float": float}.get(kind, number_or_word if "int" in kind else str)
         shown = "" if default is None else f" (default {default})"
-        group.add_argument(_flag(spec.name), dest=spec.name, type=parse, choices=choices, default=None, help=help_text + shown)
+        group.add_argument(flag_name(spec.name), dest=spec.name, type=parse, choices=choices, default=None, help=help_text + shown)
 
 
 def add_option_flags(parser: argparse.ArgumentParser, describe_only: bool = False) -> None:

@@ -34,14 +34,35 @@ def json_safe_tree(value: Any) -> Any:
     return json_safe(value)
 
 
+#: What a spreadsheet reads as the start of a formula (OWASP, "CSV Injection"): a text cell starting so gets a ``'``.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A value as a CSV cell: numpy scalars unwrapped, text that a spreadsheet would run as a formula prefixed with ``'``."""
+    if hasattr(value, "item"):
+        value = value.item()
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
+
 def rows_to_csv(rows: Sequence[Mapping[str, Any]]) -> str:
-    """CSV text with one column per key; missing values empty, NaN as ``nan``."""
+    """CSV text with one column per key; missing values empty, NaN as ``nan``; text cells never formulas (``csv_cell``).
+
+    Rows end in ``\n``; a cell holding a carriage return or newline is quoted (the csv module quotes only the
+    characters of its line terminator, so rows are written with ``\r\n`` and that ending replaced).
+    """
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns_of(rows), lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()})
-    return buffer.getvalue()
+    writer = csv.DictWriter(buffer, fieldnames=columns_of(rows), lineterminator="\r\n")
+    lines = []
+    for row in [None, *rows]:
+        buffer.seek(0)
+        buffer.truncate()
+        if row is None:
+            writer.writeheader()
+        else:
+            writer.writerow({k: csv_cell(v) for k, v in row.items()})
+        lines.append(buffer.getvalue()[:-2] + "\n")
+    return "".join(lines)
 
 
 def to_json_text(details: Sequence[Mapping[str, Any]], summary: Mapping[str, Any], meta: Mapping[str, Any]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Sequence
@@ -23,6 +24,19 @@ INTRA_REFUSED = (
     "experiment (a random mask, a normalization its own code marks 'probably wrong'); the drop-in "
     "ww_core.WeightWatcher(model).analyze(intra=True) computes it as the reference defines it (docs/differences.md)"
 )
+
+
+def flag_name(name: str) -> str:
+    """The command-line flag of an option: ``xmin_max`` → ``--xmin-max``."""
+    return "--" + name.replace("_", "-")
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def flag_help(help: str, *, describe: bool = False, choices: Sequence[Any] = ()) -> dict[str, Any]:
@@ -91,8 +105,36 @@ class AnalysisOptions:
             raise ValueError(INTRA_REFUSED)
         if self.min_evals < 0 or self.max_evals < self.min_evals:
             raise ValueError(f"need 0 <= min_evals <= max_evals, got {self.min_evals}, {self.max_evals}")
+        self._check_numbers()
         object.__setattr__(self, "extra", namespaced_extras(self.extra))
         object.__setattr__(self, "xmax", xmax_option.checked(self.xmax))
+
+    def _check_numbers(self) -> None:
+        """Refuse numbers no analysis can use, naming the keyword and its flag (``seed (--seed)``)."""
+        checks = (
+            ("seed", _whole(self.seed) and self.seed >= 0, "a whole number >= 0"),
+            ("max_N", _number(self.max_N) and self.max_N >= 1, "a number >= 1"),
+            ("max_fingers", _whole(self.max_fingers) and self.max_fingers >= 0, "a whole number >= 0"),
+            ("finger_thresh", _number(self.finger_thresh) and math.isfinite(self.finger_thresh), "a finite number"),
+            (
+                "xmin_max",
+                self.xmin_max is None or (_number(self.xmin_max) and math.isfinite(self.xmin_max) and self.xmin_max > 0),
+                "a positive finite eigenvalue",
+            ),
+        )
+        for name, fine, wanted in checks:
+            if not fine:
+                raise ValueError(f"{name} ({flag_name(name)}) must be {wanted}, got {getattr(self, name)!r}")
+
+    def unused(self) -> list[str]:
+        """Options set to a value that changes nothing under the others, each in words (warned about, never silent)."""
+        said = []
+        if self.xmin_max is not None and self.fix_fingers != "xmin_peak":
+            said.append("xmin_max (--xmin-max) has no effect without fix_fingers='xmin_peak' (--fix-fingers xmin_peak)")
+        for name in ("max_fingers", "finger_thresh"):
+            if getattr(self, name) != getattr(AnalysisOptions, name) and self.fix_fingers != "clip_xmax":
+                said.append(f"{name} ({flag_name(name)}) has no effect without fix_fingers='clip_xmax' (--fix-fingers clip_xmax)")
+        return said
 
     @classmethod
     def from_kwargs(cls, **kwargs: Any) -> "AnalysisOptions":
@@ -116,7 +158,10 @@ class AnalysisOptions:
                 raise TypeError(f"unknown analysis option {key!r}; known options: {sorted(known)}")
         if isinstance(clean.get("layers"), (int, str)):
             clean["layers"] = (clean["layers"],)
-        return cls(**clean)
+        made = cls(**clean)
+        for message in made.unused():
+            warnings.warn(message, stacklevel=3)
+        return made
 
     def with_(self, **changes: Any) -> "AnalysisOptions":
         """A copy with some options changed."""

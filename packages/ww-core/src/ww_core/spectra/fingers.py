@@ -56,7 +56,10 @@ def esd_peak(evals: np.ndarray) -> float:
 
 
 def xmin_peak(evals: np.ndarray, *, xmin_max: float | None = None) -> PowerLawFit:
-    """CSN fit with xmin searched only in [0.95·peak, xmin_max] (default 1.5·peak), peak = ESD mode."""
+    """CSN fit with xmin searched only in [0.95·peak, xmin_max] (default 1.5·peak), peak = ESD mode.
+
+    ``xmin_max`` is never exceeded: below 0.95·peak, every eigenvalue up to it is a candidate.
+    """
     peak = esd_peak(evals)
     high = 1.5 * peak if xmin_max is None else xmin_max
-    return fit_power_law(evals, xmin=(0.95 * peak, high))
+    return fit_power_law(evals, xmin=(0.95 * peak if high >= 0.95 * peak else 0.0, high))
