@@ -129,6 +129,7 @@ REFUSED_OUTPUTS = [
     ("analyze {folder} --plot {folder}/model.safetensors", "{folder}/model.safetensors"),
     ("describe {folder} --json {folder}/model.safetensors.index.json", "{folder}/model.safetensors.index.json"),
     ("report {folder} -o {folder}/model.safetensors", "{folder}/model.safetensors"),
+    ("analyze {folder} --json {folder}/config.json", "{folder}/config.json"),
     ("compare {file} {folder} --csv {folder}/model.safetensors", "{folder}/model.safetensors"),
     ("analyze {file} --json {root}/single/net2.safetensors", "{root}/single/net2.safetensors"),
     ("analyze {folder} --cache {folder}/cache.safetensors", "{folder}/cache.safetensors"),
@@ -178,16 +179,19 @@ def test_a_log_whose_name_is_its_own_default_plot_is_not_replaced(tree: Tree) ->
     [
         "analyze {folder} --csv {folder}/ww-rows.csv --json {root}/rows.json --plot {root}/plots",
         "describe {folder} --csv {root}/layers.csv",
+        "report {folder} -o {folder}/report.html",
         "report {folder} -o {root}/report.html",
         "compare {file} {folder} --json {root}/compare.json",
         "plot-history {log} -o {root}/history.svg",
     ],
 )
 def test_outputs_beside_the_inputs_are_written_and_the_inputs_kept(tree: Tree, command: str) -> None:
-    """The guard refuses only what would harm: an output in a model folder that no reader picks up is fine."""
+    """The guard refuses only what would harm: an output in a model folder that no reader picks up is fine, and
+    running the same command again replaces its own earlier outputs."""
     before = _hashes(tree.root)
-    code, _, err = _run(tree.fill(command).split())
-    assert code == 0, err
+    for _ in range(2):
+        code, _, err = _run(tree.fill(command).split())
+        assert code == 0, err
     after = _hashes(tree.root)
     assert {key: after[key] for key in before} == before
     assert ww_core.describe(tree.folder).details, "the model folder no longer opens"
@@ -382,3 +386,11 @@ def test_names_that_are_mathtext_are_drawn_as_plain_text(tree: Tree, command: st
     code, _, err = _run(argv)
     assert code == 0, err
     assert matplotlib.rcParams["text.parse_math"], "the user's own matplotlib settings were changed"
+
+
+def test_a_monitor_refuses_a_step_its_log_could_not_hold(tmp_path: Path) -> None:
+    """A step beyond 64 bits would write a log that no reader can load back (numpy int64 series)."""
+    with ww_core.Monitor(every=1, log=tmp_path / "run.jsonl", when_behind="wait") as monitor:
+        with pytest.raises(ValueError, match="64 bits"):
+            monitor.observe({"fc.weight": np.ones((8, 8))}, step=2**70)
+    assert ww_core.load_history(tmp_path / "run.jsonl").steps == []

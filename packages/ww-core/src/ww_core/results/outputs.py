@@ -23,6 +23,9 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 #: Names a reader takes for part of a model: core's formats, every first-party adapter's suffixes, shard indexes.
 WEIGHT_SUFFIXES = frozenset({".safetensors", ".npz", *(suffix for hints in FIRST_PARTY for suffix in hints.suffixes)})
 INDEX_SUFFIX = ".index.json"
+#: Files in a model folder that an output may replace (an earlier run's table, page or plot); any other file there
+#: (weights, a config.json, Orbax metadata) is part of the model.
+REPLACEABLE_SUFFIXES = frozenset({".csv", ".html", ".png", ".svg"})
 
 
 def is_weight_name(path: str | os.PathLike[str], suffixes: Iterable[str] = WEIGHT_SUFFIXES) -> bool:
@@ -37,8 +40,8 @@ def _resolved(path: str | os.PathLike[str]) -> Path:
 
 @dataclass
 class OutputGuard:
-    """One run's outputs, each claimed before any work: none may be an input, an existing file or a weights name
-    inside an input folder, a weights name anywhere, anything inside a Hugging Face cache repo, or an output claimed
+    """One run's outputs, each claimed before any work: none may be an input, a weights name or an existing file other
+    than an earlier table, page or plot inside an input folder, a weights name anywhere, anything inside a Hugging Face cache repo, or an output claimed
     before it (the cache, the other flags). docs/bad-input.md, "Writes".
 
     ``inputs`` are what the run reads (model paths or repo ids, a monitor log; objects are ignored); ``suffixes``
@@ -95,7 +98,8 @@ class OutputGuard:
         if folder and path.is_file():
             raise ValueError(f"{what} {named} is a file, not a folder")
         for root, said in self._folders:
-            if root in path.parents and not folder and ((path.exists() and not appended) or is_weight_name(path, self.suffixes)):
+            replaced = path.exists() and not appended and path.suffix.lower() not in REPLACEABLE_SUFFIXES
+            if root in path.parents and not folder and (replaced or is_weight_name(path, self.suffixes)):
                 raise ValueError(f"{what} {named} would change the model folder {said}; write it elsewhere")
         if not folder and is_weight_name(path, self.suffixes):
             raise ValueError(f"{what} {named} has the name of a weights file, which a reader of its folder would take for one")
