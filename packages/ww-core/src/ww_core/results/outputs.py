@@ -40,9 +40,9 @@ def _resolved(path: str | os.PathLike[str]) -> Path:
 
 @dataclass
 class OutputGuard:
-    """One run's outputs, each claimed before any work: none may be an input, a weights name or an existing file other
-    than an earlier table, page or plot inside an input folder, a weights name anywhere, anything inside a Hugging Face cache repo, or an output claimed
-    before it (the cache, the other flags). docs/bad-input.md, "Writes".
+    """One run's outputs, each claimed before any work: none may be an input, an existing file of an input folder
+    (but an earlier table, page or plot), a weights name anywhere, anything inside a Hugging Face cache repo, or an
+    output claimed before it (the cache, the other flags). docs/bad-input.md, "Writes".
 
     ``inputs`` are what the run reads (model paths or repo ids, a monitor log; objects are ignored); ``suffixes``
     are the names readers take for weights.
