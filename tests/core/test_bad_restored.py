@@ -262,3 +262,21 @@ def test_a_valid_log_with_nan_and_infinite_metrics_still_plots(tmp_path: Path) -
     log.write_text("".join(json.dumps(record) + "\n" for record in records))
     code, _, err = _run(["plot-history", str(log), "-o", str(tmp_path / "h.png")])
     assert code == 0, err
+
+
+@pytest.mark.parametrize("options", [{}, {"pool": False}, {"pool": False, "conv2d_fft": True}, {"randomize": True, "vectors": True}])
+def test_a_valid_cache_is_used_whole_without_a_warning(
+    tmp_path: Path, options: dict[str, Any], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The checks accept every row shape analyze writes: unpooled slices (FFT slices too) and every column set."""
+    from ww_core.pipeline import analysis
+
+    model, cache = tmp_path / "model.safetensors", tmp_path / "cache.jsonl"
+    _model(model)
+    first = ww_core.analyze(model, cache=cache, **options)
+    computed: list[str] = []
+    real = analysis.run_layer
+    monkeypatch.setattr(analysis, "run_layer", lambda layer, *args: (computed.append(layer.name), real(layer, *args))[1])
+    again = ww_core.analyze(model, cache=cache, **options)
+    assert computed == [] and "cache" not in caplog.text
+    _same(again.details, first.details)
