@@ -197,6 +197,35 @@ def test_outputs_beside_the_inputs_are_written_and_the_inputs_kept(tree: Tree, c
     assert ww_core.describe(tree.folder).details, "the model folder no longer opens"
 
 
+@pytest.mark.parametrize(
+    ("write", "target"),
+    [
+        (lambda tree, path: ww_core.analyze(tree.folder).to_json(path), "{folder}/model.safetensors"),
+        (lambda tree, path: ww_core.analyze(tree.file).to_csv(path), "{file}"),
+        (lambda tree, path: ww_core.describe(REPO_ID).to_csv(path), "{snapshot}/rows.csv"),
+        (lambda tree, path: ww_core.analyze(tree.folder).to_html(path), "{folder}/config.json"),
+        (lambda tree, path: ww_core.compare(tree.file, tree.folder).to_csv(path), "{folder}/model.safetensors"),
+        (lambda tree, path: ww_core.compare(tree.file, tree.folder).to_json(path), "{file}"),
+        (lambda tree, path: ww_core.compare(tree.file, REPO_ID).plot(path), "{repo}/plots"),
+    ],
+    ids=[
+        "Results.to_json",
+        "Results.to_csv",
+        "describe.to_csv",
+        "Results.to_html",
+        "Comparison.to_csv",
+        "Comparison.to_json",
+        "Comparison.plot",
+    ],
+)
+def test_the_python_api_guards_its_outputs_too(tree: Tree, write: Callable[[Tree, str], object], target: str) -> None:
+    before = _hashes(tree.root)
+    with pytest.raises(ValueError) as caught:
+        write(tree, tree.fill(target))
+    assert tree.fill(target) in str(caught.value)
+    assert _hashes(tree.root) == before
+
+
 # -- write-back (svd_smoothing, svd_sharpness) --------------------------------------------------------------------------
 
 

@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 from ww_core.pipeline.analysis import analyze, source_label
 from ww_core.results import export
-from ww_core.results.outputs import write_checked
+from ww_core.results.outputs import OutputGuard, write_checked
 from ww_core.results.results import Results, format_table
 
 #: Summary metrics compared, in ranking priority; lower is better for each.
@@ -124,6 +124,7 @@ class Comparison:
         """Write comparison.png (summary metrics across models) and flows.png (every model's alpha along depth)."""
         from ww_core.views import plots
 
+        OutputGuard([result.source for result in self.results]).claim(directory, "plot folder", folder=True)
         folder = Path(directory)
         folder.mkdir(parents=True, exist_ok=True)
         paths = [folder / "comparison.png", folder / "flows.png"]
