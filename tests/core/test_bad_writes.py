@@ -338,6 +338,7 @@ print(json.dumps({"raised": raised, "steps": monitor.history.steps, "write_failu
 """
 
 
+@pytest.mark.skipif(os.name != "posix", reason="file-size limits and flock are POSIX")
 def test_a_full_disk_never_breaks_training_and_the_log_resumes(tmp_path: Path) -> None:
     import json
     import subprocess
@@ -365,6 +366,7 @@ monitor.close()
 """
 
 
+@pytest.mark.skipif(os.name != "posix", reason="file-size limits and flock are POSIX")
 def test_a_second_process_writing_the_same_log_is_warned(tmp_path: Path) -> None:
     import subprocess
     import sys
