@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import os
 from dataclasses import asdict
 from pathlib import Path
@@ -23,7 +22,7 @@ from ww_core.platform.messages import printable
 from ww_core.platform.protocol import LayerMatrix
 from ww_core.results.export import json_safe
 from ww_core.results.options import AnalysisOptions
-from ww_core.results.rows import base_row
+from ww_core.results.rows import base_row, decoded_row, stored_row_problem
 
 if TYPE_CHECKING:
     from ww_core.results.results import Results
@@ -89,20 +88,8 @@ def _key_prefix(fingerprint: str, layer: LayerMatrix) -> str:
     return f"{fingerprint}|{layer.name}|{layer.shape}|"
 
 
-#: Row columns holding text; every other column holds a number (null for NaN, "Infinity"/"-Infinity" for ±inf).
-TEXT_COLUMNS = frozenset({"name", "layer_type", "longname", "warning", "status", "error"})
 #: Columns a layer's shape alone fixes: a restored row must agree with the layer it is restored for.
 SHAPE_COLUMNS = ("name", "layer_type", "N", "M", "rf")
-_INFINITIES = {"Infinity": math.inf, "-Infinity": -math.inf}
-
-
-def _number(value: Any) -> bool:
-    return value is None or type(value) in (int, float) or (isinstance(value, str) and value in _INFINITIES)
-
-
-def _decode(value: Any) -> Any:
-    """A number column as stored (null for NaN, "Infinity" for inf) back to its float."""
-    return math.nan if value is None else _INFINITIES.get(value, value) if isinstance(value, str) else value
 
 
 def _row_objects(rows: Any) -> bool:
@@ -110,15 +97,13 @@ def _row_objects(rows: Any) -> bool:
     return isinstance(rows, list) and bool(rows) and all(isinstance(row, dict) for row in rows)
 
 
-def _row_problem(row: Any, expected: dict[str, Any]) -> str | None:
+def _row_problem(row: dict[str, Any], expected: dict[str, Any]) -> str | None:
     """Why a stored row cannot be a successful row of the layer whose shape columns are ``expected``, or None."""
     if row.get("status") != "success":
         return f"a row's status is {row.get('status')!r}, not 'success'"
-    for column, value in row.items():
-        if column in TEXT_COLUMNS and not isinstance(value, str):
-            return f"{column} is {type(value).__name__}, not text"
-        if column not in TEXT_COLUMNS and not _number(value):
-            return f"{column} is {type(value).__name__}, not a number"
+    problem = stored_row_problem(row)
+    if problem:
+        return problem
     for column in (*SHAPE_COLUMNS, "alpha"):
         if column not in row:
             return f"a row has no {column}"
@@ -218,7 +203,7 @@ class ResultsCache:
             where = f"{printable(str(self.path))}:{number}"
             log.warning("cache %s: %s; layer %s is computed again", where, problem, printable(repr(layer.name)))
             return None
-        self._rows[key] = [{column: value if column in TEXT_COLUMNS else _decode(value) for column, value in row.items()} for row in rows]
+        self._rows[key] = [decoded_row(row) for row in rows]
         return self._rows[key]
 
     def put(self, key: str, rows: list[dict[str, Any]]) -> None:

@@ -44,3 +44,32 @@ def esd_key(row: dict[str, Any]) -> str:
     if "slice_id" in row and row.get("rf", 1) > 1:
         return f"{row['name']}[{row['slice_id']}]"
     return str(row["name"])
+
+
+#: Row columns holding text; every other column holds a number. Stored as JSON (the cache, a monitor log), a number
+#: column holds null for NaN and "Infinity"/"-Infinity" for ±inf (``export.json_safe``).
+TEXT_COLUMNS = frozenset({"name", "layer_type", "longname", "warning", "status", "error"})
+_INFINITIES = {"Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def is_stored_number(value: Any) -> bool:
+    """Whether a stored value can be a number column's: an int or float (never a bool), null, or "Infinity"."""
+    return value is None or type(value) in (int, float) or (isinstance(value, str) and value in _INFINITIES)
+
+
+def stored_row_problem(row: dict[str, Any]) -> str | None:
+    """Which column of a stored row has the wrong type (text columns text, the others numbers), or None."""
+    for column, value in row.items():
+        if column in TEXT_COLUMNS and not isinstance(value, str):
+            return f"{column} is {type(value).__name__}, not text"
+        if column not in TEXT_COLUMNS and not is_stored_number(value):
+            return f"{column} is {type(value).__name__}, not a number"
+    return None
+
+
+def decoded_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A stored row as analyze() made it: null back to NaN (JSON has no NaN), "Infinity" back to inf."""
+    return {
+        column: value if column in TEXT_COLUMNS else math.nan if value is None else _INFINITIES.get(value, value)
+        for column, value in row.items()
+    }

@@ -24,7 +24,7 @@ import numpy as np
 
 from ww_core.platform.messages import printable
 from ww_core.results.export import json_safe, to_dataframe
-from ww_core.results.rows import esd_key
+from ww_core.results.rows import decoded_row, esd_key, is_stored_number, stored_row_problem
 
 log = logging.getLogger("ww_core")
 
@@ -121,13 +121,6 @@ def _number(value: Any) -> float:
         return math.nan
 
 
-def _decoded(row: Mapping[str, Any]) -> dict[str, Any]:
-    """A stored row as analyze() made it: null back to NaN (JSON has no NaN), "Infinity" back to inf."""
-    return {
-        key: math.nan if value is None else _INFINITIES.get(value, value) if isinstance(value, str) else value for key, value in row.items()
-    }
-
-
 def _safe(value: Any) -> Any:
     return {key: json_safe(item) for key, item in value.items()} if isinstance(value, Mapping) else json_safe(value)
 
@@ -200,13 +193,6 @@ def _hold(path: Path) -> IO[bytes] | None:
 STEP_RANGE = (-(2**63), 2**63 - 1)
 #: The text fields each record kind must have.
 TEXT_FIELDS = {"skipped": ("reason",), "warning": ("rule", "message"), "error": ("error",), "layer": ("name",)}
-#: Row columns holding text; every other column of a layer row holds a number (null for NaN, "Infinity" for inf).
-TEXT_COLUMNS = frozenset({"record", "name", "layer_type", "longname", "warning", "status", "error"})
-_INFINITIES = {"Infinity": math.inf, "-Infinity": -math.inf}
-
-
-def _is_number(value: Any) -> bool:
-    return value is None or type(value) in (int, float) or (isinstance(value, str) and value in _INFINITIES)
 
 
 def _record_problem(record: dict[str, Any]) -> str | None:
@@ -221,14 +207,12 @@ def _record_problem(record: dict[str, Any]) -> str | None:
         if not isinstance(record.get(name), str):
             return f"{kind} record without a text {name!r}"
     if kind == "layer":
-        wrong = next((column for column, value in record.items() if column not in TEXT_COLUMNS and not _is_number(value)), None)
-        if wrong is None:
-            wrong = next((column for column in TEXT_COLUMNS & set(record) if not isinstance(record[column], str)), None)
-        if wrong is not None or type(record.get("layer_id", 0)) is not int:
-            return f"layer record whose {printable(wrong or 'layer_id')!r} has the wrong type"
+        problem = stored_row_problem({key: value for key, value in record.items() if key != "record"})
+        if problem or type(record.get("layer_id", 0)) is not int:
+            return f"layer record whose {printable(problem or 'layer_id is not an integer')}"
     if kind == "snapshot":
         summary = record.get("summary", {})
-        if not isinstance(summary, dict) or not all(_is_number(value) for value in summary.values()):
+        if not isinstance(summary, dict) or not all(is_stored_number(value) for value in summary.values()):
             return "snapshot record whose summary is not an object of numbers"
     return None
 
@@ -277,7 +261,7 @@ def load_history(path: str | Path) -> History:
         if kind == "layer":
             block.append(record)
         elif kind == "snapshot":
-            history.add_snapshot(record, [_decoded({k: v for k, v in row.items() if k != "step"}) for row in block])
+            history.add_snapshot(record, [decoded_row({k: v for k, v in row.items() if k != "step"}) for row in block])
             block = []
         elif kind != "run":
             {"skipped": history.skipped, "warning": history.warnings, "error": history.errors}[kind].append(record)
