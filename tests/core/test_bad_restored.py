@@ -280,3 +280,21 @@ def test_a_valid_cache_is_used_whole_without_a_warning(
     again = ww_core.analyze(model, cache=cache, **options)
     assert computed == [] and "cache" not in caplog.text
     _same(again.details, first.details)
+
+
+def test_every_text_column_analyze_writes_is_known_as_text() -> None:
+    """Restored rows are checked by column type: a text column missing from TEXT_COLUMNS would refuse every cache."""
+    from ww_core.results.rows import TEXT_COLUMNS
+
+    rng = np.random.default_rng(13)
+    model = {
+        "fc.weight": rng.standard_t(3, size=(64, 32)),
+        "conv.weight": rng.standard_t(3, size=(16, 8, 3, 3)),
+        "l.base_layer.weight": rng.standard_normal((64, 32)),
+        "l.lora_A.weight": rng.standard_normal((4, 32)),
+        "l.lora_B.weight": rng.standard_normal((64, 4)),
+    }
+    everything = {"pool": False, "randomize": True, "vectors": True, "mp_fit": True, "detX": True}
+    for options in ({}, everything, {"peft": "with_base"}, {"fit": "TPL", "fix_fingers": "clip_xmax"}):
+        for row in ww_core.analyze(model, **options).details:
+            assert {column for column, value in row.items() if isinstance(value, str)} <= TEXT_COLUMNS, (options, row)

@@ -46,9 +46,10 @@ def esd_key(row: dict[str, Any]) -> str:
     return str(row["name"])
 
 
-#: Row columns holding text; every other column holds a number. Stored as JSON (the cache, a monitor log), a number
-#: column holds null for NaN and "Infinity"/"-Infinity" for ±inf (``export.json_safe``).
-TEXT_COLUMNS = frozenset({"name", "layer_type", "longname", "warning", "status", "error"})
+#: Row columns holding text (``base_row``'s and the verdict's); every other column holds a number. Stored as JSON
+#: (the cache, a monitor log), a number column holds null for NaN and "Infinity"/"-Infinity" for ±inf
+#: (``export.json_safe``). A new text column must be named here, or restored rows holding it are refused.
+TEXT_COLUMNS = frozenset({"name", "layer_type", "longname", "framework_type", "warning", "status", "error"})
 _INFINITIES = {"Infinity": math.inf, "-Infinity": -math.inf}
 
 
