@@ -75,6 +75,7 @@ def tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Tree:
     _save(repo / "blobs" / "aa11", 4)
     (repo / "snapshots" / COMMIT / "model.safetensors").symlink_to(Path("..", "..", "blobs", "aa11"))
     (repo / "refs" / "main").write_text(COMMIT)
+    (tmp_path / "link.json").symlink_to(folder / "model.safetensors")
     monkeypatch.setenv("HF_HUB_CACHE", str(hub))
     monkeypatch.chdir(tmp_path)
     made = Tree(
@@ -130,6 +131,7 @@ REFUSED_OUTPUTS = [
     ("describe {folder} --json {folder}/model.safetensors.index.json", "{folder}/model.safetensors.index.json"),
     ("report {folder} -o {folder}/model.safetensors", "{folder}/model.safetensors"),
     ("analyze {folder} --json {folder}/config.json", "{folder}/config.json"),
+    ("analyze {folder} --json {root}/link.json", "{root}/link.json"),  # a link into the model folder
     ("compare {file} {folder} --csv {folder}/model.safetensors", "{folder}/model.safetensors"),
     ("analyze {file} --json {root}/single/net2.safetensors", "{root}/single/net2.safetensors"),
     ("analyze {folder} --cache {folder}/cache.safetensors", "{folder}/cache.safetensors"),
