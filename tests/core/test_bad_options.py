@@ -224,3 +224,8 @@ def test_a_file_name_that_is_not_utf8_still_gets_its_outputs(tmp_path: Path, com
     assert code == 0, err
     text = out.read_text(encoding="utf-8")
     assert "r\ufffdx.safetensors" in text or "r\\udcffx.safetensors" in text
+
+
+def test_numpy_numbers_are_options_like_python_ones(model: Path) -> None:
+    results = ww_core.analyze(model, seed=np.int64(3), randomize=True, fix_fingers="xmin_peak", xmin_max=np.float32(1e6))
+    assert all(row["status"] == "success" for row in results.details)
