@@ -65,4 +65,4 @@ def test_framework_type_is_a_column(tmp_path: Path, capsys: pytest.CaptureFixtur
     path = tmp_path / "m.npz"
     np.savez(path, fc=np.random.default_rng(0).standard_normal((40, 20)))
     assert main(["describe", str(path), "--columns", "name,framework_type"]) == 0
-    assert capsys.readouterr().out.splitlines()[1].split() == ["fc", "npz"]
+    assert capsys.readouterr().out.splitlines()[2].split() == ["fc", "npz"]

@@ -276,6 +276,8 @@ def test_the_terminal_table_says_which_adapter_read_the_source(npz: Path, capsys
     assert main(["analyze", str(npz), "--workers", "1"]) == 0
     source = capsys.readouterr().out.splitlines()[0]
     assert source.startswith(f"source: {npz} · read by ww-core (ww-core "), source
+    assert main(["describe", str(npz)]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == source
 
 
 WRONG_SPECTRA = {

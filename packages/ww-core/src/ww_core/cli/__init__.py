@@ -208,6 +208,7 @@ def cmd_describe(args: argparse.Namespace) -> int:
     errors = write_all(table_jobs(args, results.to_csv, results.to_json))
     if STDOUT not in (args.csv, args.json):
         columns, width = chosen_columns(results, args.columns, DESCRIBE_COLUMNS)
+        print(f"source: {results.source}{read_by(results)}")
         print(table_view.render(results.details, columns, width))
     return _print_errors(errors)
 
