@@ -206,6 +206,25 @@ def test_plugin_stdout_goes_to_stderr_so_csv_and_json_stay_clean(site: Path, npz
     assert noisy_json.returncode == 0 and json.loads(noisy_json.stdout)["meta"]["adapter"]["name"] == "ww-core"
 
 
+CLI_FAULTS = {
+    "exit at import": ("import sys\nsys.exit(3)\n", "SystemExit: 3"),
+    "exit in ww_layers": (HEADER + NPZ_CLAIMANT + layers_hook("sys.exit(3)"), "SystemExit: 3"),
+    "ww_layers raises": (HEADER + NPZ_CLAIMANT + layers_hook("raise RuntimeError('boom')"), "RuntimeError: boom"),
+    "ww_layers returns 42": (HEADER + NPZ_CLAIMANT + layers_hook("return 42"), "returned int"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CLI_FAULTS))
+def test_the_command_line_goes_on_with_one_warning_line(case: str, site: Path, npz: Path) -> None:
+    clean = _ww(site, "analyze", str(npz), "--csv", "-", "-q")
+    code, reason = CLI_FAULTS[case]
+    install_plugin(site, "bad-dist", "bad", code)
+    run = _ww(site, "analyze", str(npz), "--csv", "-", "-q")
+    assert run.returncode == 0 and run.stdout == clean.stdout, run.stderr
+    lines = [line for line in run.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "'bad' (bad-dist 0.3)" in lines[0] and reason in lines[0], run.stderr
+
+
 HIJACKER = """
 @hookimpl(tryfirst=True)
 def ww_layers(source, options):
