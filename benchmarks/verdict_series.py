@@ -14,7 +14,8 @@ Each model is analyzed with ``ww_core.analyze`` (default options) and the series
 ``ww_core.compare``. Printed per series: test accuracy range, the Spearman and Kendall rank
 correlation of each summary metric with test accuracy (sign as measured; for a metric where lower
 is better, a good predictor has a negative correlation), and Kendall's tau between ww's chosen
-ranking and the ranking by test accuracy (+1 = identical, target >= 0.5). ``--csv DIR`` writes each
+ranking and the ranking by test accuracy (+1 = identical, target >= 0.5; none where ww does not rank
+that kind of series), the best it names, if any, and its one-line verdict. ``--csv DIR`` writes each
 series' metrics and accuracies (the input ``ww correlate`` takes). Prints; never asserts.
 """
 
@@ -154,17 +155,25 @@ def evaluate(label: str, models: list[Trained], csv_dir: Path | None) -> float:
     rows = []
     for model in models:
         summary = comparison.summaries[model.name]
-        rows.append({"name": model.name, "train_accuracy": model.train_accuracy, "test_accuracy": model.test_accuracy, **{m: summary.get(m, float("nan")) for m in METRICS}})
+        values = {m: summary.get(m, float("nan")) for m in METRICS}
+        rows.append({"name": model.name, "train_accuracy": model.train_accuracy, "test_accuracy": model.test_accuracy, **values})
     for metric in METRICS:
         values = [row[metric] for row in rows]
         rho, tau = spearmanr(values, test).statistic, kendall(values, test)
         print(f"  {metric:18s} Spearman {rho:+.2f}  Kendall {tau:+.2f}")
-    position = {name: i for i, name in enumerate(comparison.ranking)}
-    chosen = kendall([-position[m.name] for m in models], test)
-    print(f"  ww's ranking       Kendall {chosen:+.2f}  vs test accuracy (best first: {', '.join(comparison.ranking[:3])}, ...)")
-    verdict = getattr(comparison, "verdict", None)
-    if verdict is not None:
-        print(f"  ww says: {verdict}")
+    verdict = comparison.verdict
+    if verdict.metric is None:
+        chosen = float("nan")
+        print(f"  ww's ranking       none: {verdict.kind}, not ranked")
+    else:
+        position = {name: i for i, name in enumerate(comparison.ranking)}
+        chosen = kendall([-position[m.name] for m in models], test)
+        print(f"  ww's ranking       Kendall {chosen:+.2f}  (by {verdict.metric}; first: {', '.join(comparison.ranking[:3])}, ...)")
+    if verdict.best is not None:
+        best = next(m for m in models if m.name == verdict.best)
+        place = 1 + sum(t > best.test_accuracy for t in test)
+        print(f"  named best         {best.name}: test accuracy {best.test_accuracy:.3f}, {place} of {len(models)} by test accuracy")
+    print(f"  ww says: {verdict}")
     if csv_dir is not None:
         csv_dir.mkdir(parents=True, exist_ok=True)
         with open(csv_dir / f"{label}.csv", "w", newline="") as handle:
@@ -177,7 +186,8 @@ def evaluate(label: str, models: list[Trained], csv_dir: Path | None) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer, shorter models (a smoke run)")
-    parser.add_argument("--csv", type=Path, default=None, metavar="DIR", help="write each series' metrics and accuracies as DIR/<series>.csv")
+    help_csv = "write each series' metrics and accuracies as DIR/<series>.csv"
+    parser.add_argument("--csv", type=Path, default=None, metavar="DIR", help=help_csv)
     args = parser.parse_args()
     torch.set_num_threads(1)
     started = time.process_time()

@@ -12,7 +12,7 @@ from safetensors.numpy import save_file
 
 import ww_core
 from ww_core.cli import main
-from ww_core.models.comparison import RANK_METRICS, compare, default_names
+from ww_core.models.comparison import TABLE_METRICS, compare, default_names
 from ww_core.models.model_distances import distances
 
 
@@ -25,18 +25,17 @@ def _model(seed: int = 0, scale: float = 1.0) -> dict[str, np.ndarray]:
     }
 
 
-def test_ranking_puts_lower_alpha_weighted_and_log_norm_first() -> None:
-    # Scaling W leaves alpha unchanged and moves log lambda_max, so alpha_weighted orders the models by scale.
+def test_scale_alone_names_no_best() -> None:
+    """Scaling W leaves alpha unchanged and moves log lambda_max: the old rule (alpha_weighted first) named the smallest scale best."""
     comparison = compare(_model(scale=10.0), _model(), _model(scale=0.5), names=["x10", "x1", "x0.5"])
-    assert comparison.ranking == ["x0.5", "x1", "x10"]
     table = {row["name"]: row for row in comparison.table()}
-    assert [table[n]["rank"] for n in ("x10", "x1", "x0.5")] == [3, 2, 1]
+    assert [table[n]["rank_alpha_weighted"] for n in ("x10", "x1", "x0.5")] == [3, 2, 1]
     assert [table[n]["rank_log_norm"] for n in ("x10", "x1", "x0.5")] == [3, 2, 1]
     for name, result in zip(comparison.names, comparison.results):
-        for metric in RANK_METRICS:
+        for metric in TABLE_METRICS:
             assert table[name][metric] == result.summary[metric]
     assert table["x10"]["alpha"] == pytest.approx(table["x0.5"]["alpha"], rel=1e-9)
-    assert "best: x0.5" in str(comparison)
+    assert comparison.verdict.best is None and "no clear ranking" in str(comparison)
 
 
 def test_layer_deltas_match_layers_by_name() -> None:
@@ -55,14 +54,14 @@ def test_layer_deltas_match_layers_by_name() -> None:
 
 def test_ready_results_are_used_as_given_and_a_model_without_fits_ranks_last() -> None:
     ready = ww_core.analyze(_model(2))
-    dead = {"w": np.zeros((30, 20))}
+    dead = {name: np.zeros_like(weights) for name, weights in _model(4).items()}
     comparison = compare(dead, ready, _model(3), names=["dead", "ready", "fresh"])
     assert comparison.results[1] is ready
     assert comparison.ranking[-1] == "dead"
     assert math.isnan(comparison.table()[0]["alpha_weighted"])
     document = json.loads(comparison.to_json())
     assert document["ranking"][-1] == "dead" and document["models"][0]["alpha_weighted"] is None
-    assert comparison.to_csv().splitlines()[0].startswith("name,source,layers,failed,alpha_weighted")
+    assert comparison.to_csv().splitlines()[0].startswith("name,source,layers,failed,alpha,rank_alpha")
 
 
 def test_compare_refuses_bad_arguments() -> None:
@@ -159,12 +158,15 @@ def test_cli_compare_prints_csv_and_writes_json(tmp_path: Path, capsys: pytest.C
     small = _save(tmp_path, "small.safetensors", _model(scale=0.5))
     out = tmp_path / "cmp.json"
     assert main(["compare", big, small, "--json", str(out), "--csv"]) == 0
-    lines = capsys.readouterr().out.splitlines()
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
     assert lines[0].startswith("name,source,layers") and len(lines) == 3
-    assert json.loads(out.read_text())["ranking"] == ["small.safetensors", "big.safetensors"]
+    document = json.loads(out.read_text())
+    assert document["best"] is None and document["verdict"].startswith("no clear ranking")  # one model, scaled: alpha alike
+    assert "no clear ranking" in captured.err
     assert main(["compare", big, small, "--names", "ten", "half", "--layers", "fc1"]) == 0
     text = capsys.readouterr().out
-    assert "best: half" in text
+    assert "ten" in text and "half" in text and "no clear ranking" in text
 
 
 def test_cli_compare_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

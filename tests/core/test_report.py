@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from html import escape
 from pathlib import Path
 
 import numpy as np
@@ -117,7 +118,7 @@ def test_compare_report_ranks_and_shows_deltas(tmp_path: Path) -> None:
     html = comparison.to_html(tmp_path / "cmp.html")
     assert_self_contained(html)
     best = comparison.ranking[0]
-    assert f"Best: {best}." in html
+    assert escape(str(comparison.verdict)) in html and "ranked by mean alpha" in html
     ranking = re.search(r'<table id="ranking".*?</table>', html, re.S)
     assert ranking is not None
     assert ranking.group(0).index(f"<td>{best}</td>") < ranking.group(0).index(f"<td>{comparison.ranking[1]}</td>")

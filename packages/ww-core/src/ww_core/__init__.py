@@ -25,6 +25,7 @@ from ww_core.results.options import AnalysisOptions
 if TYPE_CHECKING:
     from ww_core.compat import WeightWatcher
     from ww_core.models.comparison import Comparison, compare
+    from ww_core.models.correlation import Correlation, correlate
     from ww_core.models.model_distances import Distances, distances
     from ww_core.models.smoothing import svd_sharpness, svd_smoothing
     from ww_core.pipeline.analysis import analyze, describe, get_esd
@@ -43,6 +44,8 @@ _LAZY = {
     "WeightWatcher": "ww_core.compat",
     "compare": "ww_core.models.comparison",
     "Comparison": "ww_core.models.comparison",
+    "correlate": "ww_core.models.correlation",
+    "Correlation": "ww_core.models.correlation",
     "distances": "ww_core.models.model_distances",
     "Distances": "ww_core.models.model_distances",
     "list_adapters": "ww_core.pipeline.plugins",
@@ -62,6 +65,7 @@ __all__ = [
     "AnalysisOptions",
     "CacheWriteError",
     "Comparison",
+    "Correlation",
     "Distances",
     "EmptyModelError",
     "History",
@@ -76,6 +80,7 @@ __all__ = [
     "__version__",
     "analyze",
     "compare",
+    "correlate",
     "describe",
     "distances",
     "get_esd",

@@ -1,4 +1,4 @@
-"""The ``ww`` command: analyze, describe, compare, report, plugins, demo.
+"""The ``ww`` command: analyze, describe, compare, correlate, report, plugins, demo.
 
 User errors are one line ``ww: error: ...`` with exit code 2; Ctrl-C is one line with exit code 130;
 a closed pipe (``ww analyze | head -1``) ends quietly. Anything else is a bug and keeps its traceback.
@@ -214,12 +214,12 @@ def cmd_describe(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    """Analyze several models with the same options and print them best first (lower alpha_weighted is better)."""
+    """Analyze several models (or a training-run folder's checkpoints) with the same options; print the table and the verdict."""
     from ww_core.models.comparison import compare
 
     check_outputs([("--csv", args.csv), ("--json", args.json)], [("--plot", args.plot)], [*args.paths, args.base], args.cache)
     with run_kwargs(args) as run:
-        comparison = compare(*args.paths, names=args.names, **run, **option_kwargs(args))
+        comparison = compare(*args.paths, names=args.names, reference=args.reference, **run, **option_kwargs(args))
     jobs = table_jobs(args, comparison.to_csv, comparison.to_json)
     if args.plot:
         jobs.append((args.plot, lambda: comparison.plot(args.plot)))
@@ -227,19 +227,37 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if STDOUT not in (args.csv, args.json):
         print(comparison)
     else:
-        for note in comparison.unrelated():
-            print(f"ww: warning: {note}; the ranking may compare unrelated architectures", file=sys.stderr)
+        print(f"ww: {comparison.verdict}", file=sys.stderr)
         for note in comparison.failed_notes():
             print(f"ww: warning: {note}, so its rank rests on its other layers", file=sys.stderr)
     return _print_errors(errors)
 
 
+def cmd_correlate(args: argparse.Namespace) -> int:
+    """Rank-correlate every metric with a held-out score over the models a CSV file lists; print the table and the best predictor."""
+    from ww_core.models.comparison import default_names
+    from ww_core.models.correlation import correlate, read_scores
+
+    check_outputs([args.csv, args.json, args.html], inputs=[args.scores, args.base, args.cache])
+    models, scores, column = read_scores(args.scores, args.score)
+    with run_kwargs(args) as run:
+        table = correlate(models, scores, score=column, higher_is_better=not args.lower_is_better, names=default_names(models),
+                          **run, **option_kwargs(args))  # fmt: skip
+    jobs = table_jobs(args, table.to_csv, table.to_json)
+    if args.html:
+        jobs.append((args.html, lambda: write_output(args.html, table.to_html())))
+    errors = write_all(jobs)
+    if STDOUT not in (args.csv, args.json, args.html):
+        print(table)
+    return _print_errors(errors)
+
+
 def cmd_report(args: argparse.Namespace) -> int:
-    """Write the HTML report of one model, or of several compared (ranking and per-layer deltas)."""
-    from ww_core.models.comparison import compare
+    """Write the HTML report of one model, or of several compared (a training-run folder: its checkpoints in step order)."""
+    from ww_core.models.comparison import compare, expand_series
     from ww_core.views.report import results_report
 
-    paths = args.paths or [str(model_path())]
+    paths = expand_series(args.paths or [str(model_path())])
     if args.names and len(args.names) != len(paths):
         raise ValueError(f"got {len(args.names)} names for {len(paths)} models")
     check_outputs([("-o", args.output)], inputs=[*paths, args.base], cache=args.cache)
@@ -252,7 +270,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             title = args.names[0] if args.names else None
             render: Callable[[], str] = functools.partial(results_report, results, title)
         else:
-            render = compare(*paths, names=args.names, **kwargs).to_html
+            render = compare(*paths, names=args.names, reference=args.reference, **kwargs).to_html
     errors = write_all([(args.output, lambda: write_output(args.output, render()))])
     if args.output != STDOUT and not errors:
         print(f"wrote {printable(args.output)}")
@@ -322,6 +340,11 @@ def cmd_plot_history(args: argparse.Namespace) -> int:
         write_atomic(target, figure_bytes(plots.plot_history(history, args.metric), kind[1:]))
     print(f"wrote {printable(str(target))}")
     return 0
+
+
+def _reference_flag(sub: argparse.ArgumentParser) -> None:
+    help_text = "measure the other models against this one (its name), e.g. quantized copies against full precision: distances, no best"
+    sub.add_argument("--reference", metavar="NAME", help=help_text)
 
 
 def _run_flags(sub: argparse.ArgumentParser) -> None:
@@ -401,19 +424,34 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--json", metavar="FILE", help="write the layer list as JSON here ('-': stdout)")
     _columns_flag(sub)
     add_option_flags(sub, describe_only=True)
-    sub = command("compare", cmd_compare, "rank models of a series (e.g. checkpoints) by mean alpha_weighted, log_norm and alpha")
-    sub.add_argument("paths", nargs="+", metavar="path", help="model files or folders, in series order")
+    sub = command("compare", cmd_compare, "compare models of a series (checkpoints, a sweep): table and verdict (docs/verdicts.md)")
+    sub.add_argument("paths", nargs="+", metavar="path", help="model files or folders in series order, or one training-run folder")
     sub.add_argument("--names", nargs="+", help="a label per model (default: file names)")
+    _reference_flag(sub)
     sub.add_argument("--csv", nargs="?", const=STDOUT, metavar="FILE", help="the model table as CSV, to this file or stdout ('-')")
-    json_help = "ranking, model table and per-layer alpha deltas as JSON, to this file or stdout ('-')"
+    json_help = "verdict, ranking, model table and per-layer alpha deltas as JSON, to this file or stdout ('-')"
     sub.add_argument("--json", nargs="?", const=STDOUT, metavar="FILE", help=json_help)
     sub.add_argument("--plot", metavar="DIR", help="write comparison.png and flows.png here (needs matplotlib)")
     _run_flags(sub)
     add_option_flags(sub)
+    sub = command("correlate", cmd_correlate, "rank-correlate every metric with a held-out score per model (Spearman, Kendall)")
+    sub.add_argument("scores", help="CSV file: a model column (paths, relative to the file) and one column per score")
+    sub.add_argument("--score", metavar="COLUMN", help="the score column to use (needed when the file has several)")
+    sub.add_argument("--lower-is-better", action="store_true", help="a lower score is a better model (a loss; default: higher is better)")
+    sub.add_argument("--csv", nargs="?", const=STDOUT, metavar="FILE", help="the per-metric table as CSV, to this file or stdout ('-')")
+    sub.add_argument(
+        "--json", nargs="?", const=STDOUT, metavar="FILE", help="table, best predictor and models' values as JSON ('-': stdout)"
+    )
+    sub.add_argument("--html", metavar="FILE", help="write the page with a scatter plot per metric here ('-': stdout)")
+    _run_flags(sub)
+    add_option_flags(sub)
     sub = command("report", cmd_report, "write a self-contained HTML report of a model, or of several models compared")
-    sub.add_argument("paths", nargs="*", metavar="path", help="model file or folder; several: compared (default: the bundled demo)")
+    sub.add_argument(
+        "paths", nargs="*", metavar="path", help="model file or folder; several, or a training-run folder: compared (default: the demo)"
+    )
     sub.add_argument("-o", "--output", default="report.html", metavar="FILE", help="the HTML file (default report.html; '-': stdout)")
     sub.add_argument("--names", nargs="+", help="a label per model, the page title for one (default: file names)")
+    _reference_flag(sub)
     _run_flags(sub)
     add_option_flags(sub)
     sub = command("plot-history", cmd_plot_history, "plot a training monitor's JSON-lines log (ww_core.Monitor) over steps")

@@ -127,7 +127,7 @@ def _cell(row: Mapping[str, Any], column: str) -> str:
     if column == "warning" and row.get("warning"):
         warning = str(row["warning"])
         return f'<td><span class="warning" title="{escape(WARNING_HINTS.get(warning, warning))}">{escape(warning)}</span></td>'
-    if column not in row:
+    if row.get(column) is None:
         return '<td data-v=""></td>'
     value = row[column]
     if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
@@ -222,28 +222,31 @@ def _simple_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], tab
     return f'<table id="{table_id}" class="sortable"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
-def comparison_report(comparison: Comparison) -> str:
-    """The report page of several models: ranking (best first), every model's flow, per-layer alpha deltas."""
-    from ww_core.models.comparison import RANK_METRICS
+def _series_trend(comparison: Comparison) -> str:
+    """Each model's mean alpha in the order given (training steps for a run folder), drawn as a flow whose points are models."""
+    points = [
+        (i, {"name": name, "alpha": comparison.metric(name, "alpha"), "status": "success"}) for i, name in enumerate(comparison.names)
+    ]
+    return flow_svg({"mean alpha": points})
 
-    ranked = sorted(comparison.table(), key=lambda row: row["rank"])
-    notes = comparison.unrelated()
-    best = comparison.ranking[0]
-    summary = (
-        f"Best: {best}. Within one architecture, a lower mean alpha_weighted (then log_norm, then alpha) goes with better "
-        "test accuracy, so the models are ranked by it, best first." + "".join(f" Note: {note}." for note in comparison.failed_notes())
-    )
+
+def comparison_report(comparison: Comparison) -> str:
+    """The report page of several models: verdict, model table, mean alpha along the series, each model's flow, per-layer alpha deltas."""
+    verdict = comparison.verdict
+    summary = str(verdict) + "".join(f" Note: {note}." for note in comparison.failed_notes())
     series = {name: [(i, row) for i, row in enumerate(result.details) if row.get("status") in ("success", "failed")]
               for name, result in zip(comparison.names, comparison.results)}  # fmt: skip
     deltas = comparison.layer_deltas("alpha")
     delta_columns = ["layer", *comparison.names, *[f"delta_{name}" for name in comparison.names[1:]]]
+    order = "best first" if verdict.metric is not None else "in the order given"
     body = [
         f"<h1>ww report: {escape(' vs '.join(comparison.names))}</h1>",
-        f'<p class="summary{" warn" if notes else ""}">{escape(summary)}'
-        + (f" Warning: {escape('; '.join(notes))}, so the ranking may compare unrelated architectures." if notes else "")
-        + "</p>",
-        "<h2>Ranking</h2>",
-        _simple_table(ranked, ("rank", "name", "layers", "failed", *RANK_METRICS), "ranking"),
+        f'<p class="summary{"" if verdict.best else " warn"}">{escape(summary)}</p>',
+        f"<h2>Models ({order})</h2>",
+        _simple_table(comparison.ordered_table(), comparison.shown_columns(), "ranking"),
+        "<h2>Mean alpha along the series</h2>",
+        "<p>each model's mean alpha over its fitted layers, in the order given (step order for a training-run folder).</p>",
+        _series_trend(comparison),
         "<h2>Correlation flows</h2>",
         f"<p>alpha of each model's layers along depth; the green band is {OVER_TRAINED_THRESH:g}–{UNDER_TRAINED_THRESH:g}.</p>",
         flow_svg(series),
@@ -254,11 +257,8 @@ def comparison_report(comparison: Comparison) -> str:
 
 
 def comparison_repr_html(comparison: Comparison) -> str:
-    """A static HTML fragment for notebooks: the ranking, best first."""
-    from ww_core.models.comparison import RANK_METRICS
-
-    ranked = sorted(comparison.table(), key=lambda row: row["rank"])
-    return _simple_table(ranked, ("rank", "name", "layers", "failed", *RANK_METRICS), "ranking")
+    """A static HTML fragment for notebooks: the verdict and the model table (best first when ranked)."""
+    return f"<p>{escape(str(comparison.verdict))}</p>" + _simple_table(comparison.ordered_table(), comparison.shown_columns(), "ranking")
 
 
 def repr_html(results: Results) -> str:
