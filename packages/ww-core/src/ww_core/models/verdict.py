@@ -63,7 +63,7 @@ def _shapes(rows: Rows) -> dict[str, tuple[Any, Any]]:
 def series_kind(names: Sequence[str], rows: Sequence[Rows]) -> tuple[str, str]:
     """The kind of series and a clause saying why: identical layer names and shapes, shared names, or too few shared."""
     first = _shapes(rows[0])
-    kind, why = SAME_ARCHITECTURE, f"every model has {names[0]}'s {len(first)} layer names and shapes"
+    kind, why = SAME_ARCHITECTURE, f"all models have the layer names and shapes of {names[0]} ({len(first)} layers)"
     for name, model_rows in zip(names[1:], rows[1:]):
         shapes = _shapes(model_rows)
         shared = len(first.keys() & shapes.keys())
