@@ -181,3 +181,6 @@ def test_safetensors_and_quantized_gguf_compare_layer_by_layer(tmp_path: Path) -
     cmp = ww_core.compare(tmp_path / "model.safetensors", q4, min_evals=2)
     deltas = cmp.layer_deltas("alpha")
     assert len(deltas) == 16  # every layer matched by name across the two formats
+    assert cmp.verdict.best is None  # issue 22: the 4-bit copy was called best
+    against = ww_core.compare(tmp_path / "model.safetensors", q4, min_evals=2, names=["f32", "q4"], reference="f32")
+    assert against.verdict.best is None and 0 < against.distances["q4"] < 0.5
