@@ -7,6 +7,7 @@ an under-trained model) against heavy-tailed ones (alpha 2-6, a trained model).
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from safetensors.numpy import save_file
 
 from ww_core.cli import main
 from ww_core.models.comparison import compare
-from ww_core.models.verdict import DIFFERENT_SIZES, NEAR_COPIES, REFERENCE, SAME_ARCHITECTURE, UNRELATED, series_kind
+from ww_core.models.verdict import DIFFERENT_SIZES, NEAR_COPIES, REFERENCE, SAME_ARCHITECTURE, UNRELATED, alpha_noise, series_kind
 
 SHAPES = ((200, 100), (300, 200), (150, 300))
 
@@ -118,3 +119,15 @@ def test_cli_compare_prints_the_verdict_and_takes_a_reference(tmp_path: Path, ca
     assert "relative_distance" in out and "no best: distances from the reference untrained.safetensors" in out
     assert main(["compare", *paths, "--reference", "nope"]) == 2
     assert "reference 'nope' is not one of" in capsys.readouterr().err
+    page = tmp_path / "against.html"
+    assert main(["report", *paths, "--reference", "untrained.safetensors", "-o", str(page)]) == 0
+    html = page.read_text()
+    assert "relative_distance" in html and "no best: distances from the reference untrained.safetensors" in html
+
+
+def test_noise_is_unknown_for_one_layer_without_fit_errors() -> None:
+    one = {"name": "fc", "status": "success", "alpha": 3.0}
+    assert math.isnan(alpha_noise([one], [{**one, "alpha": 4.0}]))
+    fitted = [{"name": n, "status": "success", "alpha": a, "sigma": 0.1} for n, a in (("a", 3.0), ("b", 3.2))]
+    shifted = [{**row, "alpha": row["alpha"] + 1.0} for row in fitted]
+    assert alpha_noise(fitted, shifted) == pytest.approx(math.sqrt(2 * 2 * 0.01) / 2)  # the fits' error; the shift is uniform

@@ -103,6 +103,8 @@ def alpha_noise(a: Rows, b: Rows) -> float:
     count = len(shared)
     fit = sum(_value(left[n], "sigma") ** 2 + _value(right[n], "sigma") ** 2 for n in shared) / count**2
     differences = [_value(left[n], "alpha") - _value(right[n], "alpha") for n in shared]
+    if count == 1 and not math.isfinite(fit):
+        return math.nan  # one layer and no fit error (e.g. rows read back without sigma): nothing to measure the noise by
     paired = statistics.variance(differences) / count if count > 1 else 0.0
     return math.sqrt(max(fit if math.isfinite(fit) else 0.0, paired))
 
