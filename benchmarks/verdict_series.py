@@ -1,7 +1,7 @@
 """Do ww's verdicts track held-out accuracy? Trains model series on sklearn's digits and ranks them.
 
-``python benchmarks/verdict_series.py [--quick] [--csv DIR]``
-Three series of a small ReLU MLP (torch, one thread, seeded; data shipped in scikit-learn, no download;
+``python benchmarks/verdict_series.py [--quick] [--seed N] [--csv DIR]``
+Four series of a small ReLU MLP (torch, one thread, seeded; data shipped in scikit-learn, no download;
 a stratified half of the 1797 images held out):
 
 - ``hyper``: one architecture (64-256-128-10), batch size 16..512 x learning rate 0.02/0.05/0.1,
@@ -16,7 +16,7 @@ correlation of each summary metric with test accuracy (sign as measured; for a m
 is better, a good predictor has a negative correlation), and Kendall's tau between ww's chosen
 ranking and the ranking by test accuracy (+1 = identical, target >= 0.5; none where ww does not rank
 that kind of series), the best it names, if any, and its one-line verdict. ``--csv DIR`` writes each
-series' metrics and accuracies (the input ``ww correlate`` takes). Prints; never asserts.
+series' per-model metrics and accuracies. Prints; never asserts.
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ class Run:
     snapshot_at: tuple[int, ...] = ()
     snapshots: list[Trained] = field(default_factory=list)
 
-    def train(self, data: Digits, name: str, seed: int = 0) -> Trained:
+    def train(self, data: Digits, name: str, seed: int) -> Trained:
         torch.manual_seed(seed)
         model = mlp(self.widths)
         optimizer = torch.optim.SGD(model.parameters(), lr=self.lr)
@@ -121,24 +121,24 @@ class Run:
         return Trained(name, weights(model), train, accuracy(model, data.x_test, data.y_test))
 
 
-def hyper_series(data: Digits, quick: bool) -> list[Trained]:
+def hyper_series(data: Digits, quick: bool, seed: int) -> list[Trained]:
     batches = (16, 64, 256, 512) if quick else (16, 32, 64, 128, 256, 512)
-    return [Run([256, 128], batch, lr, EPOCHS).train(data, f"b{batch}-lr{lr}") for batch in batches for lr in (0.02, 0.05, 0.1)]
+    return [Run([256, 128], batch, lr, EPOCHS).train(data, f"b{batch}-lr{lr}", seed) for batch in batches for lr in (0.02, 0.05, 0.1)]
 
 
-def width_series(data: Digits, quick: bool) -> list[Trained]:
+def width_series(data: Digits, quick: bool, seed: int) -> list[Trained]:
     widths = (8, 16, 32, 64, 128) if quick else (8, 16, 32, 64, 128, 256)
-    return [Run([width, width], 32, 0.05, EPOCHS).train(data, f"w{width}") for width in widths]
+    return [Run([width, width], 32, 0.05, EPOCHS).train(data, f"w{width}", seed) for width in widths]
 
 
-def depth_series(data: Digits, quick: bool) -> list[Trained]:
+def depth_series(data: Digits, quick: bool, seed: int) -> list[Trained]:
     depths = (1, 2, 3, 4) if quick else (1, 2, 3, 4, 5, 6)
-    return [Run([128] * depth, 32, 0.05, EPOCHS).train(data, f"d{depth}") for depth in depths]
+    return [Run([128] * depth, 32, 0.05, EPOCHS).train(data, f"d{depth}", seed) for depth in depths]
 
 
-def step_series(data: Digits, quick: bool) -> list[Trained]:
+def step_series(data: Digits, quick: bool, seed: int) -> list[Trained]:
     run = Run([256, 128], 64, 0.05, 100 if not quick else 40, snapshot_at=(1, 2, 5, 10, 20, 40, 100))
-    run.train(data, "last")
+    run.train(data, "last", seed)
     return run.snapshots
 
 
@@ -186,6 +186,7 @@ def evaluate(label: str, models: list[Trained], csv_dir: Path | None) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer, shorter models (a smoke run)")
+    parser.add_argument("--seed", type=int, default=0, help="seeds every model's initialization and batch order (default 0)")
     help_csv = "write each series' metrics and accuracies as DIR/<series>.csv"
     parser.add_argument("--csv", type=Path, default=None, metavar="DIR", help=help_csv)
     args = parser.parse_args()
@@ -193,7 +194,7 @@ def main() -> None:
     started = time.process_time()
     data = Digits.load()
     for label, build in (("hyper", hyper_series), ("width", width_series), ("depth", depth_series), ("steps", step_series)):
-        evaluate(label, build(data, args.quick), args.csv)
+        evaluate(label, build(data, args.quick, args.seed), args.csv)
     print(f"\nCPU time {time.process_time() - started:.0f} s")
 
 
