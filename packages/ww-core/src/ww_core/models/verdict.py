@@ -134,7 +134,7 @@ def _weighted_note(rows: Sequence[Rows]) -> str:
 def rank_same_architecture(names: Sequence[str], rows: Sequence[Rows], summaries: Mapping[str, Mapping[str, float]], why: str) -> Verdict:
     """Rank by mean alpha (lower is better); name a best only when the median agrees and the lead exceeds the noise."""
     ranking = _order(names, summaries, RANK_METRIC)
-    tracked = "as it tracked held-out accuracy on hyper-parameter and checkpoint series"
+    tracked = "as it tracked held-out accuracy on hyper-parameter and checkpoint series (docs/verdicts.md)"
     basis = f"same architecture ({why}): ranked by mean alpha, lower is better, {tracked}"
     note = _weighted_note(rows)
     top, runner = ranking[0], ranking[1]
@@ -150,7 +150,7 @@ def rank_same_architecture(names: Sequence[str], rows: Sequence[Rows], summaries
     noise = alpha_noise(rows[names.index(top)], rows[names.index(runner)])
     gap = next_alpha - best_alpha
     if not math.isfinite(noise) or gap <= NOISE_SIGMAS * noise:
-        within = f"+-{NOISE_SIGMAS * noise:.3f}" if math.isfinite(noise) else "unknown: no shared fitted layer"
+        within = f"+-{NOISE_SIGMAS * noise:.3f}" if math.isfinite(noise) else "unknown: no shared layer with a fit error to measure it by"
         reason = f"no clear ranking: {top} and {runner} differ in mean alpha by {gap:.3f}, within the noise ({within}); {basis}{note}"
         return Verdict(SAME_ARCHITECTURE, RANK_METRIC, ranking, None, reason)
     reason = (
