@@ -1,6 +1,6 @@
 """Do ww's verdicts track held-out accuracy? Trains model series on sklearn's digits and ranks them.
 
-``python benchmarks/verdict_series.py [--quick] [--seed N] [--csv DIR]``
+``python benchmarks/verdict_series.py [--quick] [--seed N] [--save DIR]``
 Four series of a small ReLU MLP (torch, one thread, seeded; data shipped in scikit-learn, no download;
 a stratified half of the 1797 images held out):
 
@@ -15,8 +15,9 @@ Each model is analyzed with ``ww_core.analyze`` (default options) and the series
 correlation of each summary metric with test accuracy (sign as measured; for a metric where lower
 is better, a good predictor has a negative correlation), and Kendall's tau between ww's chosen
 ranking and the ranking by test accuracy (+1 = identical, target >= 0.5; none where ww does not rank
-that kind of series), the best it names, if any, and its one-line verdict. ``--csv DIR`` writes each
-series' per-model metrics and accuracies. Prints; never asserts.
+that kind of series), the best it names, if any, and its one-line verdict. ``--save DIR`` writes each
+series as DIR/<series>/<model>.npz plus scores.csv (model, accuracies, metrics), the input of
+``ww correlate DIR/<series>/scores.csv --score test_accuracy``. Prints; never asserts.
 """
 
 from __future__ import annotations
@@ -146,7 +147,7 @@ def kendall(a: list[float], b: list[float]) -> float:
     return float(kendalltau(a, b).statistic)
 
 
-def evaluate(label: str, models: list[Trained], csv_dir: Path | None) -> float:
+def evaluate(label: str, models: list[Trained], save: Path | None) -> float:
     """Print the series' correlations and the chosen ranking's tau; return that tau."""
     comparison = ww_core.compare(*(m.weights for m in models), names=[m.name for m in models], progress=False)
     test = [m.test_accuracy for m in models]
@@ -174,12 +175,15 @@ def evaluate(label: str, models: list[Trained], csv_dir: Path | None) -> float:
         place = 1 + sum(t > best.test_accuracy for t in test)
         print(f"  named best         {best.name}: test accuracy {best.test_accuracy:.3f}, {place} of {len(models)} by test accuracy")
     print(f"  ww says: {verdict}")
-    if csv_dir is not None:
-        csv_dir.mkdir(parents=True, exist_ok=True)
-        with open(csv_dir / f"{label}.csv", "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+    if save is not None:
+        folder = save / label
+        folder.mkdir(parents=True, exist_ok=True)
+        for model in models:
+            np.savez(folder / f"{model.name}.npz", **model.weights)
+        with open(folder / "scores.csv", "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=["model", *list(rows[0])[1:]])
             writer.writeheader()
-            writer.writerows(rows)
+            writer.writerows({"model": f"{row['name']}.npz", **{k: v for k, v in row.items() if k != "name"}} for row in rows)
     return chosen
 
 
@@ -187,14 +191,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer, shorter models (a smoke run)")
     parser.add_argument("--seed", type=int, default=0, help="seeds every model's initialization and batch order (default 0)")
-    help_csv = "write each series' metrics and accuracies as DIR/<series>.csv"
-    parser.add_argument("--csv", type=Path, default=None, metavar="DIR", help=help_csv)
+    help_save = "write each series' models and scores.csv (for ww correlate) under DIR/<series>/"
+    parser.add_argument("--save", type=Path, default=None, metavar="DIR", help=help_save)
     args = parser.parse_args()
     torch.set_num_threads(1)
     started = time.process_time()
     data = Digits.load()
     for label, build in (("hyper", hyper_series), ("width", width_series), ("depth", depth_series), ("steps", step_series)):
-        evaluate(label, build(data, args.quick, args.seed), args.csv)
+        evaluate(label, build(data, args.quick, args.seed), args.save)
     print(f"\nCPU time {time.process_time() - started:.0f} s")
 
 

@@ -13,6 +13,8 @@ if TYPE_CHECKING:
     from ww_core.models.correlation import Correlation
 
 SIZE, MARGIN = 300, 48
+#: The plot is square (SIZE - 2*MARGIN a side); below it the tick labels and the metric's name.
+HEIGHT = SIZE - MARGIN // 2 - 8
 
 
 def _ticks(low: float, high: float) -> tuple[float, float]:
@@ -22,7 +24,9 @@ def _ticks(low: float, high: float) -> tuple[float, float]:
 def scatter_svg(metric: str, values: Sequence[float], scores: Sequence[float], names: Sequence[str], score: str) -> str:
     """One model per dot (its name on hover): the metric across, the score up; models without the metric left out."""
     points = [(v, s, n) for v, s, n in zip(values, scores, names) if math.isfinite(v) and math.isfinite(s)]
-    parts = [f'<svg class="scatter" data-metric="{escape(metric)}" width="{SIZE}" height="{SIZE}" viewBox="0 0 {SIZE} {SIZE}" role="img">']
+    parts = [
+        f'<svg class="scatter" data-metric="{escape(metric)}" width="{SIZE}" height="{HEIGHT}" viewBox="0 0 {SIZE} {HEIGHT}" role="img">'
+    ]
     inner = SIZE - 2 * MARGIN
     parts.append(f'<rect x="{MARGIN}" y="{MARGIN / 2}" width="{inner}" height="{inner}" fill="none" stroke="#999"/>')
     if points:
@@ -38,7 +42,7 @@ def scatter_svg(metric: str, values: Sequence[float], scores: Sequence[float], n
         parts.append(f'<text x="{MARGIN + inner}" y="{bottom + 14:.0f}" text-anchor="end">{x_high:.3g}</text>')
         parts.append(f'<text x="{MARGIN - 4}" y="{MARGIN / 2 + 10:.0f}" text-anchor="end">{y_high:.3g}</text>')
         parts.append(f'<text x="{MARGIN - 4}" y="{bottom:.0f}" text-anchor="end">{y_low:.3g}</text>')
-    parts.append(f'<text x="{SIZE / 2:.0f}" y="{SIZE - 8}" text-anchor="middle">{escape(metric)}</text>')
+    parts.append(f'<text x="{SIZE / 2:.0f}" y="{HEIGHT - 6}" text-anchor="middle">{escape(metric)}</text>')
     middle = MARGIN / 2 + inner / 2
     parts.append(
         f'<text x="14" y="{middle:.0f}" text-anchor="middle" transform="rotate(-90 14 {middle:.0f})">{escape(short(score))}</text>'
@@ -59,7 +63,7 @@ def correlation_report(correlation: Correlation) -> str:
             else f"{row['metric']}: too few values"
         )
         svg = scatter_svg(row["metric"], correlation.values[row["metric"]], correlation.scores, correlation.names, correlation.score)
-        figures.append(f'<figure class="scatter">{svg}<figcaption>{escape(caption)}</figcaption></figure>')
+        figures.append(f'<figure class="scatter" style="margin:0">{svg}<figcaption>{escape(caption)}</figcaption></figure>')
     models = [
         {"name": n, correlation.score: s, **{m: v[i] for m, v in correlation.values.items()}}
         for i, (n, s) in enumerate(zip(correlation.names, correlation.scores))
@@ -72,7 +76,7 @@ def correlation_report(correlation: Correlation) -> str:
         "<h2>Rank correlation per metric</h2>",
         _simple_table(correlation.rows, ("metric", "n", "spearman", "spearman_p", "kendall", "kendall_p"), "correlations"),
         "<h2>Each metric against the score</h2>",
-        '<div class="scatters">' + "".join(figures) + "</div>",
+        '<div class="scatters" style="display:flex;flex-wrap:wrap;gap:4px 16px">' + "".join(figures) + "</div>",
         "<h2>Models</h2>",
         _simple_table(models, ("name", correlation.score, *correlation.values), "models"),
     ]
