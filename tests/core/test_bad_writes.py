@@ -209,6 +209,10 @@ def test_outputs_beside_the_inputs_are_written_and_the_inputs_kept(tree: Tree, c
         (lambda tree, path: ww_core.compare(tree.file, tree.folder).to_csv(path), "{folder}/model.safetensors"),
         (lambda tree, path: ww_core.compare(tree.file, tree.folder).to_json(path), "{file}"),
         (lambda tree, path: ww_core.compare(tree.file, REPO_ID).plot(path), "{repo}/plots"),
+        (
+            lambda tree, path: ww_core.correlate([tree.file, tree.folder, tree.file], [1.0, 2.0, 3.0]).to_html(path),
+            "{folder}/model.safetensors",
+        ),
     ],
     ids=[
         "Results.to_json",
@@ -218,6 +222,7 @@ def test_outputs_beside_the_inputs_are_written_and_the_inputs_kept(tree: Tree, c
         "Comparison.to_csv",
         "Comparison.to_json",
         "Comparison.plot",
+        "Correlation.to_html",
     ],
 )
 def test_the_python_api_guards_its_outputs_too(tree: Tree, write: Callable[[Tree, str], object], target: str) -> None:

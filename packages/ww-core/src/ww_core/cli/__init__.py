@@ -227,9 +227,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if STDOUT not in (args.csv, args.json):
         print(comparison)
     else:
-        print(f"ww: {comparison.verdict}", file=sys.stderr)
+        print(f"ww: {printable(str(comparison.verdict))}", file=sys.stderr)
         for note in comparison.failed_notes():
-            print(f"ww: warning: {note}, so its rank rests on its other layers", file=sys.stderr)
+            print(f"ww: warning: {printable(note)}, so its rank rests on its other layers", file=sys.stderr)
     return _print_errors(errors)
 
 
@@ -238,8 +238,9 @@ def cmd_correlate(args: argparse.Namespace) -> int:
     from ww_core.models.comparison import default_names
     from ww_core.models.correlation import correlate, read_scores
 
-    check_outputs([args.csv, args.json, args.html], inputs=[args.scores, args.base, args.cache])
     models, scores, column = read_scores(args.scores, args.score)
+    outputs = [("--csv", args.csv), ("--json", args.json), ("--html", args.html)]
+    check_outputs(outputs, inputs=[args.scores, *models, args.base], cache=args.cache)
     with run_kwargs(args) as run:
         table = correlate(models, scores, score=column, higher_is_better=not args.lower_is_better, names=default_names(models),
                           **run, **option_kwargs(args))  # fmt: skip

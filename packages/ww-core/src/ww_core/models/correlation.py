@@ -20,7 +20,7 @@ from scipy import stats
 from ww_core.models.comparison import default_names
 from ww_core.pipeline.analysis import analyze, source_label
 from ww_core.results import export
-from ww_core.results.outputs import write_atomic
+from ww_core.results.outputs import write_checked
 from ww_core.results.results import Results, format_table
 
 #: Summary metrics correlated, in the order shown.
@@ -37,7 +37,10 @@ class ScoresError(ValueError):
 
 @dataclass
 class Correlation:
-    """Per metric: rank correlations between the models' metric and their score, and the best predictor."""
+    """Per metric: rank correlations between the models' metric and their score, and the best predictor.
+
+    ``sources`` are the models' source labels: ``to_csv(path)`` and kin refuse to write over them.
+    """
 
     score: str
     higher_is_better: bool
@@ -45,6 +48,7 @@ class Correlation:
     scores: list[float]
     values: dict[str, list[float]]
     rows: list[dict[str, Any]] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
 
     @property
     def best(self) -> str | None:
@@ -71,7 +75,7 @@ class Correlation:
         """CSV text of the per-metric table, written to ``path`` when given."""
         text = export.rows_to_csv(self.rows)
         if path is not None:
-            write_atomic(path, text)
+            write_checked(path, text, self.sources)
         return text
 
     def to_json(self, path: str | Path | None = None) -> str:
@@ -89,7 +93,7 @@ class Correlation:
         }
         text = json.dumps(document, indent=2, allow_nan=False)
         if path is not None:
-            write_atomic(path, text)
+            write_checked(path, text, self.sources)
         return text
 
     def to_html(self, path: str | Path | None = None) -> str:
@@ -98,7 +102,7 @@ class Correlation:
 
         text = correlation_report(self)
         if path is not None:
-            write_atomic(path, text)
+            write_checked(path, text, self.sources)
         return text
 
     def __str__(self) -> str:
@@ -165,7 +169,7 @@ def correlate(
         numbers = [float(s) for s in scores]
     values = {m: [float(r.summary.get(m, math.nan)) for r in results] for m in metrics}
     rows = correlation_rows(values, numbers, higher_is_better)
-    return Correlation(score, higher_is_better, labels, numbers, values, rows)
+    return Correlation(score, higher_is_better, labels, numbers, values, rows, [r.source for r in results])
 
 
 def read_scores(path: str | Path, column: str | None) -> tuple[list[str], list[float], str]:
