@@ -46,6 +46,14 @@ def test_alpha_weighted_is_not_used_to_rank_where_lambda_max_is_below_one() -> N
     assert "alpha_weighted is not used" in str(comparison.verdict) and "lambda_max < 1" in str(comparison.verdict)
 
 
+def test_no_best_below_alpha_2_where_lower_was_not_validated() -> None:
+    rng = np.random.default_rng(0)
+    very_heavy = {f"fc{i}": rng.standard_t(1.2, shape) for i, shape in enumerate(SHAPES)}
+    comparison = compare(_model("untrained", 1), very_heavy, names=["untrained", "very_heavy"])
+    assert comparison.summaries["very_heavy"]["alpha"] < 2 and comparison.ranking[0] == "very_heavy"
+    assert comparison.verdict.best is None and "over-trained range" in str(comparison.verdict)
+
+
 def test_models_within_noise_get_no_clear_ranking() -> None:
     comparison = compare(_model("trained", 3), _model("trained", 4), names=["a", "b"])
     assert comparison.verdict.best is None

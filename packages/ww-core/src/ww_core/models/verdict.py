@@ -13,6 +13,8 @@ import statistics
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
+from ww_core.spectra.metrics import OVER_TRAINED_THRESH
+
 SAME_ARCHITECTURE = "same architecture"
 DIFFERENT_SIZES = "one family, different sizes"
 UNRELATED = "unrelated architectures"
@@ -132,7 +134,7 @@ def _weighted_note(rows: Sequence[Rows]) -> str:
 
 
 def rank_same_architecture(names: Sequence[str], rows: Sequence[Rows], summaries: Mapping[str, Mapping[str, float]], why: str) -> Verdict:
-    """Rank by mean alpha (lower is better); name a best only when the median agrees and the lead exceeds the noise."""
+    """Rank by mean alpha (lower is better); name a best only when it is not below 2, the median agrees and the lead exceeds the noise."""
     ranking = _order(names, summaries, RANK_METRIC)
     tracked = "as it tracked held-out accuracy on hyper-parameter and checkpoint series (docs/verdicts.md)"
     basis = f"same architecture ({why}): ranked by mean alpha, lower is better, {tracked}"
@@ -143,6 +145,12 @@ def rank_same_architecture(names: Sequence[str], rows: Sequence[Rows], summaries
         return Verdict(SAME_ARCHITECTURE, RANK_METRIC, ranking, None, f"no clear ranking: no model has a fitted layer{note}")
     if not math.isfinite(next_alpha):
         return Verdict(SAME_ARCHITECTURE, RANK_METRIC, ranking, top, f"best: {top}, the only model with fitted layers; {basis}{note}")
+    if best_alpha < OVER_TRAINED_THRESH:
+        reason = (
+            f"no clear ranking: {top} leads with mean alpha {best_alpha:.3f}, below {OVER_TRAINED_THRESH:g} (the over-trained range), "
+            f"where a lower alpha was not validated as better; {basis}{note}"
+        )
+        return Verdict(SAME_ARCHITECTURE, RANK_METRIC, ranking, None, reason)
     median_first = _order(names, summaries, CHECK_METRIC)[0]
     if median_first != top:
         reason = f"no clear ranking: mean alpha puts {top} first but median alpha puts {median_first} first; {basis}{note}"
