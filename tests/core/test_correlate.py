@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import math
 from pathlib import Path
 
@@ -72,6 +73,10 @@ def test_no_significant_metric_names_no_predictor(analyzed: list[ww_core.Results
 def test_exports(analyzed: list[ww_core.Results]) -> None:
     table = correlate(analyzed, [5.0, 4.0, 3.0, 2.0, 1.0], score="acc")
     assert table.to_csv().splitlines()[0] == "metric,n,spearman,spearman_p,kendall,kendall_p"
+    document = json.loads(table.to_json())
+    assert document["score"] == "acc" and document["higher_is_better"] is True and document["best"] == table.best
+    assert [m["metric"] for m in document["metrics"]] == list(CORRELATED_METRICS) and len(document["models"]) == len(DFS)
+    assert document["models"][0]["acc"] == 5.0 and document["models"][0]["alpha"] == analyzed[0].summary["alpha"]
     pandas = pytest.importorskip("pandas")
     frame = table.to_pandas()
     assert isinstance(frame, pandas.DataFrame) and list(frame["metric"]) == list(CORRELATED_METRICS)
