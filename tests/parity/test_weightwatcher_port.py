@@ -322,15 +322,14 @@ def test_raw_distances_of_biases(lib: str, vgg: VGG) -> None:
     assert avg_db == 0.0 and (details.delta_b == 0.0).all()
 
 
-def test_intra_without_sparsify_is_the_reference_s_numbers(vgg: VGG) -> None:
-    """``intra=True, sparsify=False`` is deterministic: ww gives the reference's rows (names, ids, alphas)."""
+@pytest.mark.parametrize(("make", "count"), [(VGG, 5), (ResNet, 6), (Bert, 14)])
+def test_intra_without_sparsify_is_the_reference_s_numbers(make: Callable[[], nn.Module], count: int) -> None:
+    """``intra=True, sparsify=False`` is deterministic: ww gives the reference's rows (names, ids, alphas), convs and embeddings too."""
     columns = ["layer_id", "name", "longname", "layer_type", "N", "M", "rf", "num_evals"]
-    rows = {}
-    for lib in LIBS:
-        rows[lib] = watcher_of(lib)(vgg).analyze(intra=True, sparsify=False)
-    ref, ours = rows["weightwatcher"], rows["ww"]
-    assert ours[columns].astype(str).values.tolist() == ref[columns].astype(str).values.tolist()
-    assert ours.name.tolist()[-1] == "18 X 21 " and ours.Xflag.all()
+    model = make()
+    ref, ours = (watcher_of(lib)(model).analyze(intra=True, sparsify=False) for lib in ("weightwatcher", "ww"))
+    assert ours[columns].astype(str).values.tolist() == ref[columns].astype(str).values.tolist() and len(ours) == count
+    assert ours.Xflag.all() and ours.name.tolist()[0].count(" X ") == 1
     for column in ("alpha", "lambda_max", "sv_max", "log_norm", "D"):
         assert np.allclose(ours[column], ref[column], rtol=1e-4), column
 
@@ -369,9 +368,12 @@ def test_stacked_is_one_layer(lib: str, vgg: VGG) -> None:
     assert (row.layer_id, row["name"], row.layer_type, row.rf, row.N, row.M) == (0, "Stacked Layer", "stacked", 1, 378, 288)
 
 
-def test_stacked_analysis_matches(vgg: VGG) -> None:
-    alphas = [watcher_of(lib)(vgg).analyze(stacked=True).alpha.iloc[0] for lib in LIBS]
-    assert np.isclose(*alphas, rtol=1e-4)
+@pytest.mark.parametrize("make", [VGG, ResNet, Bert])
+def test_stacked_analysis_matches(make: Callable[[], nn.Module]) -> None:
+    model = make()
+    ref, ours = (watcher_of(lib)(model).analyze(stacked=True).iloc[0] for lib in ("weightwatcher", "ww"))
+    assert (ours.N, ours.M, ours.num_evals) == (ref.N, ref.M, ref.num_evals)
+    assert np.isclose(ours.alpha, ref.alpha, rtol=1e-4) and np.isclose(ours.lambda_max, ref.lambda_max, rtol=1e-6)
 
 
 def test_base_model_in_constructor_describe_and_analyze(lib: str) -> None:
