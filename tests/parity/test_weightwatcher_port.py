@@ -401,6 +401,16 @@ def test_peft_only_describes_the_lora_products(lib: str, peft: Any) -> None:
     assert details.layer_id.tolist() == [4, 10] and (details.N == 48).all() and (details.M == 48).all()
 
 
+def test_peft_with_base_lists_the_factors_where_the_reference_lists_w_plus_ba(lib: str) -> None:
+    """porting.md: with 'with_base' the reference replaces each lora_B by W + B·A and drops lora_A; ww keeps every layer."""
+    longnames = watcher_of(lib)().describe(model=Lora(), peft="with_base").longname.tolist()
+    assert "query.lora_BA.default" in longnames and "dense" in longnames
+    if lib == "weightwatcher":
+        assert "query.lora_W_plus_AB.default" in longnames and "query.lora_A.default" not in longnames
+    else:
+        assert "query.lora_A.default" in longnames and not any("W_plus_AB" in name for name in longnames)
+
+
 def test_plots_use_the_reference_file_names(lib: str, vgg: VGG, tmp_path: Path) -> None:
     import matplotlib
 
