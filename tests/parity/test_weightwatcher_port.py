@@ -269,6 +269,15 @@ def test_get_esd_takes_the_reference_params(lib: str, vgg: VGG) -> None:
     assert len(watcher.get_ESD(layer=5, params={**params, "pool": False})) == 16 * 9
 
 
+@pytest.mark.parametrize(("layer", "size"), [(21, 5 * 10), (15, 128), (5, 16 * 9)])
+def test_randomized_esd(lib: str, vgg: VGG, layer: int, size: int) -> None:
+    """get_ESD(random=True): the shuffled layer's eigenvalues (5 shuffles below 100 components); shuffling keeps their sum, ‖W‖²."""
+    watcher = watcher_of(lib)(vgg)
+    shuffled, plain = watcher.get_ESD(layer=layer, random=True), watcher.get_ESD(layer=layer)
+    assert len(shuffled) == size and np.isclose(shuffled.sum(), plain.sum() * size / len(plain), rtol=1e-6)
+    assert not np.allclose(np.sort(shuffled)[-len(plain) :], plain)  # a random-weight layer's shuffle: another spectrum, same sum
+
+
 def test_get_esd_is_the_reference_s(vgg: VGG) -> None:
     for layer in (5, 15):
         ours, ref = (watcher_of(lib)(vgg).get_ESD(layer=layer) for lib in ("ww", "weightwatcher"))
