@@ -111,3 +111,19 @@ def test_start_ids_shift_a_safetensors_folder_s_ids_as_the_reference(tmp_path: P
     watcher = WeightWatcher(model=str(tmp_path))
     assert list(watcher.describe()["layer_id"]) == [0, 1, 2, 3, 4]
     assert list(watcher.describe(start_ids=2)["layer_id"]) == [2, 3, 4, 5, 6]
+
+
+def test_start_ids_never_shift_an_onnx_model_s_ids() -> None:
+    """The reference counts ONNX initializers from 0 whatever start_ids is."""
+    from ww_core.compat import id_offset
+
+    with pytest.warns(UserWarning, match="start_ids=2 has no effect"):
+        assert id_offset("model.onnx", 2, numbered=True) == 0
+    assert id_offset({"a": np.ones((2, 2))}, 2, numbered=True) == 1 and id_offset(object(), 2, numbered=True) == 2
+
+
+def test_the_randomized_esd_is_seeded() -> None:
+    watcher = WeightWatcher(model=_model())
+    shuffled = watcher.get_ESD(layer=0, random=True)
+    np.testing.assert_array_equal(shuffled, watcher.get_ESD(layer=0, random=True))
+    assert len(shuffled) == 5 * 50  # fewer than 100 components: 5 shuffles pooled, as the reference

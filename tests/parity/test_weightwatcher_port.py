@@ -269,6 +269,15 @@ def test_get_esd_takes_the_reference_params(lib: str, vgg: VGG) -> None:
     assert len(watcher.get_ESD(layer=5, params={**params, "pool": False})) == 16 * 9
 
 
+@pytest.mark.parametrize(("layer", "size"), [(21, 5 * 10), (15, 128), (5, 16 * 9)])
+def test_randomized_esd(lib: str, vgg: VGG, layer: int, size: int) -> None:
+    """get_ESD(random=True): the shuffled layer's eigenvalues (5 shuffles below 100 components); shuffling keeps their sum, ‖W‖²."""
+    watcher = watcher_of(lib)(vgg)
+    shuffled, plain = watcher.get_ESD(layer=layer, random=True), watcher.get_ESD(layer=layer)
+    assert len(shuffled) == size and np.isclose(shuffled.sum(), plain.sum() * size / len(plain), rtol=1e-6)
+    assert not np.allclose(np.sort(shuffled)[-len(plain) :], plain)  # a random-weight layer's shuffle: another spectrum, same sum
+
+
 def test_get_esd_is_the_reference_s(vgg: VGG) -> None:
     for layer in (5, 15):
         ours, ref = (watcher_of(lib)(vgg).get_ESD(layer=layer) for lib in ("ww", "weightwatcher"))
@@ -322,15 +331,14 @@ def test_raw_distances_of_biases(lib: str, vgg: VGG) -> None:
     assert avg_db == 0.0 and (details.delta_b == 0.0).all()
 
 
-def test_intra_without_sparsify_is_the_reference_s_numbers(vgg: VGG) -> None:
-    """``intra=True, sparsify=False`` is deterministic: ww gives the reference's rows (names, ids, alphas)."""
+@pytest.mark.parametrize(("make", "count"), [(VGG, 5), (ResNet, 6), (Bert, 14)])
+def test_intra_without_sparsify_is_the_reference_s_numbers(make: Callable[[], nn.Module], count: int) -> None:
+    """``intra=True, sparsify=False`` is deterministic: ww gives the reference's rows (names, ids, alphas), convs and embeddings too."""
     columns = ["layer_id", "name", "longname", "layer_type", "N", "M", "rf", "num_evals"]
-    rows = {}
-    for lib in LIBS:
-        rows[lib] = watcher_of(lib)(vgg).analyze(intra=True, sparsify=False)
-    ref, ours = rows["weightwatcher"], rows["ww"]
-    assert ours[columns].astype(str).values.tolist() == ref[columns].astype(str).values.tolist()
-    assert ours.name.tolist()[-1] == "18 X 21 " and ours.Xflag.all()
+    model = make()
+    ref, ours = (watcher_of(lib)(model).analyze(intra=True, sparsify=False) for lib in ("weightwatcher", "ww"))
+    assert ours[columns].astype(str).values.tolist() == ref[columns].astype(str).values.tolist() and len(ours) == count
+    assert ours.Xflag.all() and ours.name.tolist()[0].count(" X ") == 1
     for column in ("alpha", "lambda_max", "sv_max", "log_norm", "D"):
         assert np.allclose(ours[column], ref[column], rtol=1e-4), column
 
@@ -369,9 +377,12 @@ def test_stacked_is_one_layer(lib: str, vgg: VGG) -> None:
     assert (row.layer_id, row["name"], row.layer_type, row.rf, row.N, row.M) == (0, "Stacked Layer", "stacked", 1, 378, 288)
 
 
-def test_stacked_analysis_matches(vgg: VGG) -> None:
-    alphas = [watcher_of(lib)(vgg).analyze(stacked=True).alpha.iloc[0] for lib in LIBS]
-    assert np.isclose(*alphas, rtol=1e-4)
+@pytest.mark.parametrize("make", [VGG, ResNet, Bert])
+def test_stacked_analysis_matches(make: Callable[[], nn.Module]) -> None:
+    model = make()
+    ref, ours = (watcher_of(lib)(model).analyze(stacked=True).iloc[0] for lib in ("weightwatcher", "ww"))
+    assert (ours.N, ours.M, ours.num_evals) == (ref.N, ref.M, ref.num_evals)
+    assert np.isclose(ours.alpha, ref.alpha, rtol=1e-4) and np.isclose(ours.lambda_max, ref.lambda_max, rtol=1e-6)
 
 
 def test_base_model_in_constructor_describe_and_analyze(lib: str) -> None:
@@ -397,6 +408,16 @@ def test_peft_only_describes_the_lora_products(lib: str, peft: Any) -> None:
     details = watcher_of(lib)().describe(model=Lora(), peft=peft)
     assert details.longname.tolist() == ["query.lora_BA.default", "value.lora_BA.default"]
     assert details.layer_id.tolist() == [4, 10] and (details.N == 48).all() and (details.M == 48).all()
+
+
+def test_peft_with_base_lists_the_factors_where_the_reference_lists_w_plus_ba(lib: str) -> None:
+    """porting.md: with 'with_base' the reference replaces each lora_B by W + B·A and drops lora_A; ww keeps every layer."""
+    longnames = watcher_of(lib)().describe(model=Lora(), peft="with_base").longname.tolist()
+    assert "query.lora_BA.default" in longnames and "dense" in longnames
+    if lib == "weightwatcher":
+        assert "query.lora_W_plus_AB.default" in longnames and "query.lora_A.default" not in longnames
+    else:
+        assert "query.lora_A.default" in longnames and not any("W_plus_AB" in name for name in longnames)
 
 
 def test_plots_use_the_reference_file_names(lib: str, vgg: VGG, tmp_path: Path) -> None:

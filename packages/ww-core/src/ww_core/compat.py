@@ -294,12 +294,14 @@ class WeightWatcher:
         self, model: Any = None, layer: int | str | None = None, random: bool = False, params: Mapping[str, Any] | None = None
     ) -> np.ndarray:
         """Sorted eigenvalues of one layer, by the reference's layer id or by name, conv slices unnormalized as the reference
-        gives them; ``params`` as the reference's dict (``inverse`` and ``conv2d_fft`` are read, as the reference's get_ESD reads them)."""
-        if random:
-            raise ValueError("get_ESD(random=True) is not supported: analyze(randomize=True) gives the randomized ESD's columns")
+        gives them; ``params`` as the reference's dict (``inverse`` and ``conv2d_fft`` are read, as the reference's get_ESD
+        reads them). ``random=True``: the element-shuffled layer's eigenvalues (5 shuffles pooled below 100 components, as
+        the reference), shuffled by a generator seeded with 0 where the reference's is unseeded."""
         options = {key: bool(params[key]) for key in ESD_PARAMS if params and key in params}
         options["conv2d_norm"] = False  # the reference's get_ESD leaves a conv's slices unnormalized
         found = self._layer(model, layer, "get_ESD", AnalysisOptions.from_kwargs(**options))
+        if random:
+            return _random_esd(found, inverse=options.get("inverse", False))
         return get_esd(self._model(model), found.index, **options)
 
     def get_Weights(self, model: Any = None, layer: int | str | None = None, params: Any = None) -> list[np.ndarray]:
@@ -447,6 +449,20 @@ class WeightWatcher:
         if self.results is None:
             raise RuntimeError("call analyze() first")
         return self.results
+
+
+def _random_esd(layer: LayerMatrix, inverse: bool) -> np.ndarray:
+    """The reference's randomized ESD of one layer: its matrices element-shuffled (seeded), eigenvalues pooled."""
+    from functools import partial
+
+    from ww_core.models.reference_distances import weight_matrices
+    from ww_core.spectra import spectrum
+    from ww_core.spectra.randomize import FEW_COMPONENTS, REPLICAS_WHEN_FEW, random_esd
+    from ww_core.spectra.shapes import matrix_dims
+
+    matrices = [np.asarray(m, dtype=np.float64) for m in weight_matrices(layer.weights(), layer.kind)]
+    replicas = REPLICAS_WHEN_FEW if matrix_dims(layer.shape).num_evals(True) < FEW_COMPONENTS else 1
+    return random_esd(matrices, partial(spectrum.eigenvalues, exact=False), np.random.default_rng(0), replicas, inverse)
 
 
 def _peft_alias(options: dict[str, Any]) -> None:
