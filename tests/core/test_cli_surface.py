@@ -57,7 +57,7 @@ def test_table_snapshot(
     monkeypatch.setenv("COLUMNS", str(width))
     main([command, "model.npz"])
     out = capsys.readouterr().out
-    assert all(len(line) <= width for line in out.splitlines() if not line.startswith("verdict:")), out
+    assert all(len(line) <= width for line in out.splitlines()), out
     _matches_snapshot(out, f"{command}_{width}.txt")
 
 
@@ -104,15 +104,19 @@ def test_the_legend_lists_only_the_warnings_that_occur(capsys: pytest.CaptureFix
     assert "under-trained" not in legend and "degenerate" not in legend
 
 
-def test_analyze_ends_with_a_one_line_verdict(in_model_folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_analyze_ends_with_a_one_line_verdict(
+    in_model_folder: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("COLUMNS", raising=False)  # not a terminal: the verdict is one line (a terminal wraps it to its width)
     assert main(["analyze", "model.npz"]) == 0
     last = capsys.readouterr().out.rstrip().splitlines()[-1]
     assert last.startswith("verdict: 2 of 3 analyzed layers have alpha in 2–6"), last
     assert "under-trained" in last and "dense_h_to_4h" in last and "1 failed" in last
 
 
-def test_the_demo_explains_its_flags(capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_demo_explains_its_flags(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """99.1 % accurate, yet two layers flagged: the demo says what that means for a small, well-fit network."""
+    monkeypatch.delenv("COLUMNS", raising=False)
     assert main(["demo"]) == 0
     out = capsys.readouterr().out.rstrip().splitlines()
     assert out[-1].startswith("verdict: 3 of 5 analyzed layers have alpha in 2–6") and "over-trained (conv2, fc3)" in out[-1]
@@ -121,9 +125,9 @@ def test_the_demo_explains_its_flags(capsys: pytest.CaptureFixture[str]) -> None
 
 
 @pytest.mark.parametrize("spelling", ["tpl", "Tpl", "e_tpl", "power_LAW"])
-def test_fit_is_case_insensitive(in_model_folder: Path, spelling: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["analyze", "model.npz", "--fit", spelling, "--layers", "head", "--json", "rows.json", "-q"]) == 0
-    assert "error" not in capsys.readouterr().err
+def test_fit_is_case_insensitive(spelling: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--fit", spelling, "--layers", "fc1", "-q"]) == 0
+    assert capsys.readouterr().err == ""
 
 
 def test_the_progress_bar_gives_an_eta(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -134,7 +138,7 @@ def test_the_progress_bar_gives_an_eta(monkeypatch: pytest.MonkeyPatch) -> None:
     bar.advance("fc1")  # 1 of 4 after 4 s: 12 s to go
     assert "ETA 12s" in stream.getvalue()
     bar.advance("fc2")  # 2 of 4 after 8 s: 8 s to go
-    assert stream.getvalue().endswith("ETA 8s")
+    assert stream.getvalue().rstrip().endswith("ETA 8s")
 
 
 def test_help_shows_examples(capsys: pytest.CaptureFixture[str]) -> None:
