@@ -3,7 +3,7 @@
 Recurrent weights (LSTM/GRU/RNN ``W`` and ``R``, (directions, gates·hidden, in)) give one
 (gates·hidden, in) row per direction by default, or one (hidden, in) row per gate with
 ``split_gates``; a torch-style 2-D weight re-stacked on its way to the node is one row.
-A weight torch's exporter renamed (``onnx::MatMul_122``) is named by its node's scope
+A weight torch's exporter renamed (``onnx::MatMul_122``, ``const_fold_opt__680``) is named by its node's scope
 (``/fc/MatMul`` → ``fc``; ``/lstm/LSTM_1`` → ``lstm.ih_l1``/``lstm.hh_l1``), as the module names it.
 A ``MultiheadAttention`` ``in_proj`` it fused into one (E, 3E) MatMul, recognised by the ``Add`` of
 ``<scope>.in_proj_bias`` that follows, gives ``<scope>.in_proj.q/.k/.v`` rows (one ``<scope>.in_proj``
@@ -28,8 +28,9 @@ GATES = {"LSTM": ("i", "o", "f", "c"), "GRU": ("z", "r", "h"), "RNN": ("",)}
 #: ONNX gate blocks in torch's order (LSTM i,f,g,o; GRU r,z,n), so W − W' pairs the same gates across routes.
 TORCH_GATE_ORDER = {"LSTM": (0, 2, 3, 1), "GRU": (1, 0, 2)}
 DIRECTIONS = {1: ("",), 2: (".forward", ".reverse")}
-#: torch's exporter: anonymous weight names, and node names ``/<module path>/<Op>[_<count>]``.
-EXPORTER_WEIGHT = "onnx::"
+#: torch's exporter: anonymous weight names (``onnx::MatMul_122``; ``const_fold_opt__680`` for a weight it constant-folded,
+#: e.g. a Linear's transpose), and node names ``/<module path>/<Op>[_<count>]``.
+EXPORTER_WEIGHT = ("onnx::", "const_fold_opt__")
 EXPORTER_NODE = re.compile(r"^/(?P<scope>[^/]+(?:/[^/]+)*)/[A-Za-z]+(?:_(?P<count>\d+))?$")
 
 
