@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 import sys
+import textwrap
 import warnings
 from typing import Any, Callable, Iterator, Sequence
 
@@ -23,7 +24,9 @@ from ww_core.pipeline.analysis import analyze, describe
 from ww_core.pipeline.cache import CacheWriteError
 from ww_core.pipeline.plugins import ALLOW_ENV, hook_seconds, list_adapters, reload_plugins
 from ww_core.pipeline.progress import ProgressBar
+from ww_core.pipeline.selection import EXCLUDED
 from ww_core.platform.adapter_options import option_specs
+from ww_core.platform.install_hints import install_hint
 from ww_core.platform.messages import printable
 from ww_core.platform.version import __version__
 from ww_core.results import table_view
@@ -31,7 +34,9 @@ from ww_core.results.export import columns_of
 from ww_core.results.options import AnalysisOptions
 from ww_core.results.outputs import STDOUT, WEIGHT_SUFFIXES, OutputGuard, check_writable_file, check_writable_folder, write_output
 from ww_core.results.results import Results, adapter_label
+from ww_core.results.rows import esd_key
 from ww_core.results.summary import summary_lines
+from ww_core.results.verdict import verdict_line
 
 #: The user's input or environment, reported as one line: OSError (a file or folder that cannot be
 #: read or written: missing, permissions, disk full), ValueError (a corrupt file or an invalid option
@@ -40,45 +45,88 @@ USER_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, ImportError
 EXIT_USER_ERROR, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 2, 130, 141
 #: The commands that take analysis options.
 OPTION_COMMANDS = ("analyze", "demo", "describe", "compare", "report")
-#: The columns ``ww describe`` shows.
+#: The columns ``ww describe`` shows; what it drops to fit a terminal (the shape columns stay: a reason wraps instead).
 DESCRIBE_COLUMNS = ("layer_id", "name", "layer_type", "N", "M", "rf", "num_evals", "status", table_view.REASON)
+DESCRIBE_DROP_ORDER, DESCRIBE_LAST_RESORT = ("rf", "num_evals"), ("layer_id", "status")
+#: ``ww --help``'s examples.
+EXAMPLES = """examples:
+  ww demo                                   analyze the bundled trained CNN
+  ww analyze model.safetensors --csv rows.csv
+  ww report checkpoint-500/ -o report.html  one self-contained HTML page
+  ww compare base/ tuned/                   several models side by side
+"""
 
 
-def terminal_width() -> int:
-    """Columns of the terminal (``COLUMNS`` wins; 80 when not a terminal)."""
+def terminal_width() -> int | None:
+    """Columns to fit the table to: ``COLUMNS`` when set, else the terminal's; None when stdout is no terminal (never cut)."""
+    given = os.environ.get("COLUMNS", "")
+    if given.isdigit() and int(given) > 0:
+        return int(given)
+    if not sys.stdout.isatty():
+        return None
     return shutil.get_terminal_size((80, 24)).columns
 
 
-def chosen_columns(results: Results, requested: str | None, defaults: Sequence[str]) -> tuple[list[str], int | None]:
+def chosen_columns(
+    rows: Sequence[dict[str, Any]], requested: str | None, defaults: Sequence[str], **fit: Sequence[str]
+) -> tuple[list[str], int | None]:
     """The columns to print and the width to fit: ``--columns a,b`` or ``all`` as asked, else defaults fitted to the terminal."""
     if requested == "all":
-        return columns_of(results.details), None
+        return columns_of(rows), None
     if requested:
         columns = [c.strip() for c in requested.split(",") if c.strip()]
-        known = set(columns_of(results.details)) | {table_view.REASON}
+        known = set(columns_of(rows)) | {table_view.REASON}
         unknown = [c for c in columns if c not in known]
         if unknown:
             raise ValueError(f"--columns: no column {', '.join(unknown)}; columns: {', '.join(sorted(known))}")
         return columns, None
     width = terminal_width()
-    return table_view.fit_columns(results.details, defaults, width), width
+    if width is None:
+        return [c for c in defaults if c != table_view.REASON or any(table_view.cell(r, c) for r in rows)], None
+    return table_view.fit_columns(rows, defaults, width, **fit), width
 
 
-def results_text(results: Results, requested: str | None) -> str:
-    """What ``ww analyze`` prints: the table (reasons for rows that are not a success), the summary, a warning legend."""
-    defaults = table_view.default_columns(results.details, results.options)
-    columns, width = chosen_columns(results, requested, defaults)
+def shown_rows(results: Results, verbose: bool) -> list[dict[str, Any]]:
+    """The rows the terminal shows: those ``--layers`` left out only with ``-v``."""
+    return [row for row in results.details if verbose or row.get("error") != EXCLUDED]
+
+
+def demo_note(results: Results, width: int | None) -> list[str]:
+    """What the demo's flags mean: a small network that generalizes well, flagged all the same (digits_cnn.json's accuracy)."""
+    flagged = [row for row in results.analyzed if row.get("warning") in ("over-trained", "under-trained")]
+    if not flagged:
+        return []
+    recipe = json.loads(model_path().with_suffix(".json").read_text())
+    few = [row for row in flagged if int(row.get("num_evals", 0)) < 50]
+    small = "".join(f" {row['name']}'s fit rests on only {row['num_evals']} eigenvalues." for row in few)
+    text = (
+        f"demo: this CNN scores {recipe['test_accuracy']:.1%} on held-out digits, yet {len(flagged)} of its {len(results.analyzed)} "
+        "layers are flagged. On a small network fit this well, a flag marks an unusual spectrum, not lost accuracy: check "
+        f"held-out data before acting on one.{small}"
+    )
+    return textwrap.wrap(text, width or 100, subsequent_indent="  ", break_on_hyphens=False)
+
+
+def results_text(results: Results, requested: str | None, verbose: bool = False, demo: bool = False) -> str:
+    """What ``ww analyze`` prints: the table (reasons for rows that are not a success), the summary, a warning legend, the verdict."""
+    rows = shown_rows(results, verbose)
+    defaults = table_view.default_columns(rows, results.options)
+    columns, width = chosen_columns(rows, requested, defaults)
     said = [f"{option}: {meaning}" for option, meaning in results.options.meanings().items()]
     lines = [
         f"source: {printable(str(results.source))}{read_by(results)}",
         *said,
-        table_view.render(results.details, columns, width),
+        table_view.render(rows, columns, width),
         "",
         "summary:",
     ]
     lines += summary_lines(results.summary)
     if "warning" in columns:
-        lines += table_view.legend(results.details, width)
+        lines += table_view.legend(rows, width)
+    if demo:
+        lines += demo_note(results, width)
+    verdict = verdict_line(results.details)  # one line; wrapped only to fit a terminal
+    lines += textwrap.wrap(verdict, width, subsequent_indent="  ") if width else [verdict]
     return "\n".join(lines)
 
 
@@ -151,13 +199,17 @@ def check_outputs(
             check_writable_folder(folder)
 
 
-def warn_cached_esds(results: Results, cache: str | None) -> None:
-    """Rows restored from the cache carry no ESD: say so where plots or a report were asked for, never leave them out silently."""
-    missing = [row for row in results.details if row.get("status") == "success" and row.get("name") not in results.esds]
+def warn_cached_esds(results: Results, cache: str | None, report: bool = False) -> None:
+    """Say which rows restored from the cache cannot be drawn, never leave them out silently: plots need eigenvalues (the
+    cache keeps a histogram only); a report draws the histogram, which a cache written by an older ww lacks."""
+    drawable = {**results.esds, **results.esd_histograms} if report else results.esds
+    missing = [row for row in results.details if row.get("status") == "success" and esd_key(row) not in drawable]
     if cache and missing:
+        what = "no ESD histogram (an older cache), so the report draws none for them"
+        if not report:
+            what = "no eigenvalues (the cache keeps a histogram), so their ESD plots are left out"
         print(
-            f"ww: warning: {len(missing)} layers restored from the cache {cache} have no ESD, so their ESD plots are left out; "
-            "run without --cache to draw them",
+            f"ww: warning: {len(missing)} layers restored from the cache {cache} have {what}; run without --cache to draw them",
             file=sys.stderr,
         )
 
@@ -169,7 +221,9 @@ def _print_errors(errors: Sequence[str]) -> int:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    """Analyze a model (the bundled demo when no path is given), write the outputs asked for, print the table."""
+    """Analyze a model (``ww demo``: the bundled one), write the outputs asked for, print the table."""
+    if args.command == "analyze" and not args.path:
+        raise ValueError("ww analyze needs a model path (a file, a folder or a Hugging Face id); `ww demo` analyzes the bundled model")
     source = args.path or str(model_path())
     check_outputs([("--csv", args.csv), ("--json", args.json)], [("--plot", args.plot)], [source, args.base], args.cache)
     bar = ProgressBar(0, enabled=False if args.quiet else None)  # -q: no bar either
@@ -180,7 +234,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         except CacheWriteError as exc:  # the rows finished so far are still shown, then the one error line
             bar.close()
             if exc.results is not None and exc.results.details and not args.quiet:
-                print(results_text(exc.results, args.columns))
+                print(results_text(exc.results, args.columns, args.verbose, args.command == "demo"))
             raise
         require_analyzed(results, args.layers)
         jobs = table_jobs(args, results.to_csv, results.to_json)
@@ -193,7 +247,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     if not args.quiet and STDOUT not in (args.csv, args.json):
-        print(results_text(results, args.columns))
+        print(results_text(results, args.columns, args.verbose, args.command == "demo"))
     if not any(row.get("status") == "success" for row in results.details):  # the rows say why; the exit code must too
         skipped = f", {len(results.skipped)} skipped" if results.skipped else ""
         errors.append(f"ww: error: no layer of {results.source} was analyzed: {len(results.failed)} failed{skipped} (see their reasons)")
@@ -207,9 +261,11 @@ def cmd_describe(args: argparse.Namespace) -> int:
     results = describe(source, **option_kwargs(args))
     errors = write_all(table_jobs(args, results.to_csv, results.to_json))
     if STDOUT not in (args.csv, args.json):
-        columns, width = chosen_columns(results, args.columns, DESCRIBE_COLUMNS)
+        rows = shown_rows(results, args.verbose)
+        fit = {"drop_order": DESCRIBE_DROP_ORDER, "last_resort": DESCRIBE_LAST_RESORT}
+        columns, width = chosen_columns(rows, args.columns, DESCRIBE_COLUMNS, **fit)
         print(f"source: {results.source}{read_by(results)}")
-        print(table_view.render(results.details, columns, width))
+        print(table_view.render(rows, columns, width))
     return _print_errors(errors)
 
 
@@ -267,7 +323,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         if len(paths) == 1:
             results = analyze(paths[0], **kwargs)
             require_analyzed(results, args.layers)
-            warn_cached_esds(results, args.cache)
+            warn_cached_esds(results, args.cache, report=True)
             title = args.names[0] if args.names else None
             render: Callable[[], str] = functools.partial(results_report, results, title)
         else:
@@ -329,9 +385,19 @@ def cmd_plot_history(args: argparse.Namespace) -> int:
             f"{printable(str(target))}: plot-history writes .png, .svg or .html, not {printable(kind) or 'a file without suffix'}"
         )
     check_outputs([("-o", str(target))], inputs=[args.log])
+    try:
+        import matplotlib  # noqa: F401  (checked first: the .html page embeds the plot too)
+    except ImportError:
+        raise ImportError(
+            f"ww plot-history draws with matplotlib, for .png, .svg and .html alike: {install_hint('ww-core', 'plot')}"
+        ) from None
     history = load_history(args.log)
     if not history.steps:
         raise ValueError(f"{args.log}: no analyzed snapshot to plot ({len(history.skipped)} skipped, {len(history.errors)} failed)")
+    try:
+        history.layer_series(args.metric)
+    except KeyError as exc:  # a one-line user error, not a traceback
+        raise ValueError(exc.args[0]) from None
     found = divergence_of(history)
     if found is not None and not any(record.get("rule") == found.rule for record in history.warnings):  # load_history said a logged one
         print(f"ww: warning: {args.log}: training diverged at step {found.step} (seen in its rows): {found.message}", file=sys.stderr)
@@ -388,9 +454,15 @@ def _columns_flag(sub: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
-    parser = argparse.ArgumentParser(prog="ww", description="Judge a trained network from its weights alone.")
+    parser = argparse.ArgumentParser(
+        prog="ww",
+        description="Judge a trained network from its weights alone.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"ww-core {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress (and each plugin hook's time) to stderr")
+    verbose_help = "log progress (and each plugin hook's time) to stderr; show the rows --layers left out"
+    parser.add_argument("-v", "--verbose", action="store_true", help=verbose_help)
     parser.add_argument(
         "--plugins",
         metavar="NAMES",
@@ -401,15 +473,16 @@ def build_parser() -> argparse.ArgumentParser:
     def command(name: str, handler: Callable[[argparse.Namespace], int], help_text: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=help_text)
         sub.set_defaults(handler=handler)
+        sub.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=verbose_help)  # after the command too
         return sub
 
     for name, help_text in (
-        ("analyze", "analyze a model file, folder or checkpoint (default: the bundled demo)"),
+        ("analyze", "analyze a model file, folder, checkpoint or Hugging Face id"),
         ("demo", "analyze the bundled demo model"),
     ):
         sub = command(name, cmd_analyze, help_text)
         if name == "analyze":
-            sub.add_argument("path", nargs="?", help="model file or folder")
+            sub.add_argument("path", nargs="?", help="model file or folder (required; `ww demo` for the bundled model)")
         else:
             sub.set_defaults(path=None)
         sub.add_argument("--csv", metavar="FILE", help="write the rows as CSV here ('-': stdout)")
@@ -457,7 +530,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_option_flags(sub)
     sub = command("plot-history", cmd_plot_history, "plot a training monitor's JSON-lines log (ww_core.Monitor) over steps")
     sub.add_argument("log", help="the monitor's log, e.g. run.jsonl")
-    sub.add_argument("-o", "--output", help="the .png, .svg or .html (page with the signals) to write (default: the log's name with .png)")
+    output_help = "the .png, .svg or .html (page with the signals) to write (default: the log's name with .png); each needs matplotlib"
+    sub.add_argument("-o", "--output", help=output_help)
     sub.add_argument("--metric", default="alpha", help="row metric to draw (default alpha)")
     sub = command("plugins", cmd_plugins, "list installed adapters")
     sub.add_argument("name", nargs="?", help="show this plugin only, with what it is asked about")

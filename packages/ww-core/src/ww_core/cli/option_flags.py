@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 from dataclasses import MISSING, Field, fields
-from typing import Any
+from typing import Any, Sequence
 
 from ww_core.results.options import AnalysisOptions, flag_name
 
@@ -32,6 +33,11 @@ def number_or_word(text: str) -> int | float | str:
         return float(text)
     except ValueError:
         return text
+
+
+def spelled_as(choices: Sequence[str], text: str) -> str:
+    """The choice ``text`` names in any case (``--fit tpl`` is ``TPL``); unknown text stays, for argparse to refuse listing the choices."""
+    return next((choice for choice in choices if choice.lower() == text.lower()), text)
 
 
 def key_value(text: str) -> tuple[str, Any]:
@@ -79,6 +85,8 @@ def _add_flag(group: argparse._ArgumentGroup, spec: Field[Any]) -> None:
         )
     else:
         parse = {"int": int, "float | None": float, "float": float}.get(kind, number_or_word if "int" in kind else str)
+        if choices and all(isinstance(choice, str) for choice in choices):
+            parse = functools.partial(spelled_as, choices)
         shown = "" if default is None else f" (default {default})"
         group.add_argument(flag_name(spec.name), dest=spec.name, type=parse, choices=choices, default=None, help=help_text + shown)
 

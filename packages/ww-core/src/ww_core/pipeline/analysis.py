@@ -30,6 +30,7 @@ from ww_core.results.results import Results
 from ww_core.results.rows import base_row, describe_layer, esd_key, failed_row
 from ww_core.spectra import spectrum
 from ww_core.spectra import xmax as xmax_option
+from ww_core.spectra.esd_histogram import esd_histogram, finite_number
 
 log = logging.getLogger("ww_core")
 
@@ -84,6 +85,17 @@ def _esd_names(rows: list[dict[str, Any]], evals: list[np.ndarray], pool: bool) 
     if pool or len(rows) == 1:
         return {esd_key(rows[0]): np.sort(np.concatenate(evals))}
     return {esd_key(row): np.sort(e) for row, e in zip(rows, evals, strict=True)}
+
+
+def _histograms(rows: list[dict[str, Any]], esds: dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
+    """Each row's ESD as the compact histogram a results cache keeps (eigenvalues would make it as large as the spectra)."""
+    found = {}
+    for row in rows:
+        key = esd_key(row)
+        histogram = esd_histogram(esds[key], finite_number(row.get("xmin"))) if key in esds else None
+        if histogram is not None:
+            found[key] = histogram
+    return found
 
 
 def run_loaded(layer: LayerMatrix, weights: np.ndarray, base_weights: np.ndarray | None, options: AnalysisOptions) -> Finished:
@@ -296,6 +308,7 @@ class _Collector:
         self.bar = bar
         self.by_index: dict[int, list[dict[str, Any]]] = {}
         self.esds: dict[str, np.ndarray] = {}
+        self.esd_histograms: dict[str, dict[str, Any]] = {}
         self.cache_keys: dict[int, str] = {}
 
     def ready_rows(self, layer: LayerMatrix) -> list[dict[str, Any]] | None:
@@ -314,6 +327,7 @@ class _Collector:
         if rows is None:
             self.cache_keys[layer.index] = key
             return None
+        self.esd_histograms.update(self.store.histograms(key))
         return [{**row, "layer_id": layer.index} for row in rows]
 
     def keep(self, layer: LayerMatrix, rows: list[dict[str, Any]]) -> None:
@@ -335,14 +349,16 @@ class _Collector:
         key = outcome.key or self.cache_keys.pop(layer.index, None)
         if outcome.hit and self.store is not None and key is not None:
             cached = self.store.get(key, layer) or []
+            self.esd_histograms.update(self.store.histograms(key))
             self.keep(layer, [{**row, "layer_id": layer.index} for row in cached])
             return
         rows = outcome.rows
         self.by_index[layer.index] = rows
-        self.esds.update(_esd_names(rows, outcome.evals, self.opts.pool))
+        esds = _esd_names(rows, outcome.evals, self.opts.pool)
+        self.esds.update(esds)
         self.bar.advance(layer.name)
         if self.store is not None and key is not None and all(row.get("status") == "success" for row in rows):
-            self.store.put(key, rows)
+            self.store.put(key, rows, _histograms(rows, esds))
 
     def details(self) -> list[dict[str, Any]]:
         """Every row, in model order."""
@@ -421,7 +437,13 @@ def analyze(
         with limited_blas_threads(plan.blas_limit):
             _run_layers(layers, base, runner, collector)
     except CacheWriteError as exc:  # disk full: stop, handing back every row finished so far
-        exc.results = Results(source=source_label(source), options=opts, details=collector.details(), esds=collector.esds)
+        exc.results = Results(
+            source=source_label(source),
+            options=opts,
+            details=collector.details(),
+            esds=collector.esds,
+            esd_histograms=collector.esd_histograms,
+        )
         raise
     finally:
         runner.close()
@@ -430,7 +452,9 @@ def analyze(
         if plan.own_pool and plan.pool is not None:
             plan.pool.shutdown(wait=True, cancel_futures=True)
     log.info("analyzed %d layers of %s in %.2fs", len(layers), source_label(source), time.monotonic() - started)
-    results = Results(source_label(source), opts, collector.details(), esds=collector.esds, adapter=found.adapter)
+    results = Results(
+        source_label(source), opts, collector.details(), esds=collector.esds, esd_histograms=collector.esd_histograms, adapter=found.adapter
+    )
     unclipped = xmax_option.unclipped_warning(opts.xmax, results.details)
     if unclipped:
         warnings.warn(unclipped, stacklevel=2)

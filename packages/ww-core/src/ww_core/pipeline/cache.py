@@ -23,6 +23,7 @@ from ww_core.platform.protocol import LayerMatrix
 from ww_core.results.export import json_safe
 from ww_core.results.options import AnalysisOptions
 from ww_core.results.rows import base_row, decoded_row, stored_row_problem
+from ww_core.spectra.esd_histogram import is_histogram
 
 if TYPE_CHECKING:
     from ww_core.results.results import Results
@@ -130,6 +131,14 @@ def rows_problem(rows: Any, layer: LayerMatrix, options: AnalysisOptions) -> str
     return None
 
 
+def _valid_histograms(found: Any) -> dict[str, dict[str, Any]]:
+    """The well-formed ESD histograms of a record (``esd_histogram.is_histogram``); any other is left out, so the report
+    draws no ESD for that row and says so, rather than draw what a damaged or forged line claims."""
+    if not isinstance(found, dict):
+        return {}
+    return {name: histogram for name, histogram in found.items() if isinstance(name, str) and is_histogram(histogram)}
+
+
 class ResultsCache:
     """Rows of finished layers keyed by the options and the layer's content (see module docstring).
 
@@ -145,6 +154,7 @@ class ResultsCache:
         self.written = 0
         self._stored: dict[str, tuple[int, Any]] = {}  # key -> (line, rows as read), checked when first used
         self._rows: dict[str, list[dict[str, Any]]] = {}  # rows checked against their layer, or computed now
+        self._histograms: dict[str, dict[str, dict[str, Any]]] = {}  # key -> the layer's ESD histograms
         if self.path.exists():
             if not self.path.is_file():
                 raise ValueError(f"cache {printable(str(self.path))} is not a regular file")
@@ -183,6 +193,7 @@ class ResultsCache:
                 bad.append(number)
                 continue
             self._stored[record["key"]] = (number, record["rows"])
+            self._histograms[record["key"]] = _valid_histograms(record.get("esds"))
         if bad and not self._stored and not content.lstrip().startswith(RECORD_START):
             # A model or any other file named by mistake: appending our lines would damage it.
             raise ValueError(f"cache {printable(str(self.path))} is not a ww results cache (no line is a cached layer); name a new file")
@@ -206,11 +217,17 @@ class ResultsCache:
         self._rows[key] = [decoded_row(row) for row in rows]
         return self._rows[key]
 
-    def put(self, key: str, rows: list[dict[str, Any]]) -> None:
-        """Record a finished layer's successful rows; CacheWriteError (rows kept in memory) when the file cannot be written."""
-        record = {"key": key, "rows": [{k: json_safe(v) for k, v in row.items()} for row in rows]}
+    def histograms(self, key: str) -> dict[str, dict[str, Any]]:
+        """The ESD histograms cached under ``key`` (by ``esd_key``); empty for records written without them."""
+        return self._histograms.get(key, {})
+
+    def put(self, key: str, rows: list[dict[str, Any]], histograms: dict[str, dict[str, Any]] | None = None) -> None:
+        """Record a finished layer's successful rows and its ESD histograms; CacheWriteError (rows kept in memory) when
+        the file cannot be written."""
+        record = {"key": key, "rows": [{k: json_safe(v) for k, v in row.items()} for row in rows], "esds": histograms or {}}
         self._rows[key] = rows
         self._stored.pop(key, None)
+        self._histograms[key] = histograms or {}
         line = (json.dumps(record) + "\n").encode()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)

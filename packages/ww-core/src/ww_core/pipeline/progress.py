@@ -7,8 +7,16 @@ import time
 from typing import TextIO
 
 
+def eta(elapsed: float, done: int, total: int) -> str:
+    """``ETA 12s`` (``ETA 3m05s``): the time left at the pace so far, padded so that a redraw leaves no stale characters."""
+    left = max(total - done, 0)
+    seconds = round(elapsed / done * left) if done else 0
+    text = "" if not left or not done else f"ETA {seconds}s" if seconds < 60 else f"ETA {seconds // 60}m{seconds % 60:02d}s"
+    return text.ljust(10)
+
+
 class ProgressBar:
-    """``[#####.....] 12/40 name  3.1s`` redrawn in place; silent when disabled."""
+    """``[#####.....] 12/40 name  3.1s  ETA 7s`` redrawn in place; silent when disabled."""
 
     def __init__(self, total: int, enabled: bool | None = None, stream: TextIO | None = None, width: int = 30) -> None:
         self.stream = stream or sys.stderr
@@ -28,10 +36,10 @@ class ProgressBar:
         self.done += 1
         if not self.enabled:
             return
-        filled = int(self.width * self.done / self.total)
+        filled = int(self.width * min(self.done, self.total) / self.total)
         elapsed = time.monotonic() - self.started
         bar = "#" * filled + "." * (self.width - filled)
-        self.stream.write(f"\r[{bar}] {self.done}/{self.total} {label[:40]:<40} {elapsed:6.1f}s")
+        self.stream.write(f"\r[{bar}] {self.done}/{self.total} {label[:40]:<40} {elapsed:6.1f}s  {eta(elapsed, self.done, self.total)}")
         self.stream.flush()
 
     def close(self) -> None:

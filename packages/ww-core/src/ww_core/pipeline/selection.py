@@ -10,6 +10,9 @@ from ww_core.platform.protocol import KIND_NDIM, LayerMatrix, unanalyzable_reaso
 from ww_core.results.options import AnalysisOptions
 from ww_core.spectra.shapes import matrix_dims
 
+#: The reason of a row the ``layers`` filter left out (the terminal shows such rows only with ``-v``).
+EXCLUDED = "excluded by layers filter"
+
 
 def matches_filters(layer: LayerMatrix, filters: Sequence[int | str]) -> bool:
     """Apply ``layers=``: ints select by index (negative ints exclude ``-index``), strings by kind or name substring."""
@@ -55,7 +58,7 @@ def skip_reason(layer: LayerMatrix, options: AnalysisOptions) -> str:
     if layer.skip:
         return layer.skip
     if not matches_filters(layer, options.layers):
-        return "excluded by layers filter"
+        return EXCLUDED
     if options.peft is True and not is_lora_product(layer):
         return "not a LoRA update (peft=True analyzes only B·A; peft='with_base' keeps every layer)"
     dims = matrix_dims(layer.shape)

@@ -21,6 +21,8 @@ class Results:
 
     ``details`` holds every row; ``analyzed`` only rows whose spectrum was computed.
     ``esds`` maps a row's name (``name[slice]`` for unpooled conv slices) to its sorted eigenvalues, for plots.
+    ``esd_histograms`` holds, under the same keys, the histograms of rows restored from a results cache (which keeps
+    no eigenvalues), so their report still draws an ESD.
     ``adapter`` names the adapter that read the source: ``name``, ``distribution``, ``version``.
     """
 
@@ -28,6 +30,7 @@ class Results:
     options: AnalysisOptions
     details: list[dict[str, Any]]
     esds: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    esd_histograms: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
     adapter: dict[str, str] = field(default_factory=dict)
 
     @property

@@ -30,6 +30,8 @@ DEFAULT_COLUMNS = (
 )
 #: Dropped first, in this order, when the table is wider than the terminal.
 DROP_ORDER = ("rf", "stable_rank", "log_spectral_norm", "num_evals", "D", "layer_type", "M", "N", "log_norm", "status", "layer_id")
+#: Dropped only when even names cut to MIN_NAME_WIDTH do not fit (the option columns in reverse order follow).
+LAST_RESORT = ("alpha_weighted",)
 #: The key columns each option adds when it is requested.
 OPTION_COLUMNS: Mapping[str, tuple[str, ...]] = {
     "randomize": ("rand_distance", "ww_softrank"),
@@ -50,7 +52,10 @@ WARNING_LEGEND = (
     f"well-trained layers have {OVER_TRAINED_THRESH:g} <= alpha <= {UNDER_TRAINED_THRESH:g}.",
     f"{DEGENERATE_WARNING}: the fitted tail is flat (e.g. an orthogonal kernel), so alpha measures nothing;"
     " alpha_median in the summary is not moved by it.",
+    "a flag is read from the weights alone: a prompt to check held-out data, not a measured loss of accuracy.",
 )
+#: The legend's lines each warning needs (the band's line and what a flag is go with either flag).
+LEGEND_LINES = {"over-trained": (0, 2, 4), "under-trained": (1, 2, 4), DEGENERATE_WARNING: (3,)}
 
 
 def default_columns(rows: Sequence[Mapping[str, Any]], options: AnalysisOptions) -> list[str]:
@@ -98,18 +103,25 @@ def _needed(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], name_widt
     return total + (min(MIN_REASON_WIDTH, longest_reason) if REASON in columns else 0)
 
 
-def fit_columns(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], width: int) -> list[str]:
+def fit_columns(
+    rows: Sequence[Mapping[str, Any]],
+    columns: Sequence[str],
+    width: int,
+    drop_order: Sequence[str] = DROP_ORDER,
+    last_resort: Sequence[str] = LAST_RESORT,
+) -> list[str]:
     """Drop low-priority columns until the table fits in ``width``; no empty reason column.
 
-    Readable names come first: columns in DROP_ORDER go before names are cut below NAME_WIDTH;
-    alpha_weighted and then the requested options' columns go only when even short names do not fit.
+    Readable names come first: columns in ``drop_order`` go before names are cut below NAME_WIDTH;
+    ``last_resort`` and then the requested options' columns go only when even short names do not fit.
+    A reason never costs a column: it wraps under its own.
     """
     has_reason = any(cell(r, REASON) for r in rows)
     shown = [c for c in columns if c != REASON or has_reason]
     longest_name = max((len(cell(r, "name")) for r in rows), default=0)
     option_columns = [c for extra in OPTION_COLUMNS.values() for c in extra]
     readable = min(NAME_WIDTH, max(longest_name, MIN_NAME_WIDTH))
-    stages = ((readable, DROP_ORDER), (MIN_NAME_WIDTH, ("alpha_weighted", *reversed(option_columns))))
+    stages = ((readable, drop_order), (MIN_NAME_WIDTH, (*last_resort, *reversed(option_columns))))
     for name_width, droppable in stages:
         for column in droppable:
             if _needed(rows, shown, name_width) <= width:
@@ -120,9 +132,10 @@ def fit_columns(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], width
 
 
 def name_width_for(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], width: int) -> int:
-    """The widest name column (at most NAME_WIDTH) that keeps the table within ``width``."""
+    """The widest name column that keeps the table within ``width``: a wide terminal shows long names whole."""
     spare = width - _needed(rows, columns, MIN_NAME_WIDTH)
-    return max(MIN_NAME_WIDTH, min(NAME_WIDTH, MIN_NAME_WIDTH + spare))
+    longest = max((len(cell(r, "name")) for r in rows), default=0)
+    return max(MIN_NAME_WIDTH, min(longest, MIN_NAME_WIDTH + spare))
 
 
 def render(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], width: int | None = None) -> str:
@@ -144,10 +157,12 @@ def render(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], width: int
 
 
 def legend(rows: Sequence[Mapping[str, Any]], width: int | None = None) -> list[str]:
-    """What the warnings in the table mean, when it shows any; wrapped to ``width``."""
-    if not any(row.get("warning") for row in rows):
+    """What the warnings the table shows mean (those alone); wrapped to ``width``."""
+    shown = {str(row.get("warning")) for row in rows if row.get("warning")}
+    needed = sorted({line for warning in shown for line in LEGEND_LINES.get(warning, ())})
+    if not needed:
         return []
     lines = ["warnings:"]
-    for text in WARNING_LEGEND:
-        lines += textwrap.wrap(text, (width or 1000) - 2, initial_indent="  ", subsequent_indent="    ")
+    for index in needed:
+        lines += textwrap.wrap(WARNING_LEGEND[index], (width or 1000) - 2, initial_indent="  ", subsequent_indent="    ")
     return lines

@@ -88,9 +88,24 @@ class History:
         return {name: Series(np.array(s, dtype=np.int64), np.array(v, dtype=np.float64)) for name, (s, v) in points.items()}
 
     def _check_metric(self, metric: str) -> None:
-        known = {key for rows in self.rows.values() for row in rows for key in row}
-        if known and metric not in known:
-            raise KeyError(f"{self.path or 'history'}: no layer has metric {metric!r}; metrics: {sorted(known)}")
+        """KeyError for a metric no row has, ValueError for a text column (it would plot as empty axes); both list the metrics."""
+        rows = [row for step_rows in self.rows.values() for row in step_rows]
+        numeric = sorted({key for row in rows for key, value in row.items() if _is_number(value)})
+        if not rows:
+            return
+        if not any(metric in row for row in rows):
+            raise KeyError(f"{self.path or 'history'}: no layer has metric {metric!r}; metrics: {numeric}")
+        if metric not in numeric:
+            raise ValueError(f"{self.path or 'history'}: metric {metric!r} holds text, not a number; metrics: {numeric}")
+
+    def __repr__(self) -> str:
+        """One line (the rows of every step would fill a screen): the log, steps, layers and the records beside them."""
+        steps = self.steps
+        span = f" ({steps[0]}–{steps[-1]})" if steps else ""
+        return (
+            f"History({self.path or 'not from a file'}: {len(steps)} steps{span}, {len(self.layer_names)} layers, "
+            f"{len(self.skipped)} skipped, {len(self.warnings)} warnings, {len(self.errors)} errors)"
+        )
 
     def summary_series(self, metric: str = "alpha") -> Series:
         """The model summary's ``metric`` (mean over the layers fitted at that step) over the steps."""
@@ -112,6 +127,10 @@ class History:
         """A DataFrame indexed by step with one column per summary metric."""
         frame = to_dataframe([{"step": step, **self.snapshots[step].get("summary", {})} for step in self.steps])
         return frame.set_index("step")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _number(value: Any) -> float:

@@ -19,7 +19,7 @@ import numpy as np
 from ww_core.results import table_view
 from ww_core.results.outputs import write_output
 from ww_core.results.rows import esd_key
-from ww_core.spectra.constants import EVALS_THRESH
+from ww_core.spectra.esd_histogram import esd_histogram
 from ww_core.spectra.metrics import DEGENERATE_WARNING, OVER_TRAINED_THRESH, UNDER_TRAINED_THRESH
 from ww_core.views.report_svg import finite, flow_svg
 
@@ -50,30 +50,33 @@ WARNING_HINTS = {
     "under-trained": table_view.WARNING_LEGEND[1],
     DEGENERATE_WARNING: table_view.WARNING_LEGEND[3],
 }
-#: Eigenvalues at or below this are left out of the ESD, as they are left out of the fit.
-EVAL_FLOOR = EVALS_THRESH
-MIN_BINS, MAX_BINS = 10, 60
+#: What the table's less obvious columns mean: header tooltips and the glossary under the table (docs/metrics.md).
+COLUMN_HINTS = {
+    "N": "rows of the layer matrix W (the larger side)",
+    "M": "columns of W (the smaller side)",
+    "num_evals": "eigenvalues of WᵀW in the ESD",
+    "alpha": "power-law exponent of the ESD's tail; 2–6 is where well-trained layers usually fall",
+    "D": "Kolmogorov–Smirnov distance between the tail and the fitted power law: smaller is a better fit",
+    "alpha_weighted": "alpha · log10(largest eigenvalue): alpha weighted by the layer's scale",
+    "log_norm": "log10 of the sum of eigenvalues (the squared Frobenius norm of W)",
+    "stable_rank": "sum of eigenvalues / largest eigenvalue: roughly how many directions carry weight",
+}
 
 
 def _asset(name: str) -> str:
     return files("ww_core.views").joinpath("report_assets", name).read_text(encoding="utf-8")
 
 
+def fit_of(row: Mapping[str, Any]) -> dict[str, float | None]:
+    """The fit the page draws over a row's ESD: alpha, xmin and xmax (None where the row has none)."""
+    return {"a": finite(row.get("alpha")), "xmin": finite(row.get("xmin")), "xmax": finite(row.get("xmax"))}
+
+
 def esd_payload(evals: np.ndarray, row: Mapping[str, Any]) -> dict[str, Any] | None:
     """A compact ESD for the page: a log-binned histogram, the eigenvalue count, the fit (alpha, xmin, xmax) and tail size."""
-    values = np.asarray(evals, dtype=np.float64)
-    positive = np.sort(values[np.isfinite(values) & (values > EVAL_FLOOR)])
-    if positive.size == 0:
-        return None
-    low, high = float(positive[0]), float(positive[-1])
-    if high <= low:
-        low, high = low * 0.9, high * 1.1
-    high *= 1 + 1e-9
-    bins = int(min(MAX_BINS, max(MIN_BINS, positive.size // 4)))
-    counts, _ = np.histogram(positive, bins=np.geomspace(low, high, bins + 1))
-    alpha, xmin, xmax = finite(row.get("alpha")), finite(row.get("xmin")), finite(row.get("xmax"))
-    tail = int(np.count_nonzero(positive >= xmin)) if xmin is not None else 0
-    return {"lo": low, "hi": high, "c": counts.tolist(), "n": int(positive.size), "a": alpha, "xmin": xmin, "xmax": xmax, "tail": tail}
+    fit = fit_of(row)
+    histogram = esd_histogram(evals, fit["xmin"])
+    return None if histogram is None else {**histogram, **fit}
 
 
 def summary_sentences(results: Results) -> tuple[str, bool]:
@@ -139,26 +142,63 @@ def layer_table(results: Results, with_esd: bool = True) -> str:
     """Every row of ``results`` as an HTML table; rows carry what the page script needs to open their ESD."""
     with_reason = any(table_view.cell(row, table_view.REASON) for row in results.details)
     columns = [c for c in REPORT_COLUMNS if (c == table_view.REASON and with_reason) or any(c in row for row in results.details)]
-    head = "".join(f"<th>{escape(c)}</th>" for c in columns)
+    head = "".join(_header(c) for c in columns)
     body = []
     for index, row in enumerate(results.details):
         status = str(row.get("status", ""))
         attributes = f' class="layer {escape(status)}" data-id="{index}" data-name="{escape(str(row.get("name", "")))}"'
-        if with_esd and "name" in row and esd_key(row) in results.esds:
+        if with_esd and "name" in row and (esd_key(row) in results.esds or esd_key(row) in results.esd_histograms):
             attributes += f' data-esd="{index}"'
         if row.get("error"):
             attributes += f' data-reason="{escape(str(row["error"]))}"'
-        body.append(f"<tr{attributes}>" + "".join(_cell(row, c) for c in columns) + "</tr>")
-    return f'<table id="layers" class="sortable"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+        cells = "".join(f'<td class="name">{escape(str(row[c]))}</td>' if c == "name" and c in row else _cell(row, c) for c in columns)
+        body.append(f"<tr{attributes}>{cells}</tr>")  # long names wrap (class name) rather than widen the table past the page
+    table = f'<table id="layers" class="sortable"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+    return f'<div class="table-scroll">{table}</div>'
+
+
+def _header(column: str) -> str:
+    """A column's header: it may break after an underscore (narrow columns keep the table within the page), with its hint."""
+    text = escape(column).replace("_", "_<wbr>")
+    hint = COLUMN_HINTS.get(column)
+    return f'<th title="{escape(hint)}">{text}</th>' if hint else f"<th>{text}</th>"
+
+
+def glossary(columns: Sequence[str]) -> str:
+    """The meaning of each hinted column the table shows, as a definition list under it."""
+    items = "".join(f"<dt>{escape(c)}</dt><dd>{escape(COLUMN_HINTS[c])}</dd>" for c in columns if c in COLUMN_HINTS)
+    return f'<dl class="glossary">{items}</dl>' if items else ""
+
+
+def worst_layer(results: Results) -> int | None:
+    """The row whose ESD opens with the page: the analyzed layer farthest outside 2–6, else the one nearest an edge of it."""
+    fitted = [
+        (max(OVER_TRAINED_THRESH - alpha, alpha - UNDER_TRAINED_THRESH), index)
+        for index, row in enumerate(results.details)
+        if row.get("status") == "success"
+        and row.get("warning") != DEGENERATE_WARNING
+        and (alpha := finite(row.get("alpha"))) is not None
+        and "name" in row
+        and (esd_key(row) in results.esds or esd_key(row) in results.esd_histograms)
+    ]
+    return max(fitted)[1] if fitted else None
 
 
 def _esd_data(results: Results) -> dict[str, Any]:
+    """Each row's ESD for the page: from its eigenvalues, or from the histogram a results cache kept."""
     payload: dict[str, Any] = {}
     for index, row in enumerate(results.details):
-        if "name" in row and esd_key(row) in results.esds:
-            found = esd_payload(results.esds[esd_key(row)], row)
-            if found is not None:
-                payload[str(index)] = found
+        if "name" not in row:
+            continue
+        key = esd_key(row)
+        if key in results.esds:
+            found = esd_payload(results.esds[key], row)
+        elif key in results.esd_histograms:
+            found = {**results.esd_histograms[key], **fit_of(row)}
+        else:
+            continue
+        if found is not None:
+            payload[str(index)] = found
     return payload
 
 
@@ -207,13 +247,16 @@ def results_report(results: Results, title: str | None = None) -> str:
         "red points lie outside it. Hover for a layer's name, click for its ESD.</p>",
         flow_svg({name: rows}),
         "<h2>Layers</h2>",
-        "<p>Click a column to sort, a row to see its ESD (eigenvalues of WᵀW, log-log, with the fitted power law and xmin). "
-        "Hover a warning for what it means.</p>",
+        "<p>Click a column to sort, a row to see its ESD (eigenvalues of WᵀW, log-log, with the fitted power law and xmin); "
+        "the page opens on the layer farthest from the 2–6 band. Hover a column's name or a warning for what it means.</p>",
         '<input id="filter" type="search" placeholder="filter rows: name, kind, status, warning">',
         '<div id="esd-panel" class="empty">Click a row to draw its ESD here.</div>',
         layer_table(results),
+        glossary([column for column in REPORT_COLUMNS if any(column in row for row in results.details)]),
     ]
-    return _page(f"ww report: {name}", "\n".join(body), {"esd": _esd_data(results)})
+    worst = worst_layer(results)
+    data = {"esd": _esd_data(results), "open": None if worst is None else str(worst)}
+    return _page(f"ww report: {name}", "\n".join(body), data)
 
 
 def _simple_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], table_id: str) -> str:

@@ -71,6 +71,13 @@ def flow_svg(series: Mapping[str, Sequence[tuple[int, Mapping[str, Any]]]]) -> s
                 continue
             out = not OVER_TRAINED_THRESH <= alpha <= UNDER_TRAINED_THRESH
             tip = f"{row.get('name')}: alpha {alpha:.3g}" + (" (outside 2–6)" if out else "")
+            if alpha > high:  # drawn at the top of the axis: an up-pointing mark and the true value say so
+                tip += f", above the axis: drawn at {high:g}"
+                px, py = x(pos), y(high)
+                arrow = f"{px - 6:.1f},{py - 4:.1f} {px + 6:.1f},{py - 4:.1f} {px:.1f},{py - 13:.1f}"
+                parts.append(
+                    f'<polygon class="capped" data-row="{index}" points="{arrow}" fill="#d22"><title>{escape(tip)}</title></polygon>'
+                )
             parts.append(
                 f'<circle class="{"out" if out else "in"}" data-row="{index}" cx="{x(pos):.1f}" cy="{y(alpha):.1f}" r="{5 if out else 3.5}"'
                 f' fill="{"#d22" if out else color}"><title>{escape(tip)}</title></circle>'

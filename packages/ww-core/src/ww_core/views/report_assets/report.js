@@ -68,7 +68,8 @@
       fit = [[e.xmin, f(e.xmin)], [end, f(end)]];
       yhi = Math.max(yhi, fit[0][1]);
     }
-    ylo = Math.max(ylo, yhi * 1e-7);
+    if (fit) ylo = Math.min(ylo, fit[1][1]);  // the fitted tail ends below the smallest bin: keep it in the plot
+    ylo = Math.max(ylo, yhi * 1e-12);
     const lx0 = Math.log10(e.lo), lx1 = Math.log10(edges[bins]), ly0 = Math.log10(ylo) - 0.1, ly1 = Math.log10(yhi) + 0.1;
     const sx = (x) => L + (Math.log10(x) - lx0) / (lx1 - lx0 || 1) * (W - L - R);
     const sy = (y) => H - B - (Math.log10(y) - ly0) / (ly1 - ly0 || 1) * (H - T - B);
@@ -85,7 +86,7 @@
       parts.push(`<line class="xmin" x1="${sx(e.xmin).toFixed(1)}" y1="${T}" x2="${sx(e.xmin).toFixed(1)}" y2="${H - B}" stroke="#d22" stroke-dasharray="4 3"/>`);
     }
     parts.push("</g>");
-    parts.push(`<rect x="${L}" y="${T}" width="${W - L - R}" height="${H - T - B}" fill="none" stroke="#999"/>`);
+    parts.push(`<rect class="frame" x="${L}" y="${T}" width="${W - L - R}" height="${H - T - B}" fill="none" stroke="#999"/>`);
     for (let p = Math.ceil(lx0); p <= Math.floor(lx1); p++) {
       parts.push(`<text x="${sx(Math.pow(10, p)).toFixed(1)}" y="${H - B + 15}" text-anchor="middle">1e${p}</text>`);
     }
@@ -102,7 +103,7 @@
   }
 
   const panel = document.getElementById("esd-panel");
-  function show(tr) {
+  function show(tr, scroll = true) {
     document.querySelectorAll("tr.selected").forEach((r) => r.classList.remove("selected"));
     tr.classList.add("selected");
     panel.classList.remove("empty");
@@ -113,7 +114,7 @@
       return;
     }
     panel.innerHTML = esdSvg(tr.dataset.name, esd);
-    panel.scrollIntoView({ block: "nearest" });
+    if (scroll) panel.scrollIntoView({ block: "nearest" });
   }
   if (panel) {
     document.querySelectorAll("#layers tr.layer").forEach((tr) => {
@@ -127,5 +128,7 @@
         if (tr) show(tr);
       })
     );
+    const first = data.open !== undefined && data.open !== null ? document.querySelector(`#layers tr[data-id="${data.open}"]`) : null;
+    if (first) show(first, false);  // the layer farthest from the 2-6 band, without scrolling to it
   }
 })();
