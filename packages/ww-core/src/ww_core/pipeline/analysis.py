@@ -28,6 +28,7 @@ from ww_core.platform.tensor_refs import ref_of
 from ww_core.results.options import AnalysisOptions
 from ww_core.results.results import Results
 from ww_core.results.rows import base_row, describe_layer, esd_key, failed_row
+from ww_core.sources.peft_folder import adapter_note
 from ww_core.spectra import spectrum
 from ww_core.spectra import xmax as xmax_option
 from ww_core.spectra.esd_histogram import esd_histogram, finite_number
@@ -244,6 +245,9 @@ def model_layers(source: Any, options: AnalysisOptions) -> SourceLayers:
     An id in ``layers=`` that no layer has is warned about, naming the ids that exist.
     """
     found = read_source(source, options.adapter_options(), options.adapter)
+    note = None if options.peft else adapter_note(source)
+    if note:
+        warnings.warn(note, stacklevel=3)
     if options.peft:
         found = SourceLayers(found.adapter, found.layers + lora_products(found.layers))
     warn_unknown_ids(options.layers, (layer.index for layer in found.layers))

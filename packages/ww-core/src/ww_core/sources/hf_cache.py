@@ -14,6 +14,8 @@ from typing import Any
 
 #: ``org/name`` or ``org/name@revision`` (a branch, tag or commit hash).
 REPO_ID = re.compile(r"(?P<org>[A-Za-z0-9][\w.-]*)/(?P<name>[A-Za-z0-9][\w.-]*)(?:@(?P<revision>[\w.-]+))?")
+#: An org-less id of the Hub's oldest models (``bert-base-uncased``, cached as ``models--bert-base-uncased``).
+BARE_ID = re.compile(r"(?P<name>[A-Za-z0-9][\w.-]*)(?:@(?P<revision>[\w.-]+))?")
 _REF = re.compile(r"[\w.-]+")
 
 
@@ -75,15 +77,24 @@ def resolve(source: Any) -> Any:
         return snapshot_folder(path) if is_repo_folder(path) else source
     if path.is_symlink():  # a dangling link or a loop is a path the caller names, never a repo id
         return source
-    found = REPO_ID.fullmatch(os.fspath(source))
-    if found is None:
+    text = os.fspath(source)
+    found = REPO_ID.fullmatch(text)
+    bare = BARE_ID.fullmatch(text) if found is None else None
+    if found is None and bare is None:
         return source
-    cache = hub_cache()
-    repo = cache / f"models--{found['org']}--{found['name']}"
-    if not repo.is_dir():
-        repo_id = f"{found['org']}/{found['name']}"
+    repo_id = f"{found['org']}/{found['name']}" if found else bare["name"]  # type: ignore[index]
+    repo = cached_repo(repo_id)
+    if repo is None:
+        if bare:  # a missing file's name as often as an id: the reader's "no such file" error says it, unless the cache has it
+            return source
         raise FileNotFoundError(
-            f"{os.fspath(source)!r}: no such file or folder, and {repo_id} is not in the Hugging Face cache {cache} "
-            f"(ww never downloads; fetch it first, e.g. `huggingface-cli download {repo_id}`)"
+            f"{text!r}: no such file or folder, and {repo_id} is not in the Hugging Face cache {hub_cache()} "
+            f"(ww never downloads; fetch it first, e.g. `hf download {repo_id}`)"
         )
-    return snapshot_folder(repo, found["revision"] or "main")
+    return snapshot_folder(repo, (found or bare)["revision"] or "main")  # type: ignore[index]
+
+
+def cached_repo(repo_id: str) -> Path | None:
+    """The cache folder of ``org/name`` or an org-less ``name`` (``models--org--name``), when it is in the cache."""
+    repo = hub_cache() / ("models--" + repo_id.replace("/", "--"))
+    return repo if repo.is_dir() else None
