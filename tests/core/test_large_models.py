@@ -291,6 +291,7 @@ def test_parallel_workers_share_the_cores_as_blas_threads(
     blas_threads_seen: tuple[set[int], list[set[int]]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(threads, "available_cores", lambda: 2)
+    monkeypatch.setattr(threads.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
     ww_core.analyze({f"w{i}": np.random.default_rng(i).standard_normal((60, 30)) for i in range(4)}, workers=2)
     assert blas_threads_seen[1] == [{1}] * 4  # 2 cores / 2 workers
 
@@ -299,6 +300,7 @@ def test_serial_runs_give_small_matrices_one_blas_thread(
     blas_threads_seen: tuple[set[int], list[set[int]]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(threads, "SMALL_WORK", 100_000)  # 60·30² below, 80·60² above
+    monkeypatch.setattr(threads.os, "getloadavg", lambda: (0.0, 0.0, 0.0))  # an idle machine: the large one gets every core
     ww_core.analyze({"small": np.ones((60, 30)), "large": np.random.default_rng(0).standard_normal((80, 60))}, workers=1)
     before, seen = blas_threads_seen
     assert seen == [{1}, before]

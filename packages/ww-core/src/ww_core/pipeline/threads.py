@@ -44,15 +44,32 @@ def default_workers(layer_count: int) -> int:
     return max(1, min(available_cores(), MAX_AUTO_WORKERS, layer_count))
 
 
+def idle_cores() -> int:
+    """Cores other work leaves free now: the available cores less the 1-minute load average, at least one.
+
+    On a busy machine more BLAS threads than idle cores do not run faster: they spin waiting for a
+    core and slow everyone down (a 10x slower ``--workers 1`` run on a loaded 2-core machine).
+    """
+    cores = available_cores()
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # no load average on this platform: assume the cores are free
+        return cores
+    return max(1, min(cores, int(cores - load + 0.5)))
+
+
 def blas_threads_per_worker(workers: int) -> int:
-    """BLAS threads each of ``workers`` parallel workers gets: the cores shared out, at least one."""
-    return max(1, available_cores() // max(1, workers))
+    """BLAS threads each of ``workers`` parallel workers gets: the idle cores shared out, at least one."""
+    return max(1, idle_cores() // max(1, workers))
 
 
 def serial_blas_threads(shape: tuple[int, ...]) -> int | None:
-    """BLAS threads for one layer analyzed in the calling thread: one for little work, else the default."""
+    """BLAS threads for one layer analyzed in the calling thread: one for little work, else the idle cores (None: all)."""
     dims = matrix_dims(shape)
-    return 1 if dims.N * dims.M * dims.M * dims.rf < SMALL_WORK else None
+    if dims.N * dims.M * dims.M * dims.rf < SMALL_WORK:
+        return 1
+    idle = idle_cores()
+    return idle if idle < available_cores() else None
 
 
 @lru_cache(maxsize=1)
