@@ -61,3 +61,46 @@ def test_a_peft_adapter_folder_is_recognized(
     )
     assert main(["analyze", str(folder), "--min-evals", "4", "-q", "--peft"]) == 0
     assert "--peft" not in capsys.readouterr().err  # asked for: nothing to point out
+
+
+def _adapter_of(tmp_path: Path, base: str) -> Path:
+    folder = _peft_folder(tmp_path / "adapter")
+    config = json.loads((folder / "adapter_config.json").read_text())
+    (folder / "adapter_config.json").write_text(json.dumps({**config, "base_model_name_or_path": base}))
+    return folder
+
+
+def _rows(out: Path) -> list[tuple[str, str]]:
+    return [(row["name"], row["status"]) for row in json.loads(out.read_text())["details"]]
+
+
+@pytest.mark.parametrize("where", ["cache", "--base"])
+def test_peft_with_base_pairs_the_adapter_with_its_base_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], where: str
+) -> None:
+    """``--peft with_base`` on an adapter folder: the base model's layers (cached, or given with --base) beside each update B·A."""
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    repo = _hub_cache(tmp_path / "hub", "org/base") if where == "cache" else _hub_cache(tmp_path / "elsewhere", "org/other")
+    folder = _adapter_of(tmp_path, "org/base")
+    given = ["--base", str(repo)] if where == "--base" else []
+    out = tmp_path / "rows.json"
+    assert main(["analyze", str(folder), "--peft", "with_base", "--min-evals", "4", "--json", str(out), "-q", *given]) == 0
+    assert capsys.readouterr().err == ""
+    rows = _rows(out)
+    assert rows[:2] == [("fc1", "success"), ("fc2", "success")]  # the base model's layers first, analyzed as they are
+    updates = [name for name, status in rows if name.endswith("lora_BA") and status == "success"]
+    assert len(updates) == 2
+    layer_ids = [row["layer_id"] for row in json.loads(out.read_text())["details"]]
+    assert len(set(layer_ids)) == len(layer_ids)
+
+
+def test_peft_with_base_says_when_the_base_model_is_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    folder = _adapter_of(tmp_path, "org/absent")
+    out = tmp_path / "rows.json"
+    assert main(["analyze", str(folder), "--peft", "with_base", "--min-evals", "4", "--json", str(out), "-q"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("ww: warning:") == 1 and "org/absent" in err and "not in the Hugging Face cache" in err and "--base" in err
+    assert not any(name in ("fc1", "fc2") for name, _ in _rows(out))
