@@ -416,7 +416,8 @@ def _reference_flag(sub: argparse.ArgumentParser) -> None:
 
 def _run_flags(sub: argparse.ArgumentParser) -> None:
     """Flags of a run that do not change a row: the base model, parallelism, the resume cache."""
-    sub.add_argument("--base", metavar="MODEL", help="analyze W − W_base against this model (matched by layer name)")
+    base_help = "analyze W − W_base against this model (matched by layer name); with --peft with_base, a PEFT adapter's base model"
+    sub.add_argument("--base", metavar="MODEL", help=base_help)
     sub.add_argument("--workers", type=int, help="layers analyzed in parallel (threads; default: one per core, at most 4)")
     sub.add_argument("--cache", metavar="FILE", help="JSON-lines results cache; an interrupted run resumes from it")
     sub.add_argument(

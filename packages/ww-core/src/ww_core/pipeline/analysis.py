@@ -28,7 +28,7 @@ from ww_core.platform.tensor_refs import ref_of
 from ww_core.results.options import AnalysisOptions
 from ww_core.results.results import Results
 from ww_core.results.rows import base_row, describe_layer, esd_key, failed_row
-from ww_core.sources.peft_folder import adapter_note
+from ww_core.sources import peft_folder
 from ww_core.spectra import spectrum
 from ww_core.spectra import xmax as xmax_option
 from ww_core.spectra.esd_histogram import esd_histogram, finite_number
@@ -239,19 +239,35 @@ def _file_of(layer: LayerMatrix) -> str:
     return ref.path if ref is not None else ""
 
 
-def model_layers(source: Any, options: AnalysisOptions) -> SourceLayers:
+def model_layers(source: Any, options: AnalysisOptions, adapter_base: Any = None) -> SourceLayers:
     """The source's layers and the adapter that read them, plus a LoRA update layer B·A per adapter pair when ``peft`` asks.
 
+    With ``peft='with_base'`` a PEFT adapter folder is paired with its base model (``adapter_base``, else the
+    ``base_model_name_or_path`` its config names when ww finds it): the base's layers first, then the adapter's.
     An id in ``layers=`` that no layer has is warned about, naming the ids that exist.
     """
     found = read_source(source, options.adapter_options(), options.adapter)
-    note = None if options.peft else adapter_note(source)
+    note = None if options.peft else peft_folder.adapter_note(source)
     if note:
         warnings.warn(note, stacklevel=3)
+    if options.peft == "with_base" and peft_folder.is_adapter_folder(source):
+        found = _with_adapter_base(source, found, options, adapter_base)
     if options.peft:
         found = SourceLayers(found.adapter, found.layers + lora_products(found.layers))
     warn_unknown_ids(options.layers, (layer.index for layer in found.layers))
     return found
+
+
+def _with_adapter_base(source: Any, found: SourceLayers, options: AnalysisOptions, given: Any) -> SourceLayers:
+    """The base model's layers, then the adapter folder's (numbered after them); the adapter alone, with a warning, when
+    the base is neither given nor found."""
+    base = given if given is not None else peft_folder.found_base(source)
+    if base is None:
+        warnings.warn(peft_folder.missing_base_note(source), stacklevel=4)
+        return found
+    base_layers = read_source(base, options.adapter_options(), options.adapter).layers
+    start = max((layer.index for layer in base_layers), default=-1) + 1
+    return SourceLayers(found.adapter, [*base_layers, *(replace(layer, index=start + i) for i, layer in enumerate(found.layers))])
 
 
 def _as_workers_see_it(source: Any, executor: Executor | None) -> Any:
@@ -421,12 +437,16 @@ def analyze(
     one layer at a time on all cores. ``executor`` takes any ``concurrent.futures.Executor``
     (process pool, Dask, Ray) instead. At most 2·workers layers are loaded at once. ``cache``
     names a JSON-lines file that makes an interrupted run resume (CacheWriteError, carrying the
-    rows so far, when it cannot be written). ``base_model`` analyzes W − W_base.
+    rows so far, when it cannot be written). ``base_model`` analyzes W − W_base; with ``peft='with_base'`` on a
+    PEFT adapter folder it is the adapter's base model instead, whose layers are analyzed beside the updates.
     ``progress`` draws a bar on stderr (default: when it is a terminal); a ProgressBar passed in is
     advanced and left open, so a caller can go on with it (the CLI's plots).
     """
     opts = AnalysisOptions.from_kwargs(**options)
-    found = model_layers(_as_workers_see_it(source, executor), opts)
+    adapter_base = None
+    if base_model is not None and opts.peft == "with_base" and peft_folder.is_adapter_folder(source):
+        adapter_base, base_model = base_model, None  # the adapter's base model, not a W − W_base baseline
+    found = model_layers(_as_workers_see_it(source, executor), opts, _as_workers_see_it(adapter_base, executor))
     layers = found.layers
     base = _base_layers(_as_workers_see_it(base_model, executor), opts) if base_model is not None else None
     plan = _plan_execution(layers, opts, workers, executor)

@@ -25,20 +25,44 @@ def base_model_name(folder: Path) -> str | None:
     return name if isinstance(name, str) and name else None
 
 
+def is_adapter_folder(source: Any) -> bool:
+    """True for a path to a folder holding ``adapter_config.json`` (what ``PeftModel.save_pretrained`` writes)."""
+    return isinstance(source, (str, os.PathLike)) and (Path(source) / CONFIG).is_file()
+
+
+def found_base(source: Any) -> str | None:
+    """The adapter folder's base model where ww can read it: a local folder, or a repo id in the Hugging Face cache."""
+    base = base_model_name(Path(source)) if is_adapter_folder(source) else None
+    if base is not None and (Path(base).is_dir() or hf_cache.cached_repo(base) is not None):
+        return base
+    return None
+
+
+def _where_base(source: Any) -> str:
+    """Where the adapter's base model is, in words: a local folder, in the cache, not found, or not named."""
+    base = base_model_name(Path(source))
+    if base is None:
+        return f"its {CONFIG} names no base model"
+    if Path(base).is_dir():
+        return f"its base model {base} is a local folder"
+    if hf_cache.cached_repo(base) is not None:
+        return f"its base model {base} is in the Hugging Face cache"
+    return f"its base model {base} is not in the Hugging Face cache ({hf_cache.hub_cache()}) nor a local folder"
+
+
 def adapter_note(source: Any) -> str | None:
     """For a PEFT adapter folder analyzed without ``peft``: what its rows are, what ``--peft`` does, and where its base model is."""
-    if not isinstance(source, (str, os.PathLike)) or not (Path(source) / CONFIG).is_file():
+    if not is_adapter_folder(source):
         return None
-    folder = Path(source)
-    note = (
+    return (
         f"{os.fspath(source)} is a PEFT adapter folder ({CONFIG}): its rows are the bare LoRA factors lora_A and lora_B; "
-        "--peft (peft=True) analyzes each update B·A instead"
+        f"--peft (peft=True) analyzes each update B·A instead, --peft with_base beside its base model's layers; {_where_base(source)}"
     )
-    base = base_model_name(folder)
-    if base is None:
-        return note + f"; its {CONFIG} names no base model"
-    if Path(base).is_dir():
-        return note + f"; its base model {base} is a local folder (analyze it on its own: ww analyze {base})"
-    if hf_cache.cached_repo(base) is not None:
-        return note + f"; its base model {base} is in the Hugging Face cache (analyze it on its own: ww analyze {base})"
-    return note + f"; its base model {base} is not in the Hugging Face cache ({hf_cache.hub_cache()}) nor a local folder"
+
+
+def missing_base_note(source: Any) -> str:
+    """For ``peft='with_base'`` on an adapter folder whose base model ww cannot find: the rows hold the adapter alone."""
+    return (
+        f"{os.fspath(source)}: peft='with_base' pairs a PEFT adapter with its base model, but {_where_base(source)}; "
+        "the rows hold the adapter alone (give the base with --base / base_model=)"
+    )
