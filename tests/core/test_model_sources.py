@@ -104,3 +104,19 @@ def test_peft_with_base_says_when_the_base_model_is_missing(
     err = capsys.readouterr().err
     assert err.count("ww: warning:") == 1 and "org/absent" in err and "not in the Hugging Face cache" in err and "--base" in err
     assert not any(name in ("fc1", "fc2") for name, _ in _rows(out))
+
+
+def test_an_adapter_named_by_its_repo_id_is_recognized(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An adapter in the Hugging Face cache, named by its id, is the same PEFT adapter folder."""
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hub" / "models--org--lora"
+    (repo / "snapshots").mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    _peft_folder(repo / "snapshots" / commit)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    assert main(["analyze", "org/lora", "--min-evals", "4", "-q"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("ww: warning:") == 1 and err.startswith("ww: warning: org/lora is a PEFT adapter folder")

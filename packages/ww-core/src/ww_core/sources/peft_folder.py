@@ -25,14 +25,27 @@ def base_model_name(folder: Path) -> str | None:
     return name if isinstance(name, str) and name else None
 
 
+def adapter_folder(source: Any) -> Path | None:
+    """The folder holding ``adapter_config.json`` (what ``PeftModel.save_pretrained`` writes) that ``source`` names, a
+    Hugging Face cache folder or repo id included; None for anything else."""
+    if not isinstance(source, (str, os.PathLike)):
+        return None
+    try:
+        folder = Path(hf_cache.resolve(source))
+    except (OSError, ValueError):
+        return None
+    return folder if (folder / CONFIG).is_file() else None
+
+
 def is_adapter_folder(source: Any) -> bool:
-    """True for a path to a folder holding ``adapter_config.json`` (what ``PeftModel.save_pretrained`` writes)."""
-    return isinstance(source, (str, os.PathLike)) and (Path(source) / CONFIG).is_file()
+    """True when ``source`` names a PEFT adapter folder."""
+    return adapter_folder(source) is not None
 
 
 def found_base(source: Any) -> str | None:
     """The adapter folder's base model where ww can read it: a local folder, or a repo id in the Hugging Face cache."""
-    base = base_model_name(Path(source)) if is_adapter_folder(source) else None
+    folder = adapter_folder(source)
+    base = base_model_name(folder) if folder is not None else None
     if base is not None and (Path(base).is_dir() or hf_cache.cached_repo(base) is not None):
         return base
     return None
@@ -40,7 +53,8 @@ def found_base(source: Any) -> str | None:
 
 def _where_base(source: Any) -> str:
     """Where the adapter's base model is, in words: a local folder, in the cache, not found, or not named."""
-    base = base_model_name(Path(source))
+    folder = adapter_folder(source)
+    base = base_model_name(folder) if folder is not None else None
     if base is None:
         return f"its {CONFIG} names no base model"
     if Path(base).is_dir():
