@@ -56,3 +56,21 @@ def test_workers_1_and_the_monitor_limit_blas_on_a_busy_machine(two_cores: None,
         with ww_core.Monitor(every=1) as monitor:
             monitor.observe(model, step=1)
     assert 1 in limits, limits
+
+
+def test_the_idle_cores_are_read_once_when_a_run_starts(two_cores: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Read per layer, the load a long run makes itself would take its own BLAS threads away (2 idle cores, then 1)."""
+    loads = iter([0.0] + [2.0] * 10)  # idle when the run starts; the run's own threads then raise the load
+    monkeypatch.setattr(threads.os, "getloadavg", lambda: (next(loads), 0.0, 0.0))
+    limits: list[int | None] = []
+
+    def record(shape: tuple[int, ...], idle: int | None = None) -> int | None:
+        limits.append(real(shape, idle))
+        return limits[-1]
+
+    real = threads.serial_blas_threads
+    monkeypatch.setattr(analysis, "serial_blas_threads", record)
+    monkeypatch.setattr(threads, "SMALL_WORK", 1)
+    rng = np.random.default_rng(0)
+    ww_core.analyze({f"fc{i}.weight": rng.standard_normal((64, 32)) for i in range(3)}, workers=1)
+    assert limits == [None, None, None]  # every core for every layer, as the machine was idle when the run began
