@@ -64,8 +64,8 @@ def test_the_idle_cores_are_read_once_when_a_run_starts(two_cores: None, monkeyp
     monkeypatch.setattr(threads.os, "getloadavg", lambda: (next(loads), 0.0, 0.0))
     limits: list[int | None] = []
 
-    def record(shape: tuple[int, ...], idle: int | None = None) -> int | None:
-        limits.append(real(shape, idle))
+    def record(shape: tuple[int, ...], *idle: int) -> int | None:
+        limits.append(real(shape, *idle))
         return limits[-1]
 
     real = threads.serial_blas_threads

@@ -22,7 +22,7 @@ from ww_core.pipeline.plugins import SourceLayers, iter_layers, plugin_eigenvalu
 from ww_core.pipeline.progress import ProgressBar
 from ww_core.pipeline.remote_layers import CacheProbe, Finished, analyze_from_refs, reads_remotely, shippable
 from ww_core.pipeline.selection import id_ranges, skip_reason, warn_unknown_ids
-from ww_core.pipeline.threads import blas_threads_per_worker, default_workers, limited_blas_threads, serial_blas_threads
+from ww_core.pipeline.threads import blas_threads_per_worker, default_workers, idle_cores, limited_blas_threads, serial_blas_threads
 from ww_core.platform.protocol import LayerMatrix
 from ww_core.platform.tensor_refs import ref_of
 from ww_core.results.options import AnalysisOptions
@@ -133,8 +133,9 @@ class _Runner:
     (``worker_faults``), later layers go to a fresh pool, and the pools made here are closed by ``close``.
     """
 
-    def __init__(self, executor: Executor | None, in_flight: int, options: AnalysisOptions) -> None:
+    def __init__(self, executor: Executor | None, in_flight: int, options: AnalysisOptions, idle: int) -> None:
         self.executor = executor
+        self.idle = idle  # cores idle when the run started: the serial path's BLAS threads
         self.template = executor  # what retries and replacement pools are made like
         self.in_flight = max(in_flight, 1)
         self.options = options
@@ -147,7 +148,7 @@ class _Runner:
     ) -> Iterator[tuple[LayerMatrix, Finished]]:
         """Run a layer loaded here now (serial) or queue it with its arrays; yields whatever finished to make room."""
         if self.executor is None:
-            with limited_blas_threads(serial_blas_threads(layer.shape)):
+            with limited_blas_threads(serial_blas_threads(layer.shape, self.idle)):
                 outcome = run_loaded(layer, weights, base, options)
             yield layer, outcome
             return
@@ -304,6 +305,7 @@ class _Execution:
     own_pool: bool
     in_flight: int
     blas_limit: int | None
+    idle: int
 
 
 def _plan_execution(layers: list[LayerMatrix], opts: AnalysisOptions, workers: int | None, executor: Executor | None) -> _Execution:
@@ -315,8 +317,9 @@ def _plan_execution(layers: list[LayerMatrix], opts: AnalysisOptions, workers: i
     own_pool = executor is None and workers > 1
     pool = ThreadPoolExecutor(max_workers=workers) if own_pool else executor
     in_threads = workers > 1 and (executor is None or isinstance(executor, ThreadPoolExecutor))
-    blas_limit = blas_threads_per_worker(workers) if in_threads else None
-    return _Execution(pool, own_pool, in_flight=2 * max(workers, 1), blas_limit=blas_limit)
+    idle = idle_cores()  # once, as the run starts (threads.idle_cores)
+    blas_limit = blas_threads_per_worker(workers, idle) if in_threads else None
+    return _Execution(pool, own_pool, in_flight=2 * max(workers, 1), blas_limit=blas_limit, idle=idle)
 
 
 class _Collector:
@@ -456,7 +459,7 @@ def analyze(
     spectra_opts = opts.with_(adapter=reader_key(found.adapter))  # only the reader's spectra hook is asked
     collector = _Collector(spectra_opts, store, bar)
     started = time.monotonic()
-    runner = _Runner(plan.pool, plan.in_flight, spectra_opts)
+    runner = _Runner(plan.pool, plan.in_flight, spectra_opts, plan.idle)
     try:
         with limited_blas_threads(plan.blas_limit):
             _run_layers(layers, base, runner, collector)

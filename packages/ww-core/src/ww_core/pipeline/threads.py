@@ -49,6 +49,7 @@ def idle_cores() -> int:
 
     On a busy machine more BLAS threads than idle cores do not run faster: they spin waiting for a
     core and slow everyone down (a 10x slower ``--workers 1`` run on a loaded 2-core machine).
+    A run reads it once, as it starts: read later, the load would count the run's own threads.
     """
     cores = available_cores()
     try:
@@ -58,17 +59,18 @@ def idle_cores() -> int:
     return max(1, min(cores, int(cores - load + 0.5)))
 
 
-def blas_threads_per_worker(workers: int) -> int:
-    """BLAS threads each of ``workers`` parallel workers gets: the idle cores shared out, at least one."""
-    return max(1, idle_cores() // max(1, workers))
+def blas_threads_per_worker(workers: int, idle: int | None = None) -> int:
+    """BLAS threads each of ``workers`` parallel workers gets: the ``idle`` cores (default: now) shared out, at least one."""
+    return max(1, (idle_cores() if idle is None else idle) // max(1, workers))
 
 
-def serial_blas_threads(shape: tuple[int, ...]) -> int | None:
-    """BLAS threads for one layer analyzed in the calling thread: one for little work, else the idle cores (None: all)."""
+def serial_blas_threads(shape: tuple[int, ...], idle: int | None = None) -> int | None:
+    """BLAS threads for one layer analyzed in the calling thread: one for little work, else the ``idle`` cores (default: now;
+    None: all cores)."""
     dims = matrix_dims(shape)
     if dims.N * dims.M * dims.M * dims.rf < SMALL_WORK:
         return 1
-    idle = idle_cores()
+    idle = idle_cores() if idle is None else idle
     return idle if idle < available_cores() else None
 
 
