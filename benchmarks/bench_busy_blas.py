@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 import ww_core
-from ww_core.pipeline import threads
+from ww_core.pipeline import analysis, threads
 
 
 def spin(stop: multiprocessing.synchronize.Event) -> None:  # type: ignore[name-defined]
@@ -31,16 +31,16 @@ def spin(stop: multiprocessing.synchronize.Event) -> None:  # type: ignore[name-
 
 def timed(path: Path, all_cores: bool) -> tuple[float, int | None]:
     """Wall time of ``analyze(path, workers=1)`` and the BLAS threads a large layer got."""
-    chosen = threads.idle_cores
+    chosen = analysis.idle_cores
     if all_cores:
-        threads.idle_cores = threads.available_cores  # type: ignore[assignment]  # the behaviour before: every core
+        analysis.idle_cores = threads.available_cores  # type: ignore[assignment]  # the behaviour before: every core
     try:
-        limit = threads.serial_blas_threads((4 * 1024, 1024))
+        limit = threads.serial_blas_threads((4 * 1024, 1024), analysis.idle_cores())
         start = time.perf_counter()
         ww_core.analyze(str(path), workers=1)
         return time.perf_counter() - start, limit
     finally:
-        threads.idle_cores = chosen  # type: ignore[assignment]
+        analysis.idle_cores = chosen  # type: ignore[assignment]
 
 
 def main() -> None:
