@@ -79,3 +79,18 @@ def test_the_cache_keeps_a_histogram_not_the_eigenvalues(tmp_path: Path) -> None
     records = [json.loads(line) for line in (tmp_path / "rows.jsonl").read_text().splitlines()]
     assert all(len(record["esds"]) == 1 for record in records)
     assert all(sum(esd["c"]) == esd["n"] == 64 and len(esd["c"]) <= 60 for record in records for esd in record["esds"].values())
+
+
+def test_a_damaged_histogram_in_the_cache_is_not_drawn(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Restored data is checked like input: a histogram whose counts do not add up is left out, and the report says so."""
+    np.savez(tmp_path / "m.npz", **_model())
+    cache, page = tmp_path / "rows.jsonl", tmp_path / "r.html"
+    ww_core.analyze(str(tmp_path / "m.npz"), cache=cache)
+    records = [json.loads(line) for line in cache.read_text().splitlines()]
+    (histogram,) = records[0]["esds"].values()
+    histogram["c"][0] += 1  # the counts no longer sum to n
+    cache.write_text("".join(json.dumps(record) + "\n" for record in records))
+    assert main(["report", str(tmp_path / "m.npz"), "--cache", str(cache), "-o", str(page)]) == 0
+    err = capsys.readouterr().err
+    assert err.count("ww: warning:") == 1 and "1 layers restored from the cache" in err and "no usable ESD histogram" in err
+    assert set(_page_data(page.read_text())["esd"]) == {"1", "2", "3"}

@@ -201,15 +201,15 @@ def check_outputs(
 
 def warn_cached_esds(results: Results, cache: str | None, report: bool = False) -> None:
     """Say which rows restored from the cache cannot be drawn, never leave them out silently: plots need eigenvalues (the
-    cache keeps a histogram only); a report draws the histogram, which a cache written by an older ww lacks."""
+    cache keeps a histogram only); a report draws the histogram, which a cache from an older ww or a damaged line lacks."""
     drawable = {**results.esds, **results.esd_histograms} if report else results.esds
     missing = [row for row in results.details if row.get("status") == "success" and esd_key(row) not in drawable]
     if cache and missing:
-        what = "no ESD histogram (an older cache), so the report draws none for them"
+        what = "no usable ESD histogram (a cache from an older ww, or a damaged line), so the report draws none for them"
         if not report:
             what = "no eigenvalues (the cache keeps a histogram), so their ESD plots are left out"
         print(
-            f"ww: warning: {len(missing)} layers restored from the cache {cache} have {what}; run without --cache to draw them",
+            f"ww: warning: {len(missing)} layers restored from the cache {printable(cache)} have {what}; run without --cache to draw them",
             file=sys.stderr,
         )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
+from ww_core.platform.messages import printable
 from ww_core.spectra.metrics import DEGENERATE_WARNING, OVER_TRAINED_THRESH, UNDER_TRAINED_THRESH
 
 #: Flagged layers named in the line; more are counted.
@@ -11,7 +12,7 @@ NAMED = 3
 
 
 def _names(rows: Sequence[Mapping[str, Any]]) -> str:
-    names = [str(row.get("name")) for row in rows[:NAMED]]
+    names = [printable(str(row.get("name"))) for row in rows[:NAMED]]  # names come from untrusted files
     more = f", +{len(rows) - NAMED} more" if len(rows) > NAMED else ""
     return f" ({', '.join(names)}{more})"
 

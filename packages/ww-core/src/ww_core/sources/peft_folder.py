@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ww_core.platform.messages import printable
 from ww_core.sources import hf_cache
 
 CONFIG = "adapter_config.json"
@@ -57,11 +58,12 @@ def _where_base(source: Any) -> str:
     base = base_model_name(folder) if folder is not None else None
     if base is None:
         return f"its {CONFIG} names no base model"
+    shown = printable(base)  # the config is the model's (untrusted) text
     if Path(base).is_dir():
-        return f"its base model {base} is a local folder"
+        return f"its base model {shown} is a local folder"
     if hf_cache.cached_repo(base) is not None:
-        return f"its base model {base} is in the Hugging Face cache"
-    return f"its base model {base} is not in the Hugging Face cache ({hf_cache.hub_cache()}) nor a local folder"
+        return f"its base model {shown} is in the Hugging Face cache"
+    return f"its base model {shown} is not in the Hugging Face cache ({printable(str(hf_cache.hub_cache()))}) nor a local folder"
 
 
 def adapter_note(source: Any) -> str | None:
@@ -69,7 +71,7 @@ def adapter_note(source: Any) -> str | None:
     if not is_adapter_folder(source):
         return None
     return (
-        f"{os.fspath(source)} is a PEFT adapter folder ({CONFIG}): its rows are the bare LoRA factors lora_A and lora_B; "
+        f"{printable(os.fspath(source))} is a PEFT adapter folder ({CONFIG}): its rows are the bare LoRA factors lora_A and lora_B; "
         f"--peft (peft=True) analyzes each update B·A instead, --peft with_base beside its base model's layers; {_where_base(source)}"
     )
 
@@ -77,6 +79,6 @@ def adapter_note(source: Any) -> str | None:
 def missing_base_note(source: Any) -> str:
     """For ``peft='with_base'`` on an adapter folder whose base model ww cannot find: the rows hold the adapter alone."""
     return (
-        f"{os.fspath(source)}: peft='with_base' pairs a PEFT adapter with its base model, but {_where_base(source)}; "
+        f"{printable(os.fspath(source))}: peft='with_base' pairs a PEFT adapter with its base model, but {_where_base(source)}; "
         "the rows hold the adapter alone (give the base with --base / base_model=)"
     )

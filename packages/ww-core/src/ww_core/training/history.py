@@ -24,7 +24,7 @@ import numpy as np
 
 from ww_core.platform.messages import printable
 from ww_core.results.export import json_safe, to_dataframe
-from ww_core.results.rows import decoded_row, esd_key, is_stored_number, stored_row_problem
+from ww_core.results.rows import TEXT_COLUMNS, decoded_row, esd_key, is_stored_number, stored_row_problem
 
 log = logging.getLogger("ww_core")
 
@@ -90,13 +90,13 @@ class History:
     def _check_metric(self, metric: str) -> None:
         """KeyError for a metric no row has, ValueError for a text column (it would plot as empty axes); both list the metrics."""
         rows = [row for step_rows in self.rows.values() for row in step_rows]
-        numeric = sorted({key for row in rows for key, value in row.items() if _is_number(value)})
         if not rows:
             return
+        numeric = sorted({key for row in rows for key in row} - TEXT_COLUMNS)  # load_history checked each column's type
         if not any(metric in row for row in rows):
-            raise KeyError(f"{self.path or 'history'}: no layer has metric {metric!r}; metrics: {numeric}")
-        if metric not in numeric:
-            raise ValueError(f"{self.path or 'history'}: metric {metric!r} holds text, not a number; metrics: {numeric}")
+            raise KeyError(printable(f"{self.path or 'history'}: no layer has metric {metric!r}; metrics: {numeric}"))
+        if metric in TEXT_COLUMNS:
+            raise ValueError(printable(f"{self.path or 'history'}: metric {metric!r} holds text, not a number; metrics: {numeric}"))
 
     def __repr__(self) -> str:
         """One line (the rows of every step would fill a screen): the log, steps, layers and the records beside them."""
@@ -127,10 +127,6 @@ class History:
         """A DataFrame indexed by step with one column per summary metric."""
         frame = to_dataframe([{"step": step, **self.snapshots[step].get("summary", {})} for step in self.steps])
         return frame.set_index("step")
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _number(value: Any) -> float:
