@@ -94,7 +94,7 @@ def test_describe_keeps_shape_columns_and_wraps_the_reason(
 ) -> None:
     monkeypatch.setenv("COLUMNS", "60")
     assert main(["describe", "model.npz"]) == 0
-    lines = capsys.readouterr().out.splitlines()
+    lines = capsys.readouterr().out.splitlines()[1:]  # after the source line
     assert {"layer_type", "N", "M", "reason"} <= set(lines[0].split())
     assert len(lines) > 6  # the tiny layer's reason wraps under its column
 
