@@ -12,6 +12,7 @@ import pytest
 
 import ww_core
 from ww_core.cli import main
+from ww_core.results.verdict import verdict_line
 from ww_core.views.report import esd_payload, summary_sentences
 
 
@@ -143,3 +144,28 @@ def test_cli_report_writes_one_file_or_stdout(tmp_path: Path, capsys: pytest.Cap
     assert '<table id="deltas"' in (tmp_path / "cmp.html").read_text()
     assert main(["report", "--layers", "99", "-o", str(tmp_path / "none.html")]) == 2
     assert not (tmp_path / "none.html").exists()
+
+
+def _random_layers_in_the_band() -> dict[str, np.ndarray]:
+    """Untrained Gaussian layers whose fitted alphas all fall in 2–6 (seeds found by scanning; a random matrix often does)."""
+    found: dict[str, np.ndarray] = {}
+    for seed in range(200):
+        weights = np.random.default_rng(seed).standard_normal((256, 128))
+        alpha = ww_core.analyze({"fc": weights}, workers=1).details[0]["alpha"]
+        if 2 <= alpha <= 6:
+            found[f"fc{len(found)}"] = weights
+        if len(found) == 3:
+            return found
+    raise AssertionError("no Gaussian layer with alpha in 2-6")
+
+
+def test_random_weights_in_the_band_are_not_called_well_trained() -> None:
+    """Every layer of an untrained Gaussian model sat in 2–6 and both verdicts said 'the model looks well trained'."""
+    results = ww_core.analyze(_random_layers_in_the_band(), workers=1)
+    assert all(2 <= row["alpha"] <= 6 for row in results.details)
+    text, good = summary_sentences(results)
+    line = verdict_line(results.details)
+    for said in (text, line):
+        assert "well trained" not in said.replace("well-trained networks", ""), said
+        assert "random" in said and "mp_fit" in said, said
+    assert good  # no layer is flagged, and the page says so

@@ -10,6 +10,9 @@ from ww_core.spectra.metrics import DEGENERATE_WARNING, OVER_TRAINED_THRESH, UND
 #: Flagged layers named in the line; more are counted.
 NAMED = 3
 
+#: Why no flag is no proof of training, as measured (docs/verdicts.md): shared by the terminal line and the report.
+BAND_IS_NOT_PROOF = "a random Gaussian layer falls in 2–6 for most seeds; mp_fit's num_spikes tells noise apart"
+
 
 def _names(rows: Sequence[Mapping[str, Any]]) -> str:
     names = [printable(str(row.get("name"))) for row in rows[:NAMED]]  # names come from untrusted files
@@ -37,5 +40,5 @@ def verdict_line(rows: Sequence[Mapping[str, Any]]) -> str:
     if failed:
         parts.append(f"{len(failed)} failed, so the model is not judged whole")
     if len(parts) == 1:
-        return parts[0] + ": judged from its weights alone, the model looks well trained."
+        return parts[0] + f", none flagged; the band alone does not prove training ({BAND_IS_NOT_PROOF})."
     return "; ".join(parts) + "."

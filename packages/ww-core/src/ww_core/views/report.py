@@ -19,6 +19,7 @@ import numpy as np
 from ww_core.results import table_view
 from ww_core.results.outputs import write_output
 from ww_core.results.rows import esd_key
+from ww_core.results.verdict import BAND_IS_NOT_PROOF
 from ww_core.spectra.esd_histogram import esd_histogram
 from ww_core.spectra.metrics import DEGENERATE_WARNING, OVER_TRAINED_THRESH, UNDER_TRAINED_THRESH
 from ww_core.views.report_svg import finite, flow_svg
@@ -104,10 +105,13 @@ def summary_sentences(results: Results) -> tuple[str, bool]:
     layers = "layer" if failed == 1 else "layers"
     failed_note = f" {failed} {layers} failed (the table gives each reason), so the model is not judged whole." if failed else ""
     if not below and not above and not degenerate and not failed:
-        return first + " No layer is flagged: judged from its weights alone, without any data, the model looks well trained.", True
+        return first + f" No layer is flagged, but the band alone does not prove training: {BAND_IS_NOT_PROOF}.", True
     flagged = []
     if below:
-        flagged.append(f"{below} below {OVER_TRAINED_THRESH:g} may be over-trained (very heavy-tailed weights, perhaps over-fit)")
+        flagged.append(
+            f"{below} below {OVER_TRAINED_THRESH:g} may be over-trained (very heavy-tailed weights, which HT-SR links to "
+            "over-fitting; weight decay put every layer of a network that generalized well there too, so check held-out data)"
+        )
     if above:
         flagged.append(f"{above} above {UNDER_TRAINED_THRESH:g} may be under-trained (weights still close to random)")
     if not flagged:
