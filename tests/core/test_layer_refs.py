@@ -101,8 +101,8 @@ def test_worker_that_cannot_see_the_file_gives_a_failed_row_naming_worker_and_pa
     real = analysis.model_layers
     gone = shards / "model-2.safetensors"
 
-    def listed_then_removed(source: Any, options: AnalysisOptions) -> Any:
-        found = real(source, options)
+    def listed_then_removed(source: Any, options: AnalysisOptions, *more: Any) -> Any:
+        found = real(source, options, *more)
         gone.unlink()  # the client saw the shard; the workers will not
         return found
 
@@ -136,7 +136,7 @@ def test_cache_works_when_workers_read(shards: Path, tmp_path: Path, client_read
     serial = ww_core.analyze(shards, workers=1, cache=cache)  # keys agree across routes: the client hits the workers' keys
     assert cache.read_text().splitlines() == lines
     _same_rows(first, serial)
-    assert len(ResultsCache(cache, AnalysisOptions())._rows) == 6
+    assert len(ResultsCache(cache, AnalysisOptions())._stored) == 6  # every record kept for its layer to check
 
 
 def test_an_npz_replaced_with_the_same_size_and_mtime_is_read_anew(tmp_path: Path) -> None:

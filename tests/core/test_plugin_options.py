@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 from typing import Iterator
 
-import numpy as np
 import pytest
 
 import ww_core
@@ -78,12 +77,6 @@ def test_ww_plugins_name_lists_the_options(opty: Path, capsys: pytest.CaptureFix
     assert main(["plugins", "opty"]) == 0
     out = capsys.readouterr().out
     assert "order (str, default 'name'): how layers are ordered" in out and "limit (int, default None)" in out
-
-
-def test_first_party_options_are_declared_and_checked() -> None:
-    reload_plugins()
-    with pytest.raises(ValueError, match=r"adapter 'torch' has no option 'split_gate'; its options: .*split_gates"):
-        ww_core.describe({"fc": np.ones((4, 4))}, extra={"torch.split_gate": True})
 
 
 FIRST_PARTY = ("ww_torch", "ww_keras", "ww_jax", "ww_onnx", "ww_gguf")

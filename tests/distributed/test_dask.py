@@ -124,8 +124,8 @@ def test_a_layer_that_kills_its_workers_fails_alone_naming_worker_and_path(
     cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers cannot import this test module
     real = analysis.model_layers
 
-    def with_a_killer(source: Any, options: AnalysisOptions) -> Any:
-        found = real(source, options)
+    def with_a_killer(source: Any, options: AnalysisOptions, *more: Any) -> Any:
+        found = real(source, options, *more)
         layers = list(found.layers)
         layers[4] = replace(layers[4], load=KillingRef(str(checkpoint / "model-00002-of-00003.safetensors")))
         return type(found)(found.adapter, layers)
@@ -166,8 +166,8 @@ def test_a_layer_whose_workers_died_twice_succeeds_when_retried(
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
     real = analysis.model_layers
 
-    def unlucky(source: Any, options: AnalysisOptions) -> Any:
-        found = real(source, options)
+    def unlucky(source: Any, options: AnalysisOptions, *more: Any) -> Any:
+        found = real(source, options, *more)
         layers = list(found.layers)
         layers[4] = replace(layers[4], load=TwiceKillingRef(layers[4].load.path, str(tmp_path), layers[4].load))
         return type(found)(found.adapter, layers)
@@ -186,8 +186,8 @@ def test_worker_that_cannot_see_the_file(client: Any, tmp_path: Path, monkeypatc
     save_file({"a.weight": np.ones((8, 8), np.float32), "b.weight": np.eye(8, dtype=np.float32)}, str(tmp_path / "m.safetensors"))
     real = analysis.model_layers
 
-    def elsewhere(source: Any, options: AnalysisOptions) -> Any:
-        found = real(source, options)
+    def elsewhere(source: Any, options: AnalysisOptions, *more: Any) -> Any:
+        found = real(source, options, *more)
         moved = [replace(layer, load=replace(layer.load, path="/nonexistent/m.safetensors")) for layer in found.layers]
         return type(found)(found.adapter, moved)
 

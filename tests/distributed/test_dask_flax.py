@@ -99,8 +99,8 @@ def test_a_file_truncated_after_listing_gives_failed_rows_naming_worker_and_file
 ) -> None:
     real = analysis.model_layers
 
-    def listed_then_truncated(source: Any, options: AnalysisOptions) -> Any:
-        found = real(source, options)
+    def listed_then_truncated(source: Any, options: AnalysisOptions, *more: Any) -> Any:
+        found = real(source, options, *more)
         checkpoint.write_bytes(checkpoint.read_bytes()[:-1000])
         return found
 

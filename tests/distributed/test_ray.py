@@ -174,8 +174,8 @@ def test_a_layer_that_kills_its_workers_fails_alone_naming_worker_and_path(
     real = analysis.model_layers
     culprit = str(checkpoint / "model-00002-of-00003.safetensors")
 
-    def with_a_killer(source: Any, options: AnalysisOptions) -> Any:
-        found = real(source, options)
+    def with_a_killer(source: Any, options: AnalysisOptions, *more: Any) -> Any:
+        found = real(source, options, *more)
         layers = list(found.layers)
         layers[4] = replace(layers[4], load=KillingRef(culprit))
         return type(found)(found.adapter, layers)
@@ -212,8 +212,8 @@ def test_a_layer_whose_workers_died_twice_succeeds_when_retried(
     """Ray gave up on it (max_retries=1); ww's own retry runs it once more, as on Dask."""
     real = analysis.model_layers
 
-    def unlucky(source: Any, options: AnalysisOptions) -> Any:
-        found = real(source, options)
+    def unlucky(source: Any, options: AnalysisOptions, *more: Any) -> Any:
+        found = real(source, options, *more)
         layers = list(found.layers)
         layers[4] = replace(layers[4], load=TwiceKillingRef(layers[4].load.path, str(tmp_path), layers[4].load))
         return type(found)(found.adapter, layers)
@@ -229,8 +229,8 @@ def test_worker_that_cannot_see_the_file(executor: Any, tmp_path: Path, monkeypa
     save_file({"a.weight": np.ones((8, 8), np.float32), "b.weight": np.eye(8, dtype=np.float32)}, str(tmp_path / "m.safetensors"))
     real = analysis.model_layers
 
-    def elsewhere(source: Any, options: AnalysisOptions) -> Any:
-        found = real(source, options)
+    def elsewhere(source: Any, options: AnalysisOptions, *more: Any) -> Any:
+        found = real(source, options, *more)
         moved = [replace(layer, load=replace(layer.load, path="/nonexistent/m.safetensors")) for layer in found.layers]
         return type(found)(found.adapter, moved)
 
@@ -354,8 +354,8 @@ class SlowRef(TensorRef):
         raise AssertionError("interrupted long before")
 
 real = analysis.model_layers
-def slow(source, options):
-    found = real(source, options)
+def slow(source, options, *more):
+    found = real(source, options, *more)
     return type(found)(found.adapter, [replace(layer, load=SlowRef(layer.load.path)) for layer in found.layers])
 
 analysis.model_layers = slow

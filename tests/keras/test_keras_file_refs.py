@@ -72,8 +72,8 @@ def test_a_file_rewritten_after_listing_fails_the_changed_layer_naming_the_file(
     keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, name="a"), keras.layers.Dense(5, name="b")]).save(path)
     real = analysis.model_layers
 
-    def listed_then_rewritten(source: Any, options: AnalysisOptions) -> Any:
-        found = real(source, options)
+    def listed_then_rewritten(source: Any, options: AnalysisOptions, *more: Any) -> Any:
+        found = real(source, options, *more)
         keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, name="a"), keras.layers.Dense(7, name="b")]).save(path)
         return found
 

@@ -79,8 +79,8 @@ def test_a_tensor_reshaped_or_gone_after_listing_fails_its_row_naming_the_files(
     _two_matmuls(path, {"big": weight(0, 48, 48), "head": weight(1, 48, 10)})
     real = analysis.model_layers
 
-    def listed_then_resaved(source: Any, options: AnalysisOptions) -> Any:
-        found = real(source, options)
+    def listed_then_resaved(source: Any, options: AnalysisOptions, *more: Any) -> Any:
+        found = real(source, options, *more)
         _two_matmuls(path, {"big": weight(0, 48, 48), "head": weight(1, 48, 12)})
         return found
 
