@@ -68,7 +68,7 @@ def fifo_as_an_ocdbt_data_file(root: Path) -> Path:
 
 SPECIAL: dict[str, tuple[Callable[[Path], Path], tuple[str, ...]]] = {
     "a FIFO as model.msgpack": (fifo_as_the_msgpack, ("not a regular file",)),
-    "a FIFO as a zarr chunk": (fifo_as_a_chunk, ("0.0", "not a regular file")),
+    "a FIFO as a zarr chunk": (fifo_as_a_chunk, ("params.fc.kernel", "not a regular file")),
     "a FIFO as an OCDBT data file": (fifo_as_an_ocdbt_data_file, ("not a regular file",)),
 }
 

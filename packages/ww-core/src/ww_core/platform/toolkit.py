@@ -33,6 +33,7 @@ from ww_core.platform.tensor_refs import BF16, FileSpan, Layout, TensorRef, bf16
 from ww_core.platform.untrusted import (
     MAX_INFLATED_BYTES,
     MAX_INFLATION,
+    MAX_JSON_BYTES,
     UntrustedDataError,
     check_confined,
     check_inflated,
@@ -84,6 +85,7 @@ __all__ = [
     "KIND_NDIM",
     "MAX_INFLATED_BYTES",
     "MAX_INFLATION",
+    "MAX_JSON_BYTES",
     "PROTOCOL_VERSION",
     "AdapterOptions",
     "FileSpan",
