@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ww_core.platform.toolkit import check_inflation, parse_json_object, read_limited
+from ww_core.platform.toolkit import check_inflation, open_regular, parse_json_object, read_limited
 from ww_keras import hdf5
 from ww_keras.config import Architecture, architecture
 from ww_keras.file_refs import KerasFileRef
@@ -40,7 +40,7 @@ VARIABLES: dict[str, tuple[str, ...]] = {
 
 def _reader(path: Path, dataset: str) -> Callable[[], np.ndarray]:
     def read() -> np.ndarray:
-        with zipfile.ZipFile(path) as archive, archive.open(WEIGHTS_MEMBER) as member:
+        with open_regular(path) as file, zipfile.ZipFile(file) as archive, archive.open(WEIGHTS_MEMBER) as member:
             with hdf5.open_file(member, path, WEIGHTS_MEMBER) as handle:
                 return np.asarray(hdf5.dataset(handle, dataset, path)[()])
 
@@ -127,7 +127,7 @@ def read_config(archive: zipfile.ZipFile, path: Path) -> dict[str, Any]:
 def keras_file_weights(path: Path) -> list[KerasWeight]:
     """Every weight of a ``.keras`` archive in architecture order, without reading tensor data."""
     try:
-        with zipfile.ZipFile(path) as archive:
+        with open_regular(path) as file, zipfile.ZipFile(file) as archive:
             config = read_config(archive, path)
             arch = architecture(config)
             check_inflation(archive.getinfo(WEIGHTS_MEMBER), str(path))
