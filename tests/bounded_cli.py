@@ -68,11 +68,11 @@ def check_refused(path: str | os.PathLike[str], *needles: str, command: str = "a
     return lines[0]
 
 
-def analyzed_rows(path: str | os.PathLike[str], output: Path, *extra: str) -> list[dict[str, object]]:
-    """The rows of ``ww analyze PATH --json OUTPUT`` run as ``run_ww`` runs it: for inputs where one layer fails, not the run."""
-    outcome = run_ww("analyze", path, "--json", output, "-q", *extra)
+def analyzed_rows(path: str | os.PathLike[str], output: Path, *extra: str, command: str = "analyze") -> list[dict[str, object]]:
+    """The rows of ``ww COMMAND PATH --json OUTPUT`` run as ``run_ww`` runs it: for inputs where one layer fails, not the run."""
+    outcome = run_ww(command, path, "--json", output, *(("-q",) if command == "analyze" else ()), *extra)
     assert outcome.code in (0, 1, 2) and "Traceback" not in outcome.stderr, outcome.stderr[-2000:]
-    assert output.is_file(), f"ww analyze {os.fspath(path)}: no rows written (exit {outcome.code}): {outcome.stderr[-2000:]!r}"
+    assert output.is_file(), f"ww {command} {os.fspath(path)}: no rows written (exit {outcome.code}): {outcome.stderr[-2000:]!r}"
     rows: list[dict[str, object]] = json.loads(output.read_text())["details"]
     return rows
 

@@ -42,3 +42,14 @@ def test_peft_without_lora_layers_and_bad_values() -> None:
     assert results.analyzed == [] and results.row("w")["status"] == "skipped"
     with pytest.raises(ValueError, match="peft"):
         ww_core.analyze(_lora_model(), peft="yes")
+
+
+def test_a_lora_pair_whose_ranks_disagree_gets_a_skipped_row_saying_so() -> None:
+    """B (64, 8) with A (6, 48) has no product: the pair vanished from the table, with no row saying why."""
+    model = _lora_model()
+    model["k.lora_A.default.weight"] = np.random.default_rng(3).standard_normal((6, 48))
+    model["k.lora_B.default.weight"] = np.random.default_rng(4).standard_normal((64, 8))
+    results = ww_core.analyze(model, peft=True, min_evals=4)
+    row = results.row("k.lora_BA.default")
+    assert row["status"] == "skipped" and "(64, 8)" in row["error"] and "(6, 48)" in row["error"], row
+    assert [row["name"] for row in results.analyzed] == ["q.lora_BA.default"]

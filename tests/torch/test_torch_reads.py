@@ -104,7 +104,23 @@ def shard_linked_to_a_pickle_outside(root: Path) -> Path:
     return folder
 
 
+def cache_snapshot_linked_to_a_pickle_outside(root: Path) -> Path:
+    """A Hugging Face cache snapshot may link into its repo's blobs, never out of the repo folder."""
+    repo = root / "hub" / "models--org--name"
+    snapshot = repo / "snapshots" / "abc123"
+    snapshot.mkdir(parents=True)
+    (repo / "blobs").mkdir()
+    torch.save(STATE, repo / "blobs" / "0123")
+    (snapshot / "pytorch_model-00001.bin").symlink_to("../../blobs/0123")
+    (snapshot / "pytorch_model-00002.bin").symlink_to(_outside_pickle(root))
+    return snapshot
+
+
 CONFINED: dict[str, tuple[Build, tuple[str, ...]]] = {
+    "a cache snapshot's shard linked to a pickle outside its repo": (
+        cache_snapshot_linked_to_a_pickle_outside,
+        ("pytorch_model-00002.bin", "outside"),
+    ),
     "an indexed shard linked to a pickle outside": (indexed_shard_linked_to_a_pickle_outside, ("shard1.bin", "outside")),
     "a folder's shard linked to a pickle outside": (shard_linked_to_a_pickle_outside, ("pytorch_model-00002.bin", "outside")),
 }

@@ -16,6 +16,8 @@ from typing import Any
 
 from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
 
+from ww_core.platform.toolkit import open_regular
+
 MAGIC = b"GGUF"
 SUPPORTED_VERSIONS = (2, 3)
 DEFAULT_ALIGNMENT = 32
@@ -120,7 +122,7 @@ class _Cursor:
 
 def read_header(path: Path) -> Header:
     """Parse and validate ``path``'s header and tensor table; no tensor data is read."""
-    with path.open("rb") as handle:
+    with open_regular(path) as handle:
         size = path.stat().st_size
         if size < 24:
             raise GGUFError(f"{path}: not a valid GGUF file: {size} bytes is shorter than a GGUF header")

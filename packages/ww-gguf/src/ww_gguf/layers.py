@@ -10,7 +10,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 from gguf import GGMLQuantizationType
 
-from ww_core.platform.toolkit import CONV_KIND_BY_RANK, LayerKind, LayerMatrix, unanalyzable_reason
+from ww_core.platform.toolkit import CONV_KIND_BY_RANK, DEFAULT_MIN_EVALS, LayerKind, LayerMatrix, unanalyzable_reason
 from ww_gguf.header import TensorInfo
 from ww_gguf.names import hf_name, is_expert_stack, permuted_heads
 from ww_gguf.splits import split_files
@@ -38,6 +38,21 @@ def _loader(gguf_file: GGUFFile, tensor: TensorInfo, expert: int | None, experts
     except ValueError:
         return _unpermuted(GGUFTensorRef(str(gguf_file.path), tensor.name), functools.partial(permuted_heads, arch, tensor.name, metadata))
     return GGUFTensorRef(str(gguf_file.path), tensor.name, expert, experts or 1, heads)
+
+
+def _tiny_experts(gguf_file: GGUFFile, tensor: TensorInfo, experts: int, arch: str) -> LayerMatrix:
+    """One skipped row for a stack of experts each too small to analyze: a 2 MB file held 1,000,000 1x1 experts (a million rows)."""
+    shape = tuple(int(d) for d in tensor.shape[1:])
+    return LayerMatrix(
+        name=hf_name(arch, tensor.name, "*"),
+        index=0,
+        kind="dense",
+        shape=shape,
+        load=GGUFTensorRef(str(gguf_file.path), tensor.name, 0, experts),
+        origin=str(gguf_file.path),
+        framework_type=f"gguf {tensor.type_name}",
+        skip=f"{experts} experts of shape {shape}: each has fewer than {DEFAULT_MIN_EVALS} eigenvalues (min_evals), one row for them all",
+    )
 
 
 def gguf_layers(path: Path) -> Iterator[LayerMatrix]:
@@ -92,6 +107,9 @@ def _file_layers(gguf_file: GGUFFile, arch: str, metadata: dict[str, Any]) -> It
             yield from _skipped(gguf_file, tensor, arch, reason)
             continue
         experts = shape[0] if is_expert_stack(tensor.name) and len(shape) == 3 else None
+        if experts is not None and min(shape[1:]) < DEFAULT_MIN_EVALS:
+            yield _tiny_experts(gguf_file, tensor, experts, arch)
+            continue
         for expert in range(experts) if experts is not None else [None]:
             canonical = shape[1:] if expert is not None else shape
             kind = _kind(tensor, len(canonical))

@@ -59,10 +59,10 @@ def module_name(gguf_name: str) -> str:
     return gguf_name[: -len(".weight")] if gguf_name.endswith(".weight") else gguf_name
 
 
-def hf_name(arch: str, gguf_name: str, expert: int | None = None) -> str:
+def hf_name(arch: str, gguf_name: str, expert: int | str | None = None) -> str:
     """The Hugging Face module name of ``gguf_name`` in ``arch``; its GGUF module path when unmapped.
 
-    ``expert`` picks one expert of a stacked ``*_exps`` tensor (unmapped: ``<name>.<expert>``).
+    ``expert`` picks one expert of a stacked ``*_exps`` tensor (unmapped: ``<name>.<expert>``); ``"*"`` names them all.
     """
     base = module_name(gguf_name)
     blocks = _BLOCK_BY_ARCH.get(arch)

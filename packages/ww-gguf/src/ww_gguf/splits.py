@@ -6,6 +6,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from ww_core.platform.toolkit import UntrustedDataError, special_kind
+
 SPLIT_NAME = re.compile(r"(?P<stem>.+)-(?P<number>\d{5})-of-(?P<count>\d{5})\.gguf", re.IGNORECASE)
 
 
@@ -18,6 +20,10 @@ def split_files(path: Path, metadata: dict[str, Any]) -> list[Path]:
     if found is None or int(found["count"]) != count:
         raise ValueError(f"{path}: one of {count} splits (split.count), but its name is not '<name>-0000i-of-{count:05d}.gguf'")
     files = [path.with_name(f"{found['stem']}-{number:05d}-of-{count:05d}.gguf") for number in range(1, count + 1)]
+    for file in files:  # a FIFO or device among the splits is refused, not called missing
+        kind = special_kind(file)
+        if kind is not None:
+            raise UntrustedDataError(f"{path}: split file {file.name} is not a regular file ({kind}): only regular files are read")
     missing = [file.name for file in files if not file.is_file()]
     if missing:
         raise FileNotFoundError(f"{path}: split file(s) {', '.join(missing)} of this {count}-file model are missing")

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from gguf import GGMLQuantizationType, quants
 
-from ww_core.platform.toolkit import TensorRef, file_version
+from ww_core.platform.toolkit import TensorRef, file_version, open_regular
 from ww_gguf.header import Header, TensorInfo, read_header
 
 #: Plain float types read directly (little-endian); BF16 as its bit pattern, widened exactly.
@@ -86,7 +86,7 @@ def read_tensor(header: Header, tensor: TensorInfo, part: int | None = None, par
         nbytes //= parts
         start += part * nbytes
         shape = shape[1:]
-    with header.path.open("rb") as handle:
+    with open_regular(header.path) as handle:
         handle.seek(header.data_start + start)
         raw = np.fromfile(handle, dtype=np.uint8, count=nbytes)
     if raw.size != nbytes:

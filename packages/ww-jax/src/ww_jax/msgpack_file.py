@@ -20,7 +20,7 @@ from typing import Any, BinaryIO, Callable, NamedTuple, Sequence, Union
 
 import numpy as np
 
-from ww_core.platform.toolkit import widen_to_float
+from ww_core.platform.toolkit import open_regular, widen_to_float
 from ww_jax.file_refs import CHANGED, StoredLeaves
 from ww_jax.layouts import FlaxLayout, JaxWeight, role_from_names
 from ww_jax.pytrees import dtype_name, is_matrix
@@ -158,7 +158,7 @@ class Checkpoint:
         """Scan the file's structure unless it is unchanged since the last scan."""
         if stamp_of(self.path.stat()) == self.stamp:
             return
-        with self.path.open("rb") as handle:
+        with open_regular(self.path) as handle:
             stamp = stamp_of(os.fstat(handle.fileno()))
             self.ranges, self.stamp = leaf_ranges(handle, self.path), stamp
 
@@ -171,7 +171,7 @@ class Checkpoint:
         if leaf not in self.ranges:
             raise KeyError(f"{self.path}: checkpoint no longer has {name!r}")
         start, end = self.ranges[leaf]
-        with self.path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        with open_regular(self.path) as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
             try:
                 return serialization.msgpack_restore(data[start:end])
             except Exception as exc:  # lying shapes, unknown dtypes, malformed payloads raise many types
@@ -184,7 +184,7 @@ class Checkpoint:
         """
         name = "/".join(leaf)
         start, end = self.ranges[leaf]
-        with self.path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        with open_regular(self.path) as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
             try:
                 chunked = chunked_array(data, self.ranges, leaf)
                 found = array_at(data, start, end) if chunked is None else None
@@ -363,7 +363,7 @@ class MsgpackRef(StoredLeaves):
     layout: FlaxLayout = field(default_factory=FlaxLayout)
 
     def stored(self) -> list[np.ndarray]:
-        with open(self.path, "rb") as handle:
+        with open_regular(self.path) as handle:
             version = stamp_of(os.fstat(handle.fileno()))
             spans = self.spans if version == self.stamp else self._relocated(handle, version)
             if not self.chunked:
@@ -402,7 +402,7 @@ class MsgpackRef(StoredLeaves):
 @lru_cache(maxsize=4)
 def _ranges(path: str, version: tuple[int, ...]) -> dict[LeafPath, tuple[int, int]]:
     """This process's scan of ``path`` at ``version`` (a scan reads every header, so once per file version)."""
-    with open(path, "rb") as handle:
+    with open_regular(path) as handle:
         if stamp_of(os.fstat(handle.fileno())) != version:
             raise ValueError(f"{path}: the file changed while it was being read")
         return leaf_ranges(handle, Path(path))

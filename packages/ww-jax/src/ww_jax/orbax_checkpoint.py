@@ -3,18 +3,36 @@
 Flax NNX state saves every variable as ``…/kernel/value``; the trailing ``value`` is dropped so
 names equal the live module's (``blocks/0/kernel``). Linen variables keep their ``params``
 collection only. Orbax stores trees with sorted keys, so layers come in natural name order.
+
+Before Orbax reads anything, the checkpoint goes through the toolkit's gate: every array ``_METADATA``
+names and every file in the folder resolves inside it, every file is a regular file, and no array
+claims more than ``MAX_INFLATION`` times the bytes the whole checkpoint stores (zstd chunks are a
+decompression layer like any other). absl's log lines never reach the terminal.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from math import prod
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-from ww_core.platform.toolkit import natural_key, widen_to_float
+from ww_core.platform.toolkit import (
+    MAX_JSON_BYTES,
+    check_confined,
+    check_inflated,
+    natural_key,
+    open_regular,
+    parse_json_object,
+    read_limited,
+    regular_file,
+    widen_to_float,
+)
 from ww_jax.file_refs import CHANGED, StoredLeaves
 from ww_jax.layouts import FlaxLayout, JaxWeight, role_from_names
 from ww_jax.pytrees import dtype_name, is_matrix
@@ -59,11 +77,47 @@ def _leaves(tree: Any, prefix: LeafPath = ()) -> Iterator[tuple[LeafPath, Any]]:
         yield prefix, tree
 
 
+@contextmanager
+def _quiet_absl() -> Iterator[None]:
+    """absl's WARNING lines (Orbax logs a few for a broken checkpoint) kept off the terminal: the error says it all."""
+    logger = logging.getLogger("absl")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _check_metadata_names(path: Path) -> None:
+    """Every array ``_METADATA`` names lies inside the checkpoint: Orbax joins a leaf's keys into a path below the folder,
+    and a key that is an absolute path (or climbs with ``..``) restored an array outside it."""
+    what = f"{path / METADATA_FILE}"
+    with open_regular(path / METADATA_FILE, path) as handle:
+        document = parse_json_object(read_limited(handle, MAX_JSON_BYTES, what), what)
+    tree = document.get("tree_metadata")
+    for entry in tree.values() if isinstance(tree, dict) else ():
+        keys = entry.get("key_metadata") if isinstance(entry, dict) else None
+        if isinstance(keys, list):
+            check_confined(path / ".".join(str(key.get("key", "")) if isinstance(key, dict) else "" for key in keys), path)
+
+
+def _stored_bytes(path: Path) -> int:
+    """The bytes the checkpoint folder holds, once every entry is checked to resolve inside it and every file to be regular."""
+    total = 0
+    for entry in sorted(path.rglob("*")):
+        check_confined(entry, path)
+        if not entry.is_dir():
+            total += regular_file(entry).stat().st_size
+    return total
+
+
 def _metadata_tree(path: Path) -> Any:
     import orbax.checkpoint as ocp
 
     try:
-        metadata = ocp.PyTreeCheckpointer().metadata(path.absolute())
+        with _quiet_absl():
+            metadata = ocp.PyTreeCheckpointer().metadata(path.absolute())
     except Exception as exc:  # orbax reports bad metadata as many types
         raise ValueError(f"{path}: not a readable Orbax checkpoint ({type(exc).__name__}: {exc})") from exc
     item = metadata.item_metadata if hasattr(metadata, "item_metadata") else metadata  # StepMetadata (orbax >= 0.11) or the tree
@@ -82,9 +136,10 @@ def restore_leaf(path: Path, leaf: LeafPath) -> np.ndarray:
     for key in reversed(leaf):
         item, restore_args = {key: item}, {key: restore_args}
     try:
-        restored = ocp.PyTreeCheckpointer().restore(
-            path.absolute(), args=ocp.args.PyTreeRestore(item=item, restore_args=restore_args, partial_restore=True)
-        )
+        with _quiet_absl():
+            restored = ocp.PyTreeCheckpointer().restore(
+                path.absolute(), args=ocp.args.PyTreeRestore(item=item, restore_args=restore_args, partial_restore=True)
+            )
     except Exception as exc:  # tensorstore and orbax raise many types for missing or corrupt data
         raise ValueError(f"{path}: cannot restore {'/'.join(leaf)!r} ({type(exc).__name__}: {exc})") from exc
     for key in leaf:
@@ -98,7 +153,9 @@ def _reader(path: Path, leaf: LeafPath) -> Callable[[], np.ndarray]:
 
 def orbax_weights(path: Path) -> list[JaxWeight]:
     """Describe every float matrix array of an Orbax item (its ``params`` collection when present), each with an ``OrbaxRef``
-    a worker process restores itself."""
+    a worker process restores itself. The checkpoint is checked first (confinement, regular files, inflation)."""
+    _check_metadata_names(path)
+    stored = _stored_bytes(path)
     leaves = [(leaf, meta) for leaf, meta in _leaves(_metadata_tree(path)) if leaf]
     if any(leaf[:1] == ("params",) for leaf, _ in leaves):
         leaves = [(leaf, meta) for leaf, meta in leaves if leaf[:1] == ("params",)]
@@ -112,6 +169,7 @@ def orbax_weights(path: Path) -> list[JaxWeight]:
             continue
         names = leaf[start : len(leaf) - 1 if nnx_state else len(leaf)]
         shape = tuple(int(d) for d in meta.shape)
+        check_inflated(f"{path}: array {'/'.join(leaf)!r}", prod(shape) * np.dtype(meta.dtype).itemsize, stored)
         found = role_from_names(names, len(shape))
         if found is not None:
             file_ref = OrbaxRef(str(path.absolute()), (leaf,), (shape,))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ww_core.platform.toolkit import TensorRef, check_inflation
+from ww_core.platform.toolkit import TensorRef, check_inflation, open_regular
 from ww_keras import hdf5
 from ww_keras.layouts import KerasLayout
 
@@ -39,7 +39,7 @@ class KerasFileRef(TensorRef):
             with hdf5.open_file(path, path) as handle:
                 stored = self._stored(handle)
         else:
-            with zipfile.ZipFile(path) as archive:
+            with open_regular(path) as file, zipfile.ZipFile(file) as archive:
                 check_inflation(archive.getinfo(self.member), self.path)  # a zip bomb is refused here as on the client
                 with archive.open(self.member) as member, hdf5.open_file(member, path, self.member) as handle:
                     stored = self._stored(handle)

@@ -2,7 +2,9 @@
 
 HDF5 lets a dataset keep its bytes in another file (external raw storage, virtual datasets)
 and a group link into another file; followed, a model could make ww analyze ``/etc/passwd``.
-Errors name the model file and the object, never the other file's bytes.
+A dataset's bytes must be in the file: one never written (or partly) would read as HDF5's fill
+value, and compressed chunks inflate under the toolkit's one cap. Errors name the model file and
+the object, never the other file's bytes.
 """
 
 from __future__ import annotations
@@ -12,12 +14,14 @@ from typing import IO, Any
 
 import h5py
 
+from ww_core.platform.toolkit import UntrustedDataError, check_inflated, check_present, regular_file
+
 
 def open_file(source: Path | IO[bytes], path: Path, what: str = "") -> h5py.File:
     """``source`` opened read-only; a ValueError naming ``path`` (and the archive member ``what``) when it is no HDF5 file."""
     where = f"{path}{': ' + what if what else ''}"
     try:
-        return h5py.File(source, "r")
+        return h5py.File(regular_file(source) if isinstance(source, Path) else source, "r")
     except OSError as exc:
         reason = str(exc)
         if "signature" in reason:
@@ -48,6 +52,20 @@ def check_dataset(dataset: h5py.Dataset, path: Path, label: str) -> None:
         raise ValueError(f"{path}: HDF5 dataset {label!r} keeps its data in a file outside the model (external storage): refused")
     if dataset.is_virtual:
         raise ValueError(f"{path}: HDF5 dataset {label!r} is a virtual dataset reading files outside the model: refused")
+    claimed, stored = dataset.size * dataset.dtype.itemsize, dataset.id.get_storage_size()
+    what = f"{path}: HDF5 dataset {label!r}"
+    if dataset.id.get_create_plist().get_nfilters():  # compressed chunks: the one inflation cap
+        check_inflated(what, claimed, stored)
+    else:  # never written, or partly: HDF5 would make up the rest from its fill value
+        check_present(what, claimed, stored)
+
+
+def text(value: Any, path: Path, what: str) -> str:
+    """An HDF5 string attribute as text; a ValueError naming ``path`` and ``what`` when it is not UTF-8."""
+    try:
+        return value.decode("utf-8") if isinstance(value, bytes) else str(value).encode("utf-8").decode("utf-8")
+    except UnicodeError:
+        raise UntrustedDataError(f"{path}: {what} is not UTF-8 text") from None
 
 
 def dataset(group: h5py.Group, name: str, path: Path) -> h5py.Dataset:

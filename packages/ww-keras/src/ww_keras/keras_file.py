@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ww_core.platform.toolkit import check_inflation, parse_json_object, read_limited
+from ww_core.platform.toolkit import check_inflation, open_regular, parse_json_object, read_limited
 from ww_keras import hdf5
 from ww_keras.config import Architecture, architecture
 from ww_keras.file_refs import KerasFileRef
@@ -40,7 +40,7 @@ VARIABLES: dict[str, tuple[str, ...]] = {
 
 def _reader(path: Path, dataset: str) -> Callable[[], np.ndarray]:
     def read() -> np.ndarray:
-        with zipfile.ZipFile(path) as archive, archive.open(WEIGHTS_MEMBER) as member:
+        with open_regular(path) as file, zipfile.ZipFile(file) as archive, archive.open(WEIGHTS_MEMBER) as member:
             with hdf5.open_file(member, path, WEIGHTS_MEMBER) as handle:
                 return np.asarray(hdf5.dataset(handle, dataset, path)[()])
 
@@ -58,8 +58,14 @@ def _variable_names(arch: Architecture, layer_path: str, count: int) -> tuple[st
     return ("kernel", *(f"var{position}" for position in range(1, count)))
 
 
-def _collect(path: Path, group: Any, prefix: str, arch: Architecture, out: list[tuple[int, KerasWeight]]) -> None:
+#: Weight groups nest at most this deep (real models: a few levels); deeper, or a cycle of links, is refused.
+MAX_GROUP_DEPTH = 64
+
+
+def _collect(path: Path, group: Any, prefix: str, arch: Architecture, out: list[tuple[int, KerasWeight]], depth: int = 0) -> None:
     """Depth-first over sub-objects; a group with a named ``vars`` child is a layer."""
+    if depth > MAX_GROUP_DEPTH:
+        raise RecursionError  # reported as nesting too deep (or a cycle), before Python's own limit strikes inside h5py
     for key in group:
         if key == "vars" or (group.name == "/" and key in TRAINING_STATE):
             continue
@@ -74,8 +80,13 @@ def _collect(path: Path, group: Any, prefix: str, arch: Architecture, out: list[
                     f"{path}: weights group {child.name!r} has no layer name (written by an older Keras 3); "
                     "load the model with keras.saving.load_model(path, safe_mode=True) and pass the model"
                 )
-            layer_path = prefix + (name.decode() if isinstance(name, bytes) else str(name))
+            layer_path = prefix + hdf5.text(name, path, f"the layer name of weights group {child.name!r}")
             names = _variable_names(arch, layer_path, len(child["vars"]))
+            odd = [key for key in child["vars"] if not key.isdigit()]
+            if odd:
+                raise ValueError(
+                    f"{path}: weights group {child.name!r} holds variable {odd[0]!r}; Keras names them by position (0, 1, ...)"
+                )
             for position in sorted(child["vars"], key=int):
                 if int(position) >= len(names):
                     continue
@@ -92,7 +103,7 @@ def _collect(path: Path, group: Any, prefix: str, arch: Architecture, out: list[
                 )
                 out.append((int(position), weight))
             layer_prefix = layer_path + "/"
-        _collect(path, child, layer_prefix, arch, out)
+        _collect(path, child, layer_prefix, arch, out, depth + 1)
 
 
 _SUBLAYER_RANK = {"query": 0, "key": 1, "value": 2, "attention_output": 3}
@@ -116,7 +127,7 @@ def read_config(archive: zipfile.ZipFile, path: Path) -> dict[str, Any]:
 def keras_file_weights(path: Path) -> list[KerasWeight]:
     """Every weight of a ``.keras`` archive in architecture order, without reading tensor data."""
     try:
-        with zipfile.ZipFile(path) as archive:
+        with open_regular(path) as file, zipfile.ZipFile(file) as archive:
             config = read_config(archive, path)
             arch = architecture(config)
             check_inflation(archive.getinfo(WEIGHTS_MEMBER), str(path))

@@ -154,6 +154,9 @@ def keras_layout(weight: KerasWeight) -> tuple[LayerKind, tuple[int, ...], Keras
     """
     shape, var, owner = weight.shape, weight.variable, weight.owner_class
     unknown = is_unknown_class(owner)
+    if len(shape) < 2 and var in MATRIX_VARIABLES and not unknown:  # listed as a matrix, stored as none: a row saying so
+        why = f"rank-{len(shape)} {var!r} of layer class {owner!r} (shape {shape}): a weight matrix of fewer than 2 dimensions"
+        return "dense", (*shape, 1, 1)[:2], KerasLayout(), why
     if len(shape) < 2 or (var not in MATRIX_VARIABLES and not unknown):
         return None
     if var == "embeddings" and len(shape) == 2:

@@ -14,10 +14,6 @@ from ww_keras.file_refs import KerasFileRef
 from ww_keras.layouts import KerasWeight
 
 
-def _text(value: Any) -> str:
-    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
-
-
 def _reader(path: Path, dataset: str) -> Callable[[], np.ndarray]:
     def read() -> np.ndarray:
         with hdf5.open_file(path, path) as handle:
@@ -35,7 +31,7 @@ def _layer_path(layer_name: str, weight_name: str) -> tuple[str, str]:
 
 def model_architecture(path: Path, stored: Any) -> Architecture:
     """The architecture in a ``model_config`` attribute: a JSON object, else a ValueError naming the file."""
-    config = parse_json_object(_text(stored).encode("utf-8", "replace"), f"{path}: model_config")
+    config = parse_json_object(hdf5.text(stored, path, "model_config").encode("utf-8"), f"{path}: model_config")
     try:
         return architecture(config)
     except RecursionError:
@@ -53,9 +49,11 @@ def legacy_weights(path: Path) -> list[KerasWeight]:
         arch = model_architecture(path, handle.attrs["model_config"])
         group = hdf5.member(handle, "model_weights", path)
         weights = []
-        for layer_name in (_text(n) for n in group.attrs.get("layer_names", [])):
+        for layer_name in (hdf5.text(n, path, "a name in layer_names") for n in group.attrs.get("layer_names", [])):
             layer_group = hdf5.member(group, layer_name, path)
-            for weight_name in (_text(n) for n in layer_group.attrs.get("weight_names", [])):
+            for weight_name in (
+                hdf5.text(n, path, f"a weight name of layer {layer_name!r}") for n in layer_group.attrs.get("weight_names", [])
+            ):
                 dataset = hdf5.dataset(layer_group, weight_name, path)
                 layer_path, variable = _layer_path(layer_name, weight_name)
                 shape = tuple(int(d) for d in dataset.shape)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 import warnings
 import zipfile
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -33,12 +34,19 @@ class PickledCodeError(ValueError):
     """The file needs arbitrary code unpickled to load, and ``trust_pickle`` was not given."""
 
 
+@contextmanager
+def _archive(path: Path) -> Iterator[zipfile.ZipFile]:
+    """The zip archive ``path``, opened through the gate (a regular file)."""
+    with open_regular(path) as handle, zipfile.ZipFile(handle) as archive:
+        yield archive
+
+
 def is_torchscript(path: Path) -> bool:
     """True for a TorchScript archive (``torch.jit.save``): a zip holding compiled code."""
     if not zipfile.is_zipfile(path):
         return False
     try:
-        with zipfile.ZipFile(path) as archive:
+        with _archive(path) as archive:
             return any(name.endswith("/constants.pkl") or "/code/" in name for name in archive.namelist())
     except (zipfile.BadZipFile, ValueError):  # corrupt (bad names decode as ValueError): torch.load reports it
         return False
@@ -59,7 +67,7 @@ def _check_torch_format(path: Path) -> None:
         raise ValueError(f"{path}: not a torch file (neither a zip archive nor a pickle stream)")
     if zipfile.is_zipfile(path):
         try:
-            with zipfile.ZipFile(path) as archive:
+            with _archive(path) as archive:
                 for info in archive.infolist():
                     check_inflation(info, str(path))
         except UntrustedDataError:
@@ -123,21 +131,20 @@ def _check_storage_sizes(path: Path) -> None:
     """Every storage record holds the bytes ``data.pkl`` claims: ``torch.load(mmap=True)`` skips that check and a
     cut record read the bytes after it as weights."""
     try:
-        archive = zipfile.ZipFile(path)
+        with _archive(path) as archive:
+            pickles = [name for name in archive.namelist() if name.endswith("/data.pkl") and name.count("/") == 1]
+            if len(pickles) != 1:
+                return  # torch.load names what is wrong
+            prefix = pickles[0][: -len("data.pkl")]
+            try:
+                with archive.open(pickles[0]) as handle:
+                    scanner = _StorageScanner(handle)
+                    scanner.load()
+            except Exception:  # unreadable pickles: torch.load reports them
+                return
+            sizes = {info.filename: info.file_size for info in archive.infolist()}
     except (zipfile.BadZipFile, OSError):  # torch.load names what is wrong
         return
-    with archive:
-        pickles = [name for name in archive.namelist() if name.endswith("/data.pkl") and name.count("/") == 1]
-        if len(pickles) != 1:
-            return  # torch.load names what is wrong
-        prefix = pickles[0][: -len("data.pkl")]
-        try:
-            with archive.open(pickles[0]) as handle:
-                scanner = _StorageScanner(handle)
-                scanner.load()
-        except Exception:  # unreadable pickles: torch.load reports them
-            return
-        sizes = {info.filename: info.file_size for info in archive.infolist()}
     for key, claimed in scanner.claims.items():
         record = f"data/{key}"
         held = sizes.get(prefix + record)

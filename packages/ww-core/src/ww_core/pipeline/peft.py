@@ -54,7 +54,8 @@ def lora_products(layers: list[LayerMatrix]) -> list[LayerMatrix]:
     factors are).
 
     Pairs are matched by name (``x.lora_A.default`` with ``x.lora_B.default``); indices follow the
-    model's last layer, in the order the B factors appear.
+    model's last layer, in the order the B factors appear. A pair whose ranks disagree (B's columns are
+    not A's rows) has no product: its row is skipped saying so, never left out.
     """
     factors: dict[str, dict[str, LayerMatrix]] = {}
     for layer in layers:
@@ -65,9 +66,10 @@ def lora_products(layers: list[LayerMatrix]) -> list[LayerMatrix]:
     next_index = max((layer.index for layer in layers), default=-1) + 1
     for key, pair in factors.items():
         a, b = pair.get("A"), pair.get("B")
-        if a is None or b is None or b.shape[1] != a.shape[0]:
+        if a is None or b is None:
             continue
         stem, tail = key.split("|", 1)
+        disagree = b.shape[1] != a.shape[0]
         products.append(
             LayerMatrix(
                 name=f"{stem}lora_BA{tail}",
@@ -78,6 +80,9 @@ def lora_products(layers: list[LayerMatrix]) -> list[LayerMatrix]:
                 origin=b.origin,
                 framework_type="LoRA B·A",
                 reference_id=a.reference_id,  # the reference lists B·A in its lora_A factor's place
+                skip=f"LoRA ranks disagree: B {b.shape} has {b.shape[1]} columns, A {a.shape} {a.shape[0]} rows; no product B·A"
+                if disagree
+                else "",
             )
         )
     return products

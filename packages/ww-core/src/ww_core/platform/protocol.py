@@ -21,6 +21,10 @@ LayerKind = Literal["dense", "conv1d", "conv2d", "conv3d", "embedding"]
 #: an adapter written for another one. It changes only when a change would make old adapters silently wrong.
 PROTOCOL_VERSION = 1
 
+#: Fewest eigenvalues a layer needs to be analyzed by default (``min_evals``); adapters use it to list a stack of
+#: matrices smaller than that (a million 1x1 experts) as one skipped row instead of one row each.
+DEFAULT_MIN_EVALS = 8
+
 #: The conv kind of a canonical (out, in, *kernel) tensor, by its rank.
 CONV_KIND_BY_RANK: Mapping[int, LayerKind] = MappingProxyType({3: "conv1d", 4: "conv2d", 5: "conv3d"})
 

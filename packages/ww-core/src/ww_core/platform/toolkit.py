@@ -18,6 +18,7 @@ from ww_core.platform.messages import printable
 from ww_core.platform.named_arrays import infer_kind, layers_from_named, module_path, natural_key, state_dict_reference_ids
 from ww_core.platform.protocol import (
     CONV_KIND_BY_RANK,
+    DEFAULT_MIN_EVALS,
     KIND_NDIM,
     PROTOCOL_VERSION,
     LayerKind,
@@ -33,6 +34,7 @@ from ww_core.platform.tensor_refs import BF16, FileSpan, Layout, TensorRef, bf16
 from ww_core.platform.untrusted import (
     MAX_INFLATED_BYTES,
     MAX_INFLATION,
+    MAX_JSON_BYTES,
     UntrustedDataError,
     check_confined,
     check_inflated,
@@ -81,9 +83,11 @@ def to_stored(canonical: np.ndarray, forward: Callable[[np.ndarray], np.ndarray]
 __all__ = [
     "BF16",
     "CONV_KIND_BY_RANK",
+    "DEFAULT_MIN_EVALS",
     "KIND_NDIM",
     "MAX_INFLATED_BYTES",
     "MAX_INFLATION",
+    "MAX_JSON_BYTES",
     "PROTOCOL_VERSION",
     "AdapterOptions",
     "FileSpan",

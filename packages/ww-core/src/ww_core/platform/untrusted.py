@@ -10,12 +10,13 @@ docs/bad-input.md states the rules; docs/writing-adapters.md asks every adapter 
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import stat
 import zipfile
 from pathlib import Path
-from typing import IO, Any, BinaryIO
+from typing import IO, Any
 
 #: Largest JSON document (safetensors header, shard index) read into memory.
 MAX_JSON_BYTES = 100 * 1024 * 1024
@@ -81,7 +82,7 @@ def regular_file(path: str | os.PathLike[str], root: str | os.PathLike[str] | No
     return Path(path)
 
 
-def open_regular(path: str | os.PathLike[str], root: str | os.PathLike[str] | None = None) -> BinaryIO:
+def open_regular(path: str | os.PathLike[str], root: str | os.PathLike[str] | None = None) -> io.BufferedReader:
     """``path`` opened for reading, only if it is a regular file resolving inside ``root`` (when given).
 
     Opened without blocking and checked on the open descriptor, so a FIFO swapped in after a check cannot hang the read.

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any, Sequence
 
 from ww_core.platform.adapter_options import AdapterOptions, frozen, namespaced_extras
+from ww_core.platform.protocol import DEFAULT_MIN_EVALS
 from ww_core.spectra import xmax as xmax_option
 from ww_core.spectra.constants import DEFAULT_MAX_FINGERS
 
-DEFAULT_MIN_EVALS = 8
 DEFAULT_MAX_EVALS = 15000
 DEFAULT_MAX_N = 50000
 

@@ -12,6 +12,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from ww_core.platform.untrusted import open_regular
+
 #: ``org/name`` or ``org/name@revision`` (a branch, tag or commit hash).
 REPO_ID = re.compile(r"(?P<org>[A-Za-z0-9][\w.-]*)/(?P<name>[A-Za-z0-9][\w.-]*)(?:@(?P<revision>[\w.-]+))?")
 #: An org-less id of the Hub's oldest models (``bert-base-uncased``, cached as ``models--bert-base-uncased``).
@@ -42,7 +44,7 @@ def snapshot_folder(repo: Path, revision: str = "main") -> Path:
     """The snapshot of ``revision`` (a name under ``refs/`` or a commit) in cache repo folder ``repo``, checked to stay inside it."""
     ref = repo / "refs" / revision
     if _REF.fullmatch(revision) and ref.is_file():
-        with ref.open("rb") as handle:
+        with open_regular(ref, repo) as handle:
             commit = handle.read(256).decode("utf-8", "replace").strip()
         if not _REF.fullmatch(commit) or commit.strip(".") == "":
             raise ValueError(f"{repo}: refs/{revision} does not name a snapshot")

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ww_core.platform.messages import printable
+from ww_core.platform.untrusted import model_root, open_regular
 from ww_core.sources import hf_cache
 
 CONFIG = "adapter_config.json"
@@ -18,7 +19,7 @@ MAX_CONFIG_BYTES = 1 << 20
 def base_model_name(folder: Path) -> str | None:
     """``base_model_name_or_path`` of the folder's adapter config, or None when it has none (or no readable config)."""
     try:
-        with (folder / CONFIG).open("rb") as handle:
+        with open_regular(folder / CONFIG, model_root(folder)) as handle:  # a FIFO or a link out of the folder: no config
             config = json.loads(handle.read(MAX_CONFIG_BYTES))
     except (OSError, ValueError):
         return None
