@@ -182,8 +182,8 @@ def test_a_series_without_a_clear_best_is_not_headed_best_first(tmp_path: Path) 
 def test_a_series_with_a_clear_best_is_headed_best_first() -> None:
     """Light-tailed (Gaussian-like, untrained) layers against heavy-tailed ones: the heavy-tailed model is named best."""
     rng = np.random.default_rng(0)
-    trained = {f"fc{i}": rng.standard_t(2.5, size=(200, 100)) for i in range(10)}
-    untrained = {f"fc{i}": rng.standard_normal((200, 100)) for i in range(10)}
+    trained = {f"fc{i}": rng.standard_t(2.5, size=(300, 200)) for i in range(6)}
+    untrained = {f"fc{i}": rng.standard_normal((300, 200)) for i in range(6)}
     comparison = ww_core.compare(untrained, trained, names=["untrained", "trained"])
     assert comparison.verdict.best == "trained"
     assert "<h2>Models (best first)</h2>" in comparison.to_html()

@@ -13,8 +13,6 @@ import statistics
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from scipy import stats
-
 from ww_core.spectra.metrics import OVER_TRAINED_THRESH
 
 SAME_ARCHITECTURE = "same architecture"
@@ -97,9 +95,8 @@ def near_copies(rows: Sequence[Rows]) -> bool:
 def alpha_noise(a: Rows, b: Rows) -> float:
     """Standard error of the difference of two models' mean alpha over their shared fitted layers.
 
-    The larger of the paired estimate (spread of the per-layer differences / sqrt(layers), widened
-    by Student's t for few layers so that NOISE_SIGMAS of it is a 95% paired t-test) and the fits'
-    own error (each layer's sigma = (alpha - 1)/sqrt(tail size), propagated to the mean).
+    The larger of the paired estimate (spread of the per-layer differences / sqrt(layers)) and the
+    fits' own error (each layer's sigma = (alpha - 1)/sqrt(tail size), propagated to the mean).
     """
     left, right = _success(a), _success(b)
     shared = [n for n in left if n in right and math.isfinite(_value(left[n], "alpha")) and math.isfinite(_value(right[n], "alpha"))]
@@ -110,13 +107,8 @@ def alpha_noise(a: Rows, b: Rows) -> float:
     differences = [_value(left[n], "alpha") - _value(right[n], "alpha") for n in shared]
     if count == 1 and not math.isfinite(fit):
         return math.nan  # one layer and no fit error (e.g. rows read back without sigma): nothing to measure the noise by
-    paired = statistics.variance(differences) / count * _t_widening(count - 1) ** 2 if count > 1 else 0.0
+    paired = statistics.variance(differences) / count if count > 1 else 0.0
     return math.sqrt(max(fit if math.isfinite(fit) else 0.0, paired))
-
-
-def _t_widening(degrees: int) -> float:
-    """Student's two-sided 95% quantile over NOISE_SIGMAS (at least 1): a variance estimated from few layers is itself noisy."""
-    return max(1.0, float(stats.t.ppf(0.975, degrees)) / NOISE_SIGMAS)
 
 
 def _below_one(rows: Sequence[Rows]) -> int:
