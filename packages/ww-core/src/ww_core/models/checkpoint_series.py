@@ -3,7 +3,8 @@
 Recognized: Hugging Face Trainer ``checkpoint-500/`` folders, Orbax step folders (``1000/``), and
 any folder of numbered snapshots (``step_3/``, ``epoch-12.safetensors``); the step is the number at
 the end of the name (after its weight-file suffix). Shard files (``model-00001-of-00002``) are
-never steps, and a folder that also holds an unnumbered weight file is a model, not a run.
+never steps, an empty numbered folder (a checkpoint not written yet) is not a snapshot, and a folder
+that also holds an unnumbered weight file is a model, not a run.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ def step_of(entry: Path) -> int | None:
         if entry.suffix.lower() not in WEIGHT_SUFFIXES:
             return None
         stem = entry.name[: -len(entry.suffix)]
-    elif not entry.is_dir():
-        return None
+    elif not entry.is_dir() or not any(entry.iterdir()):
+        return None  # not a file or folder, or a checkpoint folder not written yet
     found = _STEP.search(stem)
     return int(found.group(1)) if found and not _SHARD.search(stem) else None
 
