@@ -92,3 +92,14 @@ def test_a_checkpoint_folder_still_empty_is_not_a_snapshot(tmp_path: Path, capsy
     assert members is not None and [m.name for m in members] == ["checkpoint-50", "checkpoint-500", "checkpoint-1000"]
     assert main(["compare", str(run)]) == 0
     assert "checkpoint-1000" in capsys.readouterr().out
+
+
+def test_temporary_checkpoint_folders_being_written_are_not_snapshots(tmp_path: Path) -> None:
+    """Orbax writes ``<step>.orbax-checkpoint-tmp-<time>``, the Trainer (4.36-4.37) ``tmp-checkpoint-<step>``: their name ends in a
+    number, but they are partial copies, not steps (the timestamp would sort last as a huge step)."""
+    run = _trainer_run(tmp_path / "run")
+    for partial in ("tmp-checkpoint-1500", "1500.orbax-checkpoint-tmp-1717171717"):
+        (run / partial).mkdir()
+        (run / partial / "model.safetensors").write_bytes(b"partial")
+    members = series_members(run)
+    assert members is not None and [m.name for m in members] == ["checkpoint-50", "checkpoint-500", "checkpoint-1000"]
