@@ -153,3 +153,16 @@ def test_a_coarse_absmax_quantized_copy_is_never_named_best() -> None:
     coarse = {name: np.round(w / np.abs(w).max() * 3) / 3 * np.abs(w).max() for name, w in full.items()}  # codes -3..3 per tensor
     comparison = compare(full, coarse, names=["f32", "q3"])
     assert comparison.verdict.best != "q3"
+
+
+def test_a_model_with_failed_layers_is_never_named_best() -> None:
+    """A copy with NaN in its four untrained-like layers: its mean alpha, over the trained layers only, is far lower, but it is broken."""
+    intact = _model("trained", 1, shapes=((300, 150),) * 5)
+    rng = np.random.default_rng(1)
+    intact.update({f"fc{i}": rng.standard_normal((300, 150)) for i in range(5, 9)})  # Gaussian: alpha far above the others
+    broken = {name: w.copy() for name, w in intact.items()}
+    for i in range(5, 9):
+        broken[f"fc{i}"][0, 0] = np.nan
+    comparison = compare(intact, broken, names=["intact", "broken"])
+    assert comparison.ranking[0] == "broken"  # the case is what it claims: its mean leaves out the high-alpha layers
+    assert comparison.verdict.best is None and "broken has 4 failed layers" in str(comparison.verdict)
