@@ -15,7 +15,8 @@ Each model is analyzed with ``ww_core.analyze`` (default options) and the series
 correlation of each summary metric with test accuracy (sign as measured; for a metric where lower
 is better, a good predictor has a negative correlation), and Kendall's tau between ww's chosen
 ranking and the ranking by test accuracy (+1 = identical, target >= 0.5; none where ww does not rank
-that kind of series), the best it names, if any, and its one-line verdict. ``--save DIR`` writes each
+that kind of series), the best it names, if any, its one-line verdict, and for ranked series every pair
+compared alone (how often a best is named, and how often it is the more accurate model). ``--save DIR`` writes each
 series as DIR/<series>/<model>.npz plus scores.csv (model, accuracies, metrics), the input of
 ``ww correlate DIR/<series>/scores.csv --score test_accuracy``. Prints; never asserts.
 """
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -147,6 +149,18 @@ def kendall(a: list[float], b: list[float]) -> float:
     return float(kendalltau(a, b).statistic)
 
 
+def pair_verdicts(comparison: ww_core.Comparison, test: dict[str, float]) -> tuple[int, int]:
+    """Compare every pair of the series alone: how many name a best, and how many of those name the more accurate model."""
+    results = dict(zip(comparison.names, comparison.results))
+    named = right = 0
+    for a, b in itertools.combinations(comparison.names, 2):
+        best = ww_core.compare(results[a], results[b], names=[a, b]).verdict.best
+        if best is not None:
+            named += 1
+            right += test[best] > test[b if best == a else a]
+    return named, right
+
+
 def evaluate(label: str, models: list[Trained], save: Path | None) -> float:
     """Print the series' correlations and the chosen ranking's tau; return that tau."""
     comparison = ww_core.compare(*(m.weights for m in models), names=[m.name for m in models], progress=False)
@@ -174,6 +188,9 @@ def evaluate(label: str, models: list[Trained], save: Path | None) -> float:
         best = next(m for m in models if m.name == verdict.best)
         place = 1 + sum(t > best.test_accuracy for t in test)
         print(f"  named best         {best.name}: test accuracy {best.test_accuracy:.3f}, {place} of {len(models)} by test accuracy")
+    if verdict.metric is not None:
+        named, right = pair_verdicts(comparison, {m.name: m.test_accuracy for m in models})
+        print(f"  every pair alone   a best named in {named} of {len(models) * (len(models) - 1) // 2}, the more accurate in {right}")
     print(f"  ww says: {verdict}")
     if save is not None:
         folder = save / label

@@ -82,3 +82,24 @@ def test_cli_compare_and_report_on_a_run_folder(tmp_path: Path, capsys: pytest.C
     html = page.read_text()
     assert "Mean alpha along the series" in html
     assert "<h1>ww report: checkpoint-50 vs checkpoint-500 vs checkpoint-1000</h1>" in html
+
+
+def test_a_checkpoint_folder_still_empty_is_not_a_snapshot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Mid-training the Trainer makes checkpoint-N before writing into it: that empty folder must not fail the whole run."""
+    run = _trainer_run(tmp_path / "run")
+    (run / "checkpoint-1500").mkdir()
+    members = series_members(run)
+    assert members is not None and [m.name for m in members] == ["checkpoint-50", "checkpoint-500", "checkpoint-1000"]
+    assert main(["compare", str(run)]) == 0
+    assert "checkpoint-1000" in capsys.readouterr().out
+
+
+def test_temporary_checkpoint_folders_being_written_are_not_snapshots(tmp_path: Path) -> None:
+    """Orbax writes ``<step>.orbax-checkpoint-tmp-<time>``, the Trainer (4.36-4.37) ``tmp-checkpoint-<step>``: their name ends in a
+    number, but they are partial copies, not steps (the timestamp would sort last as a huge step)."""
+    run = _trainer_run(tmp_path / "run")
+    for partial in ("tmp-checkpoint-1500", "1500.orbax-checkpoint-tmp-1717171717"):
+        (run / partial).mkdir()
+        (run / partial / "model.safetensors").write_bytes(b"partial")
+    members = series_members(run)
+    assert members is not None and [m.name for m in members] == ["checkpoint-50", "checkpoint-500", "checkpoint-1000"]

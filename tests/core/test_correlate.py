@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import math
 from pathlib import Path
@@ -14,7 +15,7 @@ from scipy import stats
 
 import ww_core
 from ww_core.cli import main
-from ww_core.models.correlation import CORRELATED_METRICS, ScoresError, correlate, read_scores
+from ww_core.models.correlation import CORRELATED_METRICS, ScoresError, correlate, correlation_rows, read_scores
 
 #: Student-t degrees of freedom of the models' layers (heavier or lighter tails, so different alphas).
 DFS = (2.0, 2.5, 3.5, 5.0, 8.0)
@@ -147,3 +148,21 @@ def test_cli_scores_errors_are_one_line_naming_file_and_column(tmp_path: Path, c
     assert "missing.csv" in capsys.readouterr().err
     assert main(["correlate", str(scores), "--score", "loss"]) == 2  # a.safetensors ... do not exist
     assert "a" in capsys.readouterr().err
+
+
+def test_spearman_p_of_a_perfect_order_over_few_models_is_exact_not_zero() -> None:
+    """Four models in perfect order: scipy's t-approximation says p = 0; the exact (permutation) p is 2/4! = 0.083."""
+    rows = {row["metric"]: row for row in correlation_rows({"alpha": [2.0, 3.0, 4.0, 5.0]}, [0.9, 0.8, 0.7, 0.6], True)}
+    assert rows["alpha"]["spearman"] == pytest.approx(1.0)
+    assert rows["alpha"]["spearman_p"] == pytest.approx(2 / 24)
+    assert rows["alpha"]["kendall_p"] == pytest.approx(2 / 24)
+
+
+def test_spearman_p_over_few_models_counts_every_order_as_extreme() -> None:
+    """Five models, rho = 0.9: the exact two-sided p is the share of the 120 orders with |rho| >= 0.9."""
+    values, scores = [1.0, 2.0, 3.0, 4.0, 5.0], [0.5, 0.3, 0.4, 0.2, 0.1]
+    rows = {row["metric"]: row for row in correlation_rows({"alpha": values}, scores, True)}
+    observed = stats.spearmanr([-v for v in values], scores).statistic
+    orders = list(itertools.permutations(range(5)))
+    extreme = sum(abs(stats.spearmanr(order, scores).statistic) >= abs(observed) - 1e-12 for order in orders)
+    assert rows["alpha"]["spearman_p"] == pytest.approx(extreme / len(orders))

@@ -169,3 +169,21 @@ def test_random_weights_in_the_band_are_not_called_well_trained() -> None:
         assert "well trained" not in said.replace("well-trained networks", ""), said
         assert "random" in said and "mp_fit" in said, said
     assert good  # no layer is flagged, and the page says so
+
+
+def test_a_series_without_a_clear_best_is_not_headed_best_first(tmp_path: Path) -> None:
+    """Two draws of one distribution: ordered by mean alpha, but no best named, so the page must not call the order 'best first'."""
+    comparison = ww_core.compare(_layers(6, seed=1), _layers(6, seed=2), names=["early", "late"])
+    assert comparison.verdict.metric == "alpha" and comparison.verdict.best is None
+    html = comparison.to_html(tmp_path / "cmp.html")
+    assert "best first" not in html and "Models (ordered by mean alpha, lowest first; no best named)" in html
+
+
+def test_a_series_with_a_clear_best_is_headed_best_first() -> None:
+    """Light-tailed (Gaussian-like, untrained) layers against heavy-tailed ones: the heavy-tailed model is named best."""
+    rng = np.random.default_rng(0)
+    trained = {f"fc{i}": rng.standard_t(2.5, size=(300, 200)) for i in range(6)}
+    untrained = {f"fc{i}": rng.standard_normal((300, 200)) for i in range(6)}
+    comparison = ww_core.compare(untrained, trained, names=["untrained", "trained"])
+    assert comparison.verdict.best == "trained"
+    assert "<h2>Models (best first)</h2>" in comparison.to_html()

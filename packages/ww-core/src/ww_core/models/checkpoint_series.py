@@ -3,7 +3,9 @@
 Recognized: Hugging Face Trainer ``checkpoint-500/`` folders, Orbax step folders (``1000/``), and
 any folder of numbered snapshots (``step_3/``, ``epoch-12.safetensors``); the step is the number at
 the end of the name (after its weight-file suffix). Shard files (``model-00001-of-00002``) are
-never steps, and a folder that also holds an unnumbered weight file is a model, not a run.
+never steps, an empty numbered folder or a temporary one (a checkpoint not written yet: Orbax's
+``.orbax-checkpoint-tmp-`` and the Trainer's ``tmp-`` names) is not a snapshot, and a folder that
+also holds an unnumbered weight file is a model, not a run.
 """
 
 from __future__ import annotations
@@ -16,19 +18,21 @@ from typing import Any
 WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin", ".npz", ".onnx", ".keras", ".h5", ".gguf", ".msgpack")
 _STEP = re.compile(r"(\d+)$")
 _SHARD = re.compile(r"-of-\d+$")
+#: Snapshots still being written: Orbax's ``1000.orbax-checkpoint-tmp-<time>``, the Trainer's (4.36) ``tmp-checkpoint-500``.
+_PARTIAL = re.compile(r"\.orbax-checkpoint-tmp-|^tmp-")
 
 
 def step_of(entry: Path) -> int | None:
     """The step an entry of a run folder stands for: the number ending its name; None for other entries."""
-    if entry.name.startswith("."):
+    if entry.name.startswith(".") or _PARTIAL.search(entry.name):
         return None
     stem = entry.name
     if entry.is_file():
         if entry.suffix.lower() not in WEIGHT_SUFFIXES:
             return None
         stem = entry.name[: -len(entry.suffix)]
-    elif not entry.is_dir():
-        return None
+    elif not entry.is_dir() or not any(entry.iterdir()):
+        return None  # not a file or folder, or a checkpoint folder not written yet
     found = _STEP.search(stem)
     return int(found.group(1)) if found and not _SHARD.search(stem) else None
 

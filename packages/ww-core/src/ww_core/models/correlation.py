@@ -1,6 +1,6 @@
 """How well each ww metric tracks a held-out quality score over the user's own models (the HT-SR trend check).
 
-For every summary metric: Spearman's rho and Kendall's tau (scipy.stats, with p-values) between
+For every summary metric: Spearman's rho and Kendall's tau (scipy.stats, with p-values; Spearman's p exact for up to 8 models) between
 the models' metric and their score, oriented so a positive value means a *lower* metric goes with
 a *better* model (HT-SR's expectation for alpha and the norm metrics). The best predictor is the
 metric with the largest |tau| whose p-value is below 0.05; none when no metric reaches it.
@@ -9,12 +9,14 @@ metric with the largest |tau| whose p-value is below 0.05; none when no metric r
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+import numpy as np
 from scipy import stats
 
 from ww_core.models.comparison import default_names
@@ -110,6 +112,21 @@ class Correlation:
         return format_table(self.rows, columns) + "\n\n(positive: a lower metric goes with a better model)\n" + self.verdict()
 
 
+#: Up to this many models Spearman's p is exact (all n! orders; scipy's t-approximation gives p = 0 for a perfect order).
+EXACT_SPEARMAN_MAX = 8
+
+
+def spearman_p(x: Sequence[float], y: Sequence[float], rho: float) -> float:
+    """Two-sided p of Spearman's rho: exact over every order of y for few models, else scipy's t-approximation."""
+    if len(x) > EXACT_SPEARMAN_MAX:
+        return float(stats.spearmanr(x, y).pvalue)
+    ranks_x, ranks_y = stats.rankdata(x), stats.rankdata(y)
+    centred_x, orders = ranks_x - ranks_x.mean(), ranks_y[np.array(list(itertools.permutations(range(len(y)))))]
+    centred = orders - orders.mean(axis=1, keepdims=True)
+    rhos = centred @ centred_x / (np.linalg.norm(centred, axis=1) * np.linalg.norm(centred_x))
+    return float(np.mean(np.abs(rhos) >= abs(rho) - 1e-12))
+
+
 def _oriented(scores: Sequence[float], higher_is_better: bool) -> list[float]:
     return [s if higher_is_better else -s for s in scores]
 
@@ -131,7 +148,10 @@ def correlation_rows(values: Mapping[str, Sequence[float]], scores: Sequence[flo
             x, y = [p[0] for p in pairs], [p[1] for p in pairs]
             rho, tau = stats.spearmanr(x, y), stats.kendalltau(x, y)
             row.update(
-                spearman=float(rho.statistic), spearman_p=float(rho.pvalue), kendall=float(tau.statistic), kendall_p=float(tau.pvalue)
+                spearman=float(rho.statistic),
+                spearman_p=spearman_p(x, y, float(rho.statistic)),
+                kendall=float(tau.statistic),
+                kendall_p=float(tau.pvalue),
             )
         rows.append(row)
     return rows

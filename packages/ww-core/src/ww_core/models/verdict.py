@@ -134,7 +134,7 @@ def _weighted_note(rows: Sequence[Rows]) -> str:
 
 
 def rank_same_architecture(names: Sequence[str], rows: Sequence[Rows], summaries: Mapping[str, Mapping[str, float]], why: str) -> Verdict:
-    """Rank by mean alpha (lower is better); name a best only when it is not below 2, the median agrees and the lead exceeds the noise."""
+    """Rank by mean alpha (lower is better); a best needs no failed layer, alpha >= 2, the median's agreement, a lead beyond noise."""
     ranking = _order(names, summaries, RANK_METRIC)
     tracked = "as it tracked held-out accuracy on hyper-parameter and checkpoint series (docs/verdicts.md)"
     basis = f"same architecture ({why}): ranked by mean alpha, lower is better, {tracked}"
@@ -143,6 +143,13 @@ def rank_same_architecture(names: Sequence[str], rows: Sequence[Rows], summaries
     best_alpha, next_alpha = summaries[top].get(RANK_METRIC, math.nan), summaries[runner].get(RANK_METRIC, math.nan)
     if not math.isfinite(best_alpha):
         return Verdict(SAME_ARCHITECTURE, RANK_METRIC, ranking, None, f"no clear ranking: no model has a fitted layer{note}")
+    failed = sum(1 for row in rows[names.index(top)] if row.get("status") == "failed")
+    if failed:
+        reason = (
+            f"no clear ranking: {top} has {failed} failed layer{'s' if failed != 1 else ''} (non-finite weights or a failed fit), "
+            f"left out of its mean alpha, so it leads on its other layers only; {basis}{note}"
+        )
+        return Verdict(SAME_ARCHITECTURE, RANK_METRIC, ranking, None, reason)
     if not math.isfinite(next_alpha):
         return Verdict(SAME_ARCHITECTURE, RANK_METRIC, ranking, top, f"best: {top}, the only model with fitted layers; {basis}{note}")
     if best_alpha < OVER_TRAINED_THRESH:

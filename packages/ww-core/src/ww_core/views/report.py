@@ -26,6 +26,7 @@ from ww_core.views.report_svg import finite, flow_svg
 
 if TYPE_CHECKING:
     from ww_core.models.comparison import Comparison
+    from ww_core.models.verdict import Verdict
     from ww_core.results.results import Results
 
 #: Columns of the report's layer table.
@@ -277,6 +278,13 @@ def _series_trend(comparison: Comparison) -> str:
     return flow_svg({"mean alpha": points})
 
 
+def table_order(verdict: Verdict) -> str:
+    """How the model table is ordered: 'best first' only when a best is named, since a ranking within the noise names none."""
+    if verdict.metric is None:
+        return "in the order given"
+    return "best first" if verdict.best else f"ordered by mean {verdict.metric}, lowest first; no best named"
+
+
 def comparison_report(comparison: Comparison) -> str:
     """The report page of several models: verdict, model table, mean alpha along the series, each model's flow, per-layer alpha deltas."""
     verdict = comparison.verdict
@@ -285,7 +293,7 @@ def comparison_report(comparison: Comparison) -> str:
               for name, result in zip(comparison.names, comparison.results)}  # fmt: skip
     deltas = comparison.layer_deltas("alpha")
     delta_columns = ["layer", *comparison.names, *[f"delta_{name}" for name in comparison.names[1:]]]
-    order = "best first" if verdict.metric is not None else "in the order given"
+    order = table_order(verdict)
     body = [
         f"<h1>ww report: {escape(' vs '.join(comparison.names))}</h1>",
         f'<p class="summary{"" if verdict.best else " warn"}">{escape(summary)}</p>',
@@ -304,7 +312,7 @@ def comparison_report(comparison: Comparison) -> str:
 
 
 def comparison_repr_html(comparison: Comparison) -> str:
-    """A static HTML fragment for notebooks: the verdict and the model table (best first when ranked)."""
+    """A static HTML fragment for notebooks: the verdict and the model table (ordered by the ranking metric when ranked)."""
     return f"<p>{escape(str(comparison.verdict))}</p>" + _simple_table(comparison.ordered_table(), comparison.shown_columns(), "ranking")
 
 
