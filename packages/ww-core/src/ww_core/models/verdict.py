@@ -136,7 +136,9 @@ def _weighted_note(rows: Sequence[Rows]) -> str:
 def rank_same_architecture(names: Sequence[str], rows: Sequence[Rows], summaries: Mapping[str, Mapping[str, float]], why: str) -> Verdict:
     """Rank by mean alpha (lower is better); a best needs no failed layer, alpha >= 2, the median's agreement, a lead beyond noise."""
     ranking = _order(names, summaries, RANK_METRIC)
-    tracked = "as it tracked held-out accuracy on hyper-parameter and checkpoint series (docs/verdicts.md)"
+    tracked = (
+        "as it tracked held-out accuracy on our hyper-parameter and checkpoint series, closely for MLPs, weakly for CNNs (docs/verdicts.md)"
+    )
     basis = f"same architecture ({why}): ranked by mean alpha, lower is better, {tracked}"
     note = _weighted_note(rows)
     top, runner = ranking[0], ranking[1]
