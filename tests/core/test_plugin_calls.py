@@ -48,6 +48,11 @@ LAYERS_FAULTS = {
         "RuntimeError: mid-listing",
     ),
     "malformed layer": ("return [LayerMatrix('x', 'zero', 'dense', (4, -1), lambda: np.ones((4, 4)))]", "index"),
+    "two layers, one index": (  # one of them was lost without a word
+        "return [LayerMatrix('x', 0, 'dense', (60, 30), lambda: np.ones((60, 30))),"
+        " LayerMatrix('y', 0, 'dense', (60, 30), lambda: np.ones((60, 30)))]",
+        "index 0 is also layer 'x'",
+    ),
 }
 
 
