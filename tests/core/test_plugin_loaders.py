@@ -71,6 +71,6 @@ def test_a_loaders_sys_exit_fails_its_row_and_ww_goes_on(site: Path, tmp_path: P
     assert [row["status"] for row in results.details] == ["success", "failed"]
     assert "'b'" in results.details[1]["error"] and "SystemExit: 7" in results.details[1]["error"]
     assert np.isfinite(results.details[0]["alpha"])
-    done = _ww(site, "analyze", str(source), "-q")
+    done = _ww(site, "analyze", str(source))
     assert done.returncode == 0, (done.returncode, done.stderr)
     assert "SystemExit: 7" in done.stdout

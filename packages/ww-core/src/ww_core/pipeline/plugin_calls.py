@@ -9,19 +9,18 @@ same way. What a failure means (broken for the run, fall back to core) is the ca
 
 from __future__ import annotations
 
-import contextlib
 import math
-import sys
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 
 import numpy as np
 
 from ww_core.platform.adapter_options import option_specs
+from ww_core.platform.plugin_stdout import stdout_to_stderr
 from ww_core.platform.protocol import KIND_NDIM, LayerMatrix
 
 T = TypeVar("T")
@@ -63,33 +62,6 @@ def _count(plugin: str, hook: str, seconds: float) -> None:
         entry = _times[(plugin, hook)]
         entry.calls += 1
         entry.seconds += seconds
-
-
-class _StdoutToStderr:
-    """While any plugin code runs (in any thread), ``sys.stdout`` is stderr; the first to enter swaps, the last restores."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.depth = 0
-        self.saved: Any = None
-
-    @contextlib.contextmanager
-    def active(self) -> Iterator[None]:
-        with self.lock:
-            if self.depth == 0:
-                self.saved, sys.stdout = sys.stdout, sys.stderr
-            self.depth += 1
-        try:
-            yield
-        finally:
-            with self.lock:
-                self.depth -= 1
-                if self.depth == 0:
-                    sys.stdout = self.saved
-                    self.saved = None
-
-
-stdout_to_stderr = _StdoutToStderr().active
 
 
 def describe_exception(exc: BaseException) -> str:
@@ -142,10 +114,14 @@ def checked_layers(plugin: str, answer: Any) -> list[LayerMatrix]:
     if isinstance(answer, (str, bytes, Mapping)) or not isinstance(answer, Iterable):
         raise PluginError(plugin, "ww_layers", f"returned {type(answer).__name__}, not an iterable of LayerMatrix")
     listed = guarded(plugin, "ww_layers", lambda: list(answer), passthrough=(OSError, ValueError, ImportError))
+    holders: dict[int, str] = {}
     for position, layer in enumerate(listed):
         problem = layer_problem(layer)
+        if not problem and int(layer.index) in holders:  # one of the two rows would be lost
+            problem = f"layer {layer.name!r}: index {layer.index} is also layer {holders[int(layer.index)]!r}'s"
         if problem:
             raise PluginError(plugin, "ww_layers", f"item {position}: {problem}")
+        holders[int(layer.index)] = layer.name
     return listed
 
 

@@ -12,6 +12,7 @@ from typing import Callable, Literal, Mapping
 
 import numpy as np
 
+from ww_core.platform.plugin_stdout import stdout_to_stderr
 from ww_core.spectra.shapes import KIND_NDIM, widen_to_float
 
 LayerKind = Literal["dense", "conv1d", "conv2d", "conv3d", "embedding"]
@@ -95,9 +96,12 @@ class LayerMatrix:
         """Load the canonical weights, widened to float32/float64 and checked against ``shape``."""
         where = f" in {self.origin}" if self.origin else ""
         try:
-            array = np.asarray(self.load())
-        except LayerLoadError:
+            with stdout_to_stderr():  # an adapter's code: its prints never reach --csv -
+                array = np.asarray(self.load())
+        except (LayerLoadError, KeyboardInterrupt):
             raise
+        except SystemExit as exc:  # a loader's sys.exit fails its layer, never ends ww
+            raise LayerLoadError(f"layer {self.name!r}{where}: cannot load weights: SystemExit: {exc.code}") from exc
         except Exception as exc:  # an adapter's loader failed: name the layer, keep the cause
             raise LayerLoadError(f"layer {self.name!r}{where}: cannot load weights: {exc}") from exc
         if tuple(array.shape) != tuple(self.shape):
