@@ -23,6 +23,7 @@ from typing import IO, Any, NamedTuple
 import numpy as np
 
 from ww_core.platform.messages import printable
+from ww_core.platform.untrusted import special_kind
 from ww_core.results.export import json_safe, to_dataframe
 from ww_core.results.rows import TEXT_COLUMNS, decoded_row, esd_key, is_stored_number, stored_row_problem
 
@@ -160,6 +161,7 @@ class HistoryLog:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
+        _check_regular(self.path)  # opening a FIFO to append would wait forever for a reader
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.exists() and self.path.stat().st_size > 0:
             with self.path.open("rb") as handle:
@@ -184,6 +186,13 @@ class HistoryLog:
         if self._held is not None:
             self._held.close()
             self._held = None
+
+
+def _check_regular(path: Path) -> None:
+    """A ValueError naming ``path`` when it exists and is no regular file (a FIFO, a device, a folder)."""
+    kind = special_kind(path)
+    if kind is not None:
+        raise ValueError(f"{printable(str(path))}: not a regular file ({kind}): a monitor log is a regular file")
 
 
 def _hold(path: Path) -> IO[bytes] | None:
@@ -255,6 +264,7 @@ def load_history(path: str | Path) -> History:
     A file holding no monitor record at all is an error naming it.
     """
     source = Path(path)
+    _check_regular(source)
     if not source.is_file():
         raise FileNotFoundError(f"no such monitor log: {printable(str(source))}")
     history = History(path=str(source))
