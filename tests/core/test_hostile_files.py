@@ -6,7 +6,9 @@ loops are refused, and no message ever quotes the bytes of whatever a link point
 
 from __future__ import annotations
 
+import io
 import json
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any, Callable
@@ -109,6 +111,23 @@ def index_nested_deeply(root: Path) -> Path:
     return folder
 
 
+def dtype_not_a_string(root: Path) -> Path:
+    # an unhashable dtype made core's own reader "broken" for the rest of the process
+    return _safetensors(root / "m.safetensors", {"w": {"dtype": ["F32"], "shape": [2, 2], "data_offsets": [0, 16]}}, bytes(16))
+
+
+def npz_member_twice(root: Path) -> Path:
+    # zipfile keeps the last of two members named alike: which weights were analyzed was a silent choice
+    with zipfile.ZipFile(root / "twice.npz", "w") as archive:
+        for seed in (0, 1):
+            buffer = io.BytesIO()
+            np.save(buffer, np.random.default_rng(seed).standard_normal((40, 30)))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # zipfile's "Duplicate name"
+                archive.writestr("w.npy", buffer.getvalue())
+    return root / "twice.npz"
+
+
 def random_npz(root: Path) -> Path:
     (root / "noise.npz").write_bytes(np.random.default_rng(0).bytes(4096))
     return root / "noise.npz"
@@ -133,6 +152,8 @@ HOSTILE: dict[str, tuple[Callable[[Path], Path], tuple[str, ...]]] = {
     "a tensor in two shards": (tensor_in_two_shards, ("'a.weight'", "one.safetensors", "two.safetensors")),
     "index nested 100000 deep": (index_nested_deeply, ("index.json", "nested too deeply")),
     "random bytes named .npz": (random_npz, ("not a readable .npz",)),
+    "a dtype that is no string": (dtype_not_a_string, ("m.safetensors", "'w'", "dtype")),
+    "a member twice in an .npz": (npz_member_twice, ("twice.npz", "'w.npy'", "twice")),
     "a file no adapter reads": (unknown_format, ("no installed adapter recognizes",)),
 }
 
@@ -141,6 +162,15 @@ HOSTILE: dict[str, tuple[Callable[[Path], Path], tuple[str, ...]]] = {
 def test_hostile_file_is_one_error_line_naming_it(tmp_path: Path, case: str) -> None:
     build, needles = HOSTILE[case]
     check_cli_error(build(tmp_path), *needles)
+
+
+def test_a_hostile_file_never_disables_cores_reader_for_later_sources(tmp_path: Path) -> None:
+    bad = dtype_not_a_string(tmp_path)
+    good = tmp_path / "good.npz"
+    np.savez(good, w=np.random.default_rng(0).standard_normal((40, 30)))
+    with pytest.raises(ValueError, match="m.safetensors"):
+        ww_core.analyze(bad)
+    assert ww_core.analyze(good).details[0]["status"] == "success"
 
 
 def test_a_link_loop_named_by_a_relative_path_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
