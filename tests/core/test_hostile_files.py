@@ -168,8 +168,21 @@ def test_a_hostile_file_never_disables_cores_reader_for_later_sources(tmp_path: 
     bad = dtype_not_a_string(tmp_path)
     good = tmp_path / "good.npz"
     np.savez(good, w=np.random.default_rng(0).standard_normal((40, 30)))
-    with pytest.raises(ValueError, match="m.safetensors"):
+    with pytest.raises(ValueError, match=r"m\.safetensors"):
         ww_core.analyze(bad)
+    assert ww_core.analyze(good).details[0]["status"] == "success"
+
+
+def test_a_fault_in_cores_reader_is_one_error_and_never_disables_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ww_core.sources import builtin
+
+    good = tmp_path / "good.npz"
+    np.savez(good, w=np.random.default_rng(0).standard_normal((40, 30)))
+    real = builtin._npz_layers
+    monkeypatch.setattr(builtin, "_npz_layers", lambda path, fused_qkv: {}["a bug in core"])
+    with pytest.raises(ValueError, match=r"'ww-core'.*ww_layers.*KeyError"):
+        ww_core.analyze(good)
+    monkeypatch.setattr(builtin, "_npz_layers", real)
     assert ww_core.analyze(good).details[0]["status"] == "success"
 
 

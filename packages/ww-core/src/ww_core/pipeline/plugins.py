@@ -193,7 +193,7 @@ def _ask_layers(plugin: Plugin, source: Any, options: AdapterOptions, *, explici
         answer = _call(plugin, "ww_layers", options, VERDICTS, source=source)
         return None if answer is None else checked_layers(plugin.label, answer)
     except PluginError as exc:
-        if explicit:
+        if explicit or plugin.key == BUILTIN:  # core's own reader is never switched off by one file
             raise
         mark_broken(plugin, exc)
         return None

@@ -79,6 +79,7 @@ def _npz_layers(path: Path, fused_qkv: bool) -> Iterable[LayerMatrix]:
     try:
         with lock:
             members = [info for info in archive.infolist() if info.filename.endswith(".npy")]
+            _check_unique([info.filename for info in members])
             headers = {info.filename[: -len(".npy")]: _npz_member_header(archive, info, path) for info in members}
     except UntrustedDataError:
         raise
@@ -86,6 +87,15 @@ def _npz_layers(path: Path, fused_qkv: bool) -> Iterable[LayerMatrix]:
         raise ValueError(f"{path}: not a readable .npz archive ({type(exc).__name__}: {exc})") from None
     entries = [(name, shape, npz_member.NpzMember(str(path), name + ".npy"), dtype) for name, (shape, dtype) in headers.items()]
     return layers_from_named(entries, str(path), "npz", fused_qkv=fused_qkv)
+
+
+def _check_unique(names: list[str]) -> None:
+    """Refuse a member named twice: zipfile would read the last one, a silent choice between two tensors."""
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ValueError(f"member {name!r} appears twice in the archive")
+        seen.add(name)
 
 
 def _npz_member_header(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> tuple[tuple[int, ...], str]:

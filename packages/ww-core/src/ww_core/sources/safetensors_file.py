@@ -84,8 +84,8 @@ def _validate_entry(path: Path, name: str, entry: Any, data_size: int) -> None:
     if not isinstance(entry, dict) or not {"dtype", "shape", "data_offsets"} <= entry.keys():
         raise SafetensorsError(f"{path}: tensor {name!r} has a malformed header entry")
     dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
-    if dtype not in _DTYPES:
-        raise SafetensorsError(f"{path}: tensor {name!r} has unsupported dtype {dtype!r}")
+    if not isinstance(dtype, str) or dtype not in _DTYPES:
+        raise SafetensorsError(f"{path}: tensor {name!r} has unsupported dtype {dtype!r:.40}")
     if not (isinstance(shape, list) and all(type(d) is int and d >= 0 for d in shape)):
         raise SafetensorsError(f"{path}: tensor {name!r} has an invalid shape {shape!r}")
     if not (isinstance(offsets, list) and len(offsets) == 2 and all(type(o) is int for o in offsets)):
