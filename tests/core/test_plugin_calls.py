@@ -430,3 +430,19 @@ def test_plugins_flag_and_timing(site: Path, npz: Path) -> None:
     assert timing, run.stderr
     timed = _ww(site, "plugins", "--timing")
     assert timed.returncode == 0 and "slowpoke" in timed.stdout and "import" in timed.stdout, timed.stderr
+
+
+@pytest.mark.parametrize("variable", ["WW_PLUGINS", "WW_DISABLE_PLUGINS"])
+def test_a_plugin_list_naming_no_installed_plugin_is_warned(
+    variable: str, site: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # a typo left every plugin out (WW_PLUGINS=torchh), or the plugin meant to be kept out in (WW_DISABLE_PLUGINS)
+    install_plugin(site, "alpha-dist", "alpha", HEADER + info("alpha", suffixes=[".twin"]) + TWIN.format(name="alpha"))
+    monkeypatch.setenv(variable, "alpah,first-party,none,torch,alpha-dist")
+    with caplog.at_level(logging.WARNING, logger="ww_core"):
+        reload_plugins()
+        list_adapters()
+    warned = [r.getMessage() for r in caplog.records if variable in r.getMessage()]
+    assert len(warned) == 1 and "'alpah'" in warned[0] and "first-party" not in warned[0].split("installed")[0], warned
+    done = _ww(site, "--plugins", "torchh", "plugins")
+    assert done.returncode == 0 and "'torchh'" in done.stderr, done.stderr
