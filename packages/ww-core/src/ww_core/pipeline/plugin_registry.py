@@ -99,7 +99,19 @@ def _registry() -> _Registry:
     disabled = {name.strip() for name in os.environ.get(DISABLE_ENV, "").split(",") if name.strip()}
     for entry in sorted(entry_points(group=hookspecs.PROJECT), key=lambda e: (e.name, e.dist.name if e.dist else "")):
         registry.plugins.append(_load_entry_point(manager, entry, disabled))
+    _warn_unknown_names(registry.plugins)
     return registry
+
+
+def _warn_unknown_names(found: list[Plugin]) -> None:
+    """One warning per plugin list naming no plugin found: a typo would load every plugin but the one meant, or none."""
+    known = {plugin.name for plugin in found} | {plugin.distribution for plugin in found} | {"first-party", "none"}
+    for variable, label in ((ALLOW_ENV, f"--plugins/{ALLOW_ENV}"), (DISABLE_ENV, DISABLE_ENV)):
+        names = [name.strip() for name in os.environ.get(variable, "").split(",") if name.strip()]
+        unknown = [name for name in names if name not in known]
+        if unknown:
+            installed = ", ".join(sorted(plugin.name for plugin in found))
+            log.warning("%s names no installed plugin: %s (installed: %s)", label, ", ".join(map(repr, unknown)), installed)
 
 
 def plugin_manager() -> pluggy.PluginManager:
