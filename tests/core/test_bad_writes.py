@@ -255,6 +255,23 @@ def test_smoothing_a_folder_writes_a_new_folder_beside_it(tree: Tree) -> None:
     assert {key: after[key] for key in before} == before
 
 
+@pytest.mark.parametrize("source", ["folder", "file in the folder"])
+def test_write_back_never_mixes_the_new_model_with_other_weights_already_there(tree: Tree, source: str) -> None:
+    """A user's ``model-smoothed/`` holding other weights got the new file beside them: the written model read as both."""
+    target = tree.folder.with_name(f"{tree.folder.name}-smoothed")
+    target.mkdir()
+    _save(target / "other.safetensors", 7)
+    before = _hashes(tree.root)
+    model = tree.folder if source == "folder" else tree.folder / "model.safetensors"
+    with pytest.raises(ValueError, match=r"other\.safetensors"):
+        ww_core.svd_smoothing(model, method="svd", percent=0.5)
+    assert _hashes(tree.root) == before
+    (target / "other.safetensors").unlink()
+    first = Path(ww_core.svd_smoothing(model, method="svd", percent=0.5))
+    again = Path(ww_core.svd_smoothing(model, method="svd", percent=0.5))  # an earlier write-back is replaced
+    assert first == again and {row["name"] for row in ww_core.describe(again).details} == {"fc1", "fc2"}
+
+
 def test_smoothing_a_cached_repo_never_writes_into_the_cache(tree: Tree) -> None:
     before = _hashes(tree.hub)
     written = Path(ww_core.svd_smoothing(REPO_ID, method="svd", percent=0.5))
