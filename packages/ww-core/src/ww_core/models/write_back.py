@@ -11,8 +11,9 @@ import numpy as np
 from ww_core.pipeline.analysis import source_label
 from ww_core.pipeline.plugins import UnknownSourceError, read_source, reader_key, route
 from ww_core.pipeline.plugins import write_weights as adapter_write
+from ww_core.platform.messages import printable
 from ww_core.results.options import AnalysisOptions
-from ww_core.results.outputs import check_write_back
+from ww_core.results.outputs import check_write_back, is_weight_name
 from ww_core.sources import hf_cache
 
 
@@ -61,8 +62,26 @@ def output_path(source: Any, output: Any, tag: str) -> Path | None:
         return None
     path = Path(hf_cache.resolve(source))
     target = Path(output) if output is not None else default_output(path, tag)
-    check_write_back(path, target, model_folder(path))
+    folder = model_folder(path)
+    check_write_back(path, target, folder)
+    if folder is not None:  # the new weights are a model folder of their own
+        _check_unmixed(target if path.is_dir() else target.parent, folder)
     return target
+
+
+def _check_unmixed(new: Path, model: Path) -> None:
+    """ValueError naming the weights files already in ``new`` that ``model`` has no file of that name for: the new
+    model would be read together with them. What an earlier write-back of ``model`` left there is replaced."""
+    if not new.is_dir():
+        return
+    own = {entry.name for entry in model.iterdir()}
+    foreign = sorted(entry.name for entry in new.iterdir() if is_weight_name(entry) and entry.name not in own)
+    if foreign:
+        listed = ", ".join(printable(name) for name in foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+        raise ValueError(
+            f"{printable(str(new))} already holds weights ({listed}) that the new model would be read with; "
+            "choose another output or remove them"
+        )
 
 
 def write_weights(source: Any, weights: Mapping[str, np.ndarray], options: AnalysisOptions, *, output: Any = None, tag: str = "new") -> Any:
