@@ -76,6 +76,31 @@ def test_an_invalid_option_is_refused_by_the_api(model: Path, flags: list[str], 
         ww_core.analyze(model, **kwargs)
 
 
+#: API values that only the Python API can pass: a string for a switch was truthy (trust_pickle="false" allowed
+#: unpickling, mp_fit="False" fitted), NaN as a limit compared false (no limit), None was a TypeError
+API_REFUSED = [
+    ("trust_pickle", "false"),
+    ("mp_fit", "False"),
+    ("pool", "no"),
+    ("randomize", 2),
+    ("exact", None),
+    ("max_evals", float("nan")),
+    ("min_evals", None),
+    ("max_evals", "100"),
+]
+
+
+@pytest.mark.parametrize(("keyword", "value"), API_REFUSED, ids=[f"{k}={v!r}" for k, v in API_REFUSED])
+def test_a_value_of_the_wrong_kind_is_refused_by_the_api(model: Path, keyword: str, value: object) -> None:
+    with pytest.raises(ValueError, match=keyword):
+        ww_core.analyze(model, **{keyword: value})
+
+
+@pytest.mark.parametrize("value", [True, False, np.bool_(True), 0, 1])
+def test_a_switch_takes_bools_and_0_or_1(model: Path, value: object) -> None:
+    assert ww_core.analyze(model, mp_fit=value).details
+
+
 #: (flags, the option that has no effect, the one it needs)
 IGNORED_OPTIONS = [
     (["--xmin-max", "5"], "xmin_max", "xmin_peak"),
