@@ -8,6 +8,8 @@ import warnings
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Sequence
 
+import numpy as np
+
 from ww_core.platform.adapter_options import AdapterOptions, frozen, namespaced_extras
 from ww_core.platform.protocol import DEFAULT_MIN_EVALS
 from ww_core.spectra import xmax as xmax_option
@@ -102,13 +104,24 @@ class AnalysisOptions:
             raise ValueError(f"fit must be one of {FITS}, got {self.fit!r}")
         if self.peft not in (False, True, "with_base"):
             raise ValueError(f"peft must be False, True or 'with_base', got {self.peft!r}")
+        self._check_switches()
         if self.intra:
             raise ValueError(INTRA_REFUSED)
+        for name in ("min_evals", "max_evals"):
+            if not (_number(getattr(self, name)) and math.isfinite(getattr(self, name))):
+                raise ValueError(f"{name} ({flag_name(name)}) must be a whole number, got {getattr(self, name)!r}")
         if self.min_evals < 0 or self.max_evals < self.min_evals:
             raise ValueError(f"need 0 <= min_evals <= max_evals, got {self.min_evals}, {self.max_evals}")
         self._check_numbers()
         object.__setattr__(self, "extra", namespaced_extras(self.extra))
         object.__setattr__(self, "xmax", xmax_option.checked(self.xmax))
+
+    def _check_switches(self) -> None:
+        """Refuse a switch that is no bool (numpy's too) or 0/1: a string is truthy, so trust_pickle="false" would trust."""
+        for spec in fields(self):
+            value = getattr(self, spec.name)
+            if spec.type == "bool" and not (isinstance(value, (bool, np.bool_)) or (_whole(value) and value in (0, 1))):
+                raise ValueError(f"{spec.name} ({flag_name(spec.name)}) must be True or False, got {value!r}")
 
     def _check_numbers(self) -> None:
         """Refuse numbers no analysis can use, naming the keyword and its flag (``seed (--seed)``)."""
