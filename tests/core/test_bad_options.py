@@ -101,6 +101,21 @@ def test_a_switch_takes_bools_and_0_or_1(model: Path, value: object) -> None:
     assert ww_core.analyze(model, mp_fit=value).details
 
 
+def test_layer_ids_as_numpy_integers_select_like_ints(model: Path) -> None:
+    """``layers=[np.int64(1)]`` (ids taken from a details DataFrame) selected nothing, silently."""
+    expected = [row["status"] for row in ww_core.analyze(model, layers=[1]).details]
+    assert expected.count("success") == 1
+    assert [row["status"] for row in ww_core.analyze(model, layers=[np.int64(1)]).details] == expected
+    assert [row["status"] for row in ww_core.analyze(model, layers=np.array([1])).details] == expected
+    assert [row["status"] for row in ww_core.analyze(model, layers=[np.int64(-1)]).details] == expected[::-1]
+
+
+@pytest.mark.parametrize("entry", [True, 1.5, None, b"fc1"])
+def test_a_layers_entry_that_is_no_id_or_name_is_refused(model: Path, entry: object) -> None:
+    with pytest.raises(ValueError, match="layers"):
+        ww_core.analyze(model, layers=[entry])
+
+
 #: (flags, the option that has no effect, the one it needs)
 IGNORED_OPTIONS = [
     (["--xmin-max", "5"], "xmin_max", "xmin_peak"),
