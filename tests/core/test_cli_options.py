@@ -56,7 +56,7 @@ def test_flags_reach_the_options_with_their_types() -> None:
     chosen = option_kwargs(build_parser().parse_args(argv))
     assert chosen["extra"] == {"torch.split_gates": True, "torch.k": "x"}  # values read as JSON when they are JSON
     options = AnalysisOptions.from_kwargs(**{k: v for k, v in chosen.items() if k != "extra"})
-    assert options.layers == [1, "fc", -2]
+    assert list(options.layers) == [1, "fc", -2]
     assert (options.vectors, options.detX, options.conv2d_fft, options.inverse) == (True, True, True, True)
     assert options.xmax == 3 and isinstance(options.xmax, int)
     assert options.peft == "with_base" and options.pool is False and options.conv2d_norm is False

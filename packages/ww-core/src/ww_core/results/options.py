@@ -42,6 +42,19 @@ def _number(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
+def _layer_filters(layers: Any) -> tuple[int | str, ...]:
+    """``layers=`` as a tuple of ints (numpy integers too: ids from a details DataFrame) and strings; anything else refused."""
+    items = (layers,) if isinstance(layers, (str, numbers.Integral)) else layers
+    try:
+        items = tuple(items)
+    except TypeError:
+        raise ValueError(f"layers (--layers) must be layer ids, kinds or name substrings, got {layers!r}") from None
+    for item in items:
+        if isinstance(item, (bool, np.bool_)) or not isinstance(item, (numbers.Integral, str)):
+            raise ValueError(f"layers (--layers) entries must be layer ids (int), kinds or name substrings (str), got {item!r}")
+    return tuple(item if isinstance(item, str) else int(item) for item in items)
+
+
 def flag_help(help: str, *, describe: bool = False, choices: Sequence[Any] = ()) -> dict[str, Any]:
     """What the command line needs of a field: its help, its choices, and whether ``describe`` uses it."""
     return {"help": help, "describe": describe, "choices": tuple(choices)}
@@ -105,6 +118,7 @@ class AnalysisOptions:
         if self.peft not in (False, True, "with_base"):
             raise ValueError(f"peft must be False, True or 'with_base', got {self.peft!r}")
         self._check_switches()
+        object.__setattr__(self, "layers", _layer_filters(self.layers))
         if self.intra:
             raise ValueError(INTRA_REFUSED)
         for name in ("min_evals", "max_evals"):
