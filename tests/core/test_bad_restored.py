@@ -254,6 +254,38 @@ def test_load_history_names_the_line_of_a_malformed_record(tmp_path: Path, what:
         ww_core.load_history(log)
 
 
+#: lines json.loads cannot take: RecursionError and Python's 4300-digit limit were a traceback, or an error naming no line
+RAW_LINES = [
+    ("a line nested 100000 deep", '{"record": "layer", "x": ' + "[" * 100_000 + "]" * 100_000 + "}"),
+    ("a number of 5000 digits", '{"record": "snapshot", "step": 1, "summary": {"alpha": ' + "1" * 5000 + "}}"),
+]
+
+
+@pytest.mark.parametrize(("what", "raw"), RAW_LINES, ids=[case[0] for case in RAW_LINES])
+def test_a_log_line_json_cannot_parse_is_one_error_naming_it(tmp_path: Path, what: str, raw: str) -> None:
+    log = tmp_path / "run.jsonl"
+    lines = [json.dumps(record) for record in _log(log)]
+    lines.insert(1, raw)
+    log.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match=f"^{log}:2: "):
+        ww_core.load_history(log)
+    code, out, err = _run(["plot-history", str(log), "-o", str(tmp_path / "h.png")])
+    assert code == 2 and not out and err.count("\n") == 1 and err.startswith(f"ww: error: {log}:2: "), err
+
+
+@pytest.mark.parametrize(("what", "raw"), RAW_LINES, ids=[case[0] for case in RAW_LINES])
+def test_a_cache_line_json_cannot_parse_is_computed_again(
+    cached: tuple[Path, Path, ww_core.Results], what: str, raw: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    model, cache, clean = cached
+    line = len(cache.read_text().splitlines()) + 1
+    with cache.open("a") as handle:
+        handle.write(raw + "\n")
+    results = ww_core.analyze(model, cache=cache)
+    _same(results.details, clean.details)
+    assert f"{cache}:{line}:" in caplog.text, caplog.text
+
+
 def test_a_valid_log_with_nan_and_infinite_metrics_still_plots(tmp_path: Path) -> None:
     log = tmp_path / "run.jsonl"
     records = _log(log)
