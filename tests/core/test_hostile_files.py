@@ -186,6 +186,16 @@ def test_a_fault_in_cores_reader_is_one_error_and_never_disables_it(tmp_path: Pa
     assert ww_core.analyze(good).details[0]["status"] == "success"
 
 
+def test_a_peft_config_nested_deeply_is_read_as_no_config(tmp_path: Path) -> None:
+    """``adapter_config.json`` of 100000 nested lists was a RecursionError traceback from ``ww analyze FOLDER``."""
+    folder = tmp_path / "adapter"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    save_file({"fc.weight": rng.standard_normal((40, 30)).astype(np.float32)}, str(folder / "adapter_model.safetensors"))
+    (folder / "adapter_config.json").write_text("[" * 100_000 + "]" * 100_000)
+    assert [row["status"] for row in ww_core.analyze(folder).details] == ["success"]
+
+
 def test_a_link_loop_named_by_a_relative_path_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """'loop/a.safetensors' is spelled like a repo id: it was called missing and looked up in the Hugging Face cache."""
     (tmp_path / "loop").mkdir()
