@@ -186,7 +186,7 @@ class ResultsCache:
                 continue
             try:
                 record = json.loads(raw)
-            except ValueError:  # torn line, bytes that are not UTF-8 or not JSON
+            except (ValueError, RecursionError):  # torn line, not UTF-8 or not JSON, nested too deeply, a huge number
                 record = None
             rows = record.get("rows") if isinstance(record, dict) else None
             if not isinstance(record.get("key") if isinstance(record, dict) else None, str) or not _row_objects(rows):

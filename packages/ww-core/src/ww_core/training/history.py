@@ -243,11 +243,15 @@ def _record_problem(record: dict[str, Any]) -> str | None:
 
 def _parse(path: Path, number: int, line: str) -> dict[str, Any] | None:
     """The record on one line; None for a torn line; ValueError ``LOG:LINE: problem`` for a line that is no monitor record."""
+    where = f"{printable(str(path))}:{number}"
     try:
         record = json.loads(line)
     except json.JSONDecodeError:
         return None
-    where = f"{printable(str(path))}:{number}"
+    except RecursionError:
+        raise ValueError(f"{where}: not a ww monitor record (JSON nested too deeply)") from None
+    except ValueError as exc:  # a number beyond Python's digit limit
+        raise ValueError(f"{where}: not a ww monitor record ({' '.join(str(exc).split())[:80]})") from None
     if not isinstance(record, dict) or record.get("record") not in RECORD_KINDS:
         raise ValueError(f"{where}: not a ww monitor record (expected a JSON object with 'record' one of {RECORD_KINDS})")
     problem = _record_problem(record)
