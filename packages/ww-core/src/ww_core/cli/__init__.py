@@ -572,7 +572,7 @@ def cached_layers(path: str) -> int:
 def _is_json(line: str) -> bool:
     try:
         json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
     return True
 

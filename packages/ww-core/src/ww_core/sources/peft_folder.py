@@ -21,7 +21,7 @@ def base_model_name(folder: Path) -> str | None:
     try:
         with open_regular(folder / CONFIG, model_root(folder)) as handle:  # a FIFO or a link out of the folder: no config
             config = json.loads(handle.read(MAX_CONFIG_BYTES))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # unreadable, not JSON, or nested too deeply: no config
         return None
     name = config.get("base_model_name_or_path") if isinstance(config, dict) else None
     return name if isinstance(name, str) and name else None
