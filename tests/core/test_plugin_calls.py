@@ -178,6 +178,16 @@ def test_adapter_info_that_is_no_mapping_is_a_broken_plugin(site: Path) -> None:
     assert status["status"] == "broken" and "ww_adapter_info" in status["reason"] and "list" in status["reason"]
 
 
+@pytest.mark.parametrize("suffix", ["", "npz", "."])
+def test_a_suffix_without_a_dot_is_a_broken_plugin_not_a_claim_on_every_file(site: Path, npz: Path, suffix: str) -> None:
+    """``"suffixes": [""]`` matched every file at the most specific level: a catch-all that outranked core's own reader."""
+    install_plugin(site, "greedy-dist", "greedy", HEADER + info("greedy", suffixes=[suffix]) + HIJACKER)
+    reload_plugins()
+    status = _status("greedy")
+    assert status["status"] == "broken" and "suffixes" in status["reason"], status
+    assert ww_core.analyze(npz, workers=1).adapter["name"] == "ww-core"
+
+
 NOISY = """
 print('noise at import')
 
