@@ -99,6 +99,9 @@ def checked_info(plugin: str, answer: Any) -> dict[str, Any]:
         value = info.get(key, ())
         if isinstance(value, str) or not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
             raise PluginError(plugin, "ww_adapter_info", f"{key!r} must be a list of strings, got {value!r}")
+    for suffix in info.get("suffixes", ()):
+        if not (suffix.startswith(".") and len(suffix) > 1):  # "" would match every file at the most specific level
+            raise PluginError(plugin, "ww_adapter_info", f"'suffixes' must start with a dot, like '.pt'; got {suffix!r}")
     if "options" in info:
         try:
             option_specs(info["options"])
