@@ -188,6 +188,18 @@ def test_a_suffix_without_a_dot_is_a_broken_plugin_not_a_claim_on_every_file(sit
     assert ww_core.analyze(npz, workers=1).adapter["name"] == "ww-core"
 
 
+@pytest.mark.parametrize("module", ["builtins", "", "numpy.linalg"])
+def test_a_module_no_framework_has_is_a_broken_plugin(site: Path, npz: Path, module: str) -> None:
+    """Every class derives from ``object`` (module ``builtins``): declaring it claimed every in-memory model, a state
+    dict of torch tensors included, at the most specific level; a dotted name never matched at all."""
+    install_plugin(site, "greedy-dist", "greedy", HEADER + info("greedy", modules=[module]) + HIJACKER)
+    reload_plugins()
+    status = _status("greedy")
+    assert status["status"] == "broken" and "modules" in status["reason"], status
+    model = {"fc": np.random.default_rng(0).standard_normal((60, 30))}
+    assert ww_core.analyze(model, workers=1).adapter["name"] == "ww-core"
+
+
 NOISY = """
 print('noise at import')
 
