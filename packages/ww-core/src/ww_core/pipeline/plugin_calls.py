@@ -102,6 +102,9 @@ def checked_info(plugin: str, answer: Any) -> dict[str, Any]:
     for suffix in info.get("suffixes", ()):
         if not (suffix.startswith(".") and len(suffix) > 1):  # "" would match every file at the most specific level
             raise PluginError(plugin, "ww_adapter_info", f"'suffixes' must start with a dot, like '.pt'; got {suffix!r}")
+    for module in info.get("modules", ()):
+        if not module.isidentifier() or module == "builtins":  # every class derives from builtins' object
+            raise PluginError(plugin, "ww_adapter_info", f"'modules' must be top-level framework modules, like 'torch'; got {module!r}")
     if "options" in info:
         try:
             option_specs(info["options"])
