@@ -94,6 +94,17 @@ def test_negative_dims_are_refused_naming_the_tensor(tmp_path: Path) -> None:
             run(path)
 
 
+def test_an_initializer_named_twice_is_refused_naming_it(tmp_path: Path) -> None:
+    """Two initializers named ``fc1`` (ONNX names are unique): one of them was analyzed, a silent choice."""
+    model = _model()
+    twin = numpy_helper.from_array(np.random.default_rng(5).standard_normal((32, 16)).astype(np.float32), "fc1")
+    model.graph.initializer.append(twin)
+    path = _save(model, tmp_path / "twice.onnx")
+    for run in (ww_core.analyze, ww_core.describe):
+        with pytest.raises(ValueError, match=r"twice\.onnx.*'fc1'.*twice"):
+            run(path)
+
+
 def test_dims_claiming_terabytes_do_not_allocate(tmp_path: Path) -> None:
     path = _save(_model(raw={"fc1": ([1 << 20, 1 << 20], b"\0" * 64)}), tmp_path / "huge.onnx")
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
