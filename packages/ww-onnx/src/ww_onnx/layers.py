@@ -20,7 +20,7 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 import onnx
 
-from ww_core.platform.toolkit import CONV_KIND_BY_RANK, LayerKind, LayerMatrix, TensorRef, module_path, unanalyzable_reason
+from ww_core.platform.toolkit import CONV_KIND_BY_RANK, LayerKind, LayerMatrix, TensorRef, module_path, printable, unanalyzable_reason
 from ww_onnx.graph import WeightUse, weight_uses
 from ww_onnx.tensors import loader
 
@@ -167,7 +167,11 @@ def model_layers(model: onnx.ModelProto, base_dir: Path | None, origin: str, opt
     A weight's reference id is its position in ``graph.initializer``, as weightwatcher 0.7.7
     numbers ONNX layers (Constant-node and subgraph weights have none).
     """
-    positions = {tensor.name: position for position, tensor in enumerate(model.graph.initializer)}
+    positions: dict[str, int] = {}
+    for position, tensor in enumerate(model.graph.initializer):
+        if tensor.name in positions:  # which of the two is the weight would be a silent choice
+            raise ValueError(f"{origin}: initializer {printable(tensor.name)!r} appears twice in the graph (ONNX names are unique)")
+        positions[tensor.name] = position
     model_file = Path(origin).absolute() if base_dir is not None else None  # the .onnx file, which a reference reads again if changed
     index = 0
     for use in weight_uses(model.graph):
