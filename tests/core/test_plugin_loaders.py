@@ -12,9 +12,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import ww_core
 from tests.core import test_plugin_isolation
+from ww_core import LayerMatrix
 from ww_core.pipeline.plugins import reload_plugins
 
 site = test_plugin_isolation.site
@@ -23,6 +25,7 @@ install_plugin = test_plugin_isolation.install_plugin
 PLUGIN = """
 import sys
 import numpy as np
+import pytest
 from ww_core import LayerMatrix, hookimpl
 
 @hookimpl
@@ -74,3 +77,22 @@ def test_a_loaders_sys_exit_fails_its_row_and_ww_goes_on(site: Path, tmp_path: P
     done = _ww(site, "analyze", str(source))
     assert done.returncode == 0, (done.returncode, done.stderr)
     assert "SystemExit: 7" in done.stdout
+
+
+def test_only_plugin_loaders_run_with_stdout_on_stderr(capsys: pytest.CaptureFixture[str]) -> None:
+    """Core's own loaders (a monitor's snapshot, on its background thread) leave ``sys.stdout`` alone: swapping it
+    there sent the training loop's own prints, made meanwhile on the main thread, to stderr."""
+    seen: list[object] = []
+
+    def core_loader() -> np.ndarray:
+        seen.append(sys.stdout)
+        return np.ones((4, 3))
+
+    def plugin_loader() -> np.ndarray:
+        seen.append(sys.stdout)
+        return np.ones((4, 3))
+
+    core_loader.__module__ = "ww_core.training.snapshot"
+    LayerMatrix("core", 0, "dense", (4, 3), core_loader).weights()
+    LayerMatrix("plugin", 1, "dense", (4, 3), plugin_loader).weights()
+    assert seen[0] is sys.stdout and seen[1] is sys.stderr
