@@ -6,6 +6,7 @@ canonical layout (docs/layouts.md), and how to load them when core asks.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Callable, Literal, Mapping
@@ -28,6 +29,13 @@ DEFAULT_MIN_EVALS = 8
 
 #: The conv kind of a canonical (out, in, *kernel) tensor, by its rank.
 CONV_KIND_BY_RANK: Mapping[int, LayerKind] = MappingProxyType({3: "conv1d", 4: "conv2d", 5: "conv3d"})
+
+
+def _is_core(load: object) -> bool:
+    """Whether ``load`` is ww-core's own (a monitor snapshot's copy, core's readers): it prints nothing, and swapping
+    ``sys.stdout`` for it would divert other threads' prints (a training loop's) to stderr meanwhile."""
+    module = getattr(load, "__module__", None) or type(load).__module__
+    return isinstance(module, str) and module.split(".")[0] == "ww_core"
 
 
 def unanalyzable_reason(dtype: str, shape: tuple[int, ...]) -> str:
@@ -95,8 +103,9 @@ class LayerMatrix:
     def weights(self) -> np.ndarray:
         """Load the canonical weights, widened to float32/float64 and checked against ``shape``."""
         where = f" in {self.origin}" if self.origin else ""
+        redirect = stdout_to_stderr() if not _is_core(self.load) else contextlib.nullcontext()
         try:
-            with stdout_to_stderr():  # an adapter's code: its prints never reach --csv -
+            with redirect:  # an adapter's code: its prints never reach --csv -
                 array = np.asarray(self.load())
         except (LayerLoadError, KeyboardInterrupt):
             raise
