@@ -303,6 +303,40 @@ def test_write_back_into_the_model_is_refused(tree: Tree, write: WriteBack, sour
     assert _hashes(tree.root) == before
 
 
+#: svd_smoothing in its own process under a file-size limit (EFBIG, as ENOSPC on a full disk) below the new weights' size
+FULL_DISK_WRITE_BACK = r"""
+import resource, signal, sys
+import ww_core
+
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (4000, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+try:
+    ww_core.svd_smoothing(sys.argv[1], output=sys.argv[2], method="svd", percent=0.5)
+except OSError as exc:
+    print("refused:", exc)
+"""
+
+
+@pytest.mark.skipif(os.name != "posix", reason="RLIMIT_FSIZE is POSIX")
+@pytest.mark.parametrize("kind", ["safetensors folder", "npz"])
+def test_write_back_on_a_full_disk_leaves_no_half_written_weights(tree: Tree, tmp_path: Path, kind: str) -> None:
+    """A full disk left a truncated model.safetensors (or an empty .npz) where the new model was to be."""
+    import subprocess
+    import sys
+
+    if kind == "npz":
+        source, output = tmp_path / "lone" / "m.npz", tmp_path / "out" / "m.npz"
+        source.parent.mkdir()
+        rng = np.random.default_rng(0)
+        np.savez(source, fc1=rng.standard_normal((64, 32)), fc2=rng.standard_normal((32, 48)))
+    else:
+        source, output = tree.folder, tmp_path / "out"
+    done = subprocess.run([sys.executable, "-c", FULL_DISK_WRITE_BACK, str(source), str(output)], capture_output=True, text=True, timeout=300)
+    assert done.stdout.startswith("refused:"), (done.stdout, done.stderr)
+    left = [path for path in (output.rglob("*") if output.is_dir() else [output]) if path.is_file()]
+    assert left == [], left
+
+
 # -- the monitor's log ---------------------------------------------------------------------------------------------------
 
 
