@@ -331,7 +331,9 @@ def test_write_back_on_a_full_disk_leaves_no_half_written_weights(tree: Tree, tm
         np.savez(source, fc1=rng.standard_normal((64, 32)), fc2=rng.standard_normal((32, 48)))
     else:
         source, output = tree.folder, tmp_path / "out"
-    done = subprocess.run([sys.executable, "-c", FULL_DISK_WRITE_BACK, str(source), str(output)], capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", FULL_DISK_WRITE_BACK, str(source), str(output)], capture_output=True, text=True, timeout=300
+    )
     assert done.stdout.startswith("refused:"), (done.stdout, done.stderr)
     left = [path for path in (output.rglob("*") if output.is_dir() else [output]) if path.is_file()]
     assert left == [], left

@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
 import struct
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, BinaryIO, Callable
 
 import numpy as np
 
@@ -69,9 +71,23 @@ def write_npz(path: Path, weights: Mapping[str, np.ndarray], output: Path) -> Pa
     """A new ``.npz`` at ``output``: every member of ``path``, the named layers replaced."""
     with np.load(path, allow_pickle=False) as archive:
         arrays = {key: archive[key] for key in archive.files}
-    with output.open("wb") as handle:
+    with written_whole(output) as handle:
         np.savez(handle, **write_mapping(arrays, weights))  # type: ignore[arg-type]
     return output
+
+
+@contextlib.contextmanager
+def written_whole(output: Path) -> Iterator[BinaryIO]:
+    """A handle on a temporary file beside ``output``, renamed onto it once written whole: a full disk or Ctrl-C never
+    leaves half a weights file (a reader would take it for the model), and the temporary name is no weights name."""
+    temporary = output.with_name(f".{output.name}.{os.getpid()}.tmp")
+    try:
+        with temporary.open("wb") as handle:
+            yield handle
+        os.replace(temporary, output)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def _to_bf16(values: np.ndarray) -> np.ndarray:
@@ -109,7 +125,7 @@ def _write_shard(shard: Path, new: Mapping[str, np.ndarray], output: Path) -> No
             blobs.append(blob)
     encoded = json.dumps(header, separators=(",", ":")).encode()
     encoded += b" " * (-len(encoded) % 8)
-    with output.open("wb") as out:
+    with written_whole(output) as out:
         out.write(struct.pack("<Q", len(encoded)))
         out.write(encoded)
         for blob in blobs:
