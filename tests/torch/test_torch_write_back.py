@@ -88,3 +88,31 @@ def test_svd_smoothing_of_a_file_writes_a_new_file(tmp_path: Path) -> None:
     assert new == tmp_path.with_name(f"{tmp_path.name}-smoothed") / "net.pt"  # beside the folder, which a torch reader reads
     assert np.linalg.matrix_rank(torch.load(new, weights_only=True)["fc.weight"].numpy()) == 10
     assert np.linalg.matrix_rank(torch.load(path, weights_only=True)["fc.weight"].numpy()) == 20
+
+
+#: svd_smoothing of a .pt file in its own process under a file-size limit (EFBIG, as ENOSPC on a full disk)
+FULL_DISK = r"""
+import resource, signal, sys
+import ww_core
+
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (4000, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+try:
+    ww_core.svd_smoothing(sys.argv[1], output=sys.argv[2], method="svd", percent=0.5)
+except (OSError, ValueError) as exc:  # torch.save says "unexpected pos" (a PluginError naming ww-torch)
+    print("refused:", exc)
+"""
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="RLIMIT_FSIZE is POSIX")
+def test_write_back_on_a_full_disk_leaves_no_half_written_file(tmp_path: Path) -> None:
+    """torch.save straight onto the output left a truncated .pt where the new model was to be."""
+    import subprocess
+    import sys
+
+    (tmp_path / "src").mkdir()
+    source, output = tmp_path / "src" / "model.pt", tmp_path / "out" / "model.pt"
+    torch.save(_net().state_dict(), source)
+    done = subprocess.run([sys.executable, "-c", FULL_DISK, str(source), str(output)], capture_output=True, text=True, timeout=300)
+    assert done.stdout.startswith("refused:"), (done.stdout, done.stderr)
+    assert not output.exists() and [path.name for path in output.parent.iterdir()] == []
