@@ -69,3 +69,32 @@ def test_svd_smoothing_of_an_nnx_module() -> None:
 def test_unknown_layer_is_named() -> None:
     with pytest.raises(KeyError, match="nope"):
         ww_jax.ww_write_weights(Net(nnx.Rngs(0)), {"nope": np.zeros((2, 2))}, None)
+
+
+#: svd_smoothing of a msgpack checkpoint in its own process under a file-size limit (EFBIG, as ENOSPC on a full disk)
+FULL_DISK = r"""
+import resource, signal, sys
+import ww_core
+
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (2000, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+try:
+    ww_core.svd_smoothing(sys.argv[1], output=sys.argv[2], method="svd", percent=0.5)
+except (OSError, ValueError) as exc:
+    print("refused:", exc)
+"""
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="RLIMIT_FSIZE is POSIX")
+def test_write_back_on_a_full_disk_leaves_no_half_written_file(tmp_path: Path) -> None:
+    """Writing the bytes straight onto the output left a truncated .msgpack where the new model was to be."""
+    import subprocess
+    import sys
+
+    (tmp_path / "src").mkdir()
+    source, output = tmp_path / "src" / "ckpt.msgpack", tmp_path / "out" / "ckpt.msgpack"
+    source.write_bytes(serialization.to_bytes(_linen()))
+    assert source.stat().st_size > 2000
+    done = subprocess.run([sys.executable, "-c", FULL_DISK, str(source), str(output)], capture_output=True, text=True, timeout=300)
+    assert done.stdout.startswith("refused:"), (done.stdout, done.stderr)
+    assert not output.exists() and [path.name for path in output.parent.iterdir()] == []
