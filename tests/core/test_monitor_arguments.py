@@ -30,7 +30,7 @@ MODEL = {"fc": np.random.default_rng(0).standard_normal((60, 30))}
 )
 def test_a_wrong_monitor_argument_is_refused_when_made(keyword: str, value: Any) -> None:
     with pytest.raises(ValueError, match=keyword):
-        ww_core.Monitor(every=1, log=None, **{keyword: value})
+        ww_core.Monitor(**{"every": 1, "log": None, keyword: value})
 
 
 def test_numpy_integers_and_real_rules_are_taken() -> None:

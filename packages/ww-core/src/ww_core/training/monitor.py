@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import operator
 import queue
 import threading
 import time
@@ -54,6 +55,26 @@ def check_stop_on(stop_on: str | None) -> None:
         raise ValueError(f"stop_on must be None, {', '.join(repr(choice) for choice in STOP_ON)}; got {stop_on!r}")
 
 
+def _whole(value: object) -> int:
+    """``value`` as an int when it is a whole number (numpy's too), else 0."""
+    try:
+        return operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        return 0
+
+
+def _check_watchers(warn: Any, divergence: Any, on_warning: Any) -> None:
+    """Refuse what cannot watch (a rule's name instead of the rule): otherwise every snapshot would fail on it."""
+    rules = (warn,) if not isinstance(warn, Sequence) or isinstance(warn, str) else warn
+    for rule in rules:
+        if isinstance(rule, str) or not callable(getattr(rule, "scan", None)):
+            raise ValueError(f"Monitor: warn takes rules such as FractionBelow() (ww_core.training.signals), got {rule!r}")
+    if divergence is not None and not isinstance(divergence, Divergence):
+        raise ValueError(f"Monitor: divergence must be a Divergence (ww_core.training.signals) or None, got {divergence!r}")
+    if on_warning is not None and not callable(on_warning):
+        raise ValueError(f"Monitor: on_warning must be a function of the warning, or None; got {on_warning!r}")
+
+
 class Monitor:
     """Analyze a training model every ``every`` steps in the background; log to ``log`` (JSON lines) when given.
 
@@ -75,13 +96,14 @@ class Monitor:
         divergence: Divergence | None = DEFAULT_DIVERGENCE,
         **options: Any,
     ) -> None:
-        if not isinstance(every, int) or every < 1:
+        if isinstance(every, bool) or _whole(every) < 1:  # numpy integers too
             raise ValueError(f"Monitor: every must be a positive number of steps, got {every!r}")
         if max_pending < 1:
             raise ValueError(f"Monitor: max_pending must be at least 1, got {max_pending!r}")
         if when_behind not in ("skip", "wait"):
             raise ValueError(f"Monitor: when_behind must be 'skip' or 'wait', got {when_behind!r}")
-        self.every = every
+        _check_watchers(warn, divergence, on_warning)
+        self.every = _whole(every)
         self.when_behind = when_behind
         self.options = AnalysisOptions.from_kwargs(**options)
         # ``adapter`` chooses who reads the model when a snapshot is taken; the snapshot itself is core's
