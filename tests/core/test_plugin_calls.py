@@ -468,3 +468,25 @@ def test_a_plugin_list_naming_no_installed_plugin_is_warned(
     assert len(warned) == 1 and "'alpah'" in warned[0] and "first-party" not in warned[0].split("installed")[0], warned
     done = _ww(site, "--plugins", "torchh", "plugins")
     assert done.returncode == 0 and "'torchh'" in done.stderr, done.stderr
+
+
+FORGER = """
+@hookimpl
+def ww_adapter_info():
+    return {"name": "forger", "package": "forger-dist", "handles": "x\\x1b[2J\\nww: error: forged", "suffixes": [".forge"],
+            "options": [{"name": "o", "type": "str", "default": "\\x1b[31m", "help": "h\\nww: error: forged help"}]}
+
+@hookimpl
+def ww_layers(source, options):
+    return None
+"""
+
+
+def test_ww_plugins_escapes_what_a_plugin_says_about_itself(site: Path) -> None:
+    """A plugin's ``handles`` and option help reached the terminal raw: a screen clear and a forged ``ww: error:`` line."""
+    install_plugin(site, "forger-dist", "forger", HEADER + FORGER)
+    for args in (["plugins"], ["plugins", "forger"]):
+        done = _ww(site, *args)
+        assert done.returncode == 0, done.stderr
+        assert "\x1b" not in done.stdout and not any(line.startswith("ww: error: forged") for line in done.stdout.splitlines())
+        assert "\\x1b[2J\\nww: error: forged" in done.stdout, done.stdout
