@@ -348,14 +348,15 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         version = f" {adapter['version']}" if adapter.get("version") else ""
         status = adapter["status"] + (f": {adapter['reason']}" if adapter.get("reason") else "")
         hooks = ", ".join(adapter["hooks"]) or "none"
-        print(f"{adapter['name']} [{status}] {adapter['distribution']}{version}; hooks: {hooks}; reads: {adapter['handles']}")
+        line = f"{adapter['name']} [{status}] {adapter['distribution']}{version}; hooks: {hooks}; reads: {adapter['handles']}"
+        print(printable(line))  # a plugin's words about itself are third-party text, escaped like file names
         if args.name:
-            print(f"  asked about: {adapter['declares']}")
+            print(printable(f"  asked about: {adapter['declares']}"))
             specs = option_specs(adapter["options"]) if "options" in adapter else None
             if specs is None:
                 print("  options: not declared (any --extra key reaches it)")
             for spec in specs or ():
-                print(f"  --extra {adapter['name']}.{spec.words()}")
+                print(printable(f"  --extra {adapter['name']}.{spec.words()}"))
     if args.timing:
         print("time spent in plugin code in this process (import, ww_adapter_info):")
         print(timing_text())
