@@ -233,6 +233,13 @@ def test_the_python_api_guards_its_outputs_too(tree: Tree, write: Callable[[Tree
     assert _hashes(tree.root) == before
 
 
+@pytest.mark.parametrize("flag", ["--csv", "--json", "--plot", "--cache"])
+def test_an_empty_output_name_is_refused_not_skipped(tree: Tree, flag: str) -> None:
+    """``--csv "$OUT"`` with OUT unset wrote nothing and exited 0: the user believed the rows were saved."""
+    code, out, err = _run(["analyze", str(tree.file), flag, "", "-q"])
+    assert code == 2 and not out and err.startswith(f"ww: error: {flag}: "), err
+
+
 # -- write-back (svd_smoothing, svd_sharpness) --------------------------------------------------------------------------
 
 
