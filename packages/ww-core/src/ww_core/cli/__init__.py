@@ -182,6 +182,9 @@ def check_outputs(
 ) -> None:
     """Fail now, before any analysis, when an output (flag, file) would harm the user's files (``OutputGuard``: an
     input, the model folder, the cache, another output), cannot be written, or two outputs would share stdout."""
+    for flag, target in [*files, *folders, ("--cache", cache)]:
+        if target is not None and not target.strip():  # "$OUT" with OUT unset: never a silent "nothing written"
+            raise ValueError(f"{flag}: an empty file name (an unset shell variable?); name a file, or leave the flag out")
     if sum(target == STDOUT for _, target in files) > 1:
         raise ValueError("only one output can go to stdout ('-'); write the others to files")
     suffixes = WEIGHT_SUFFIXES | {str(s).lower() for row in list_adapters() if row.get("status") == "ok" for s in row.get("suffixes") or ()}
