@@ -490,3 +490,22 @@ def test_ww_plugins_escapes_what_a_plugin_says_about_itself(site: Path) -> None:
         assert done.returncode == 0, done.stderr
         assert "\x1b" not in done.stdout and not any(line.startswith("ww: error: forged") for line in done.stdout.splitlines())
         assert "\\x1b[2J\\nww: error: forged" in done.stdout, done.stdout
+
+
+VERDICT_EVERYWHERE = """
+@hookimpl
+def ww_layers(source, options):
+    raise ValueError("cannot read this")
+"""
+
+
+def test_a_third_party_verdict_names_the_plugin_that_gave_it(site: Path, tmp_path: Path) -> None:
+    """A catch-all plugin refusing every source it is asked about gave 'ww: error: cannot read this', naming no one."""
+    install_plugin(site, "verdict-dist", "verdict", HEADER + info("verdict", catch_all=True) + VERDICT_EVERYWHERE)
+    reload_plugins()
+    with pytest.raises(ValueError, match=r"cannot read this.*'verdict' \\(verdict-dist 0\\.3\\)"):
+        ww_core.analyze({}, workers=1)
+    source = tmp_path / "x.unknown"
+    source.touch()
+    done = _ww(site, "analyze", str(source))
+    assert done.returncode == 2 and "cannot read this" in done.stderr and "verdict-dist" in done.stderr, done.stderr
