@@ -503,7 +503,7 @@ def test_a_third_party_verdict_names_the_plugin_that_gave_it(site: Path, tmp_pat
     """A catch-all plugin refusing every source it is asked about gave 'ww: error: cannot read this', naming no one."""
     install_plugin(site, "verdict-dist", "verdict", HEADER + info("verdict", catch_all=True) + VERDICT_EVERYWHERE)
     reload_plugins()
-    with pytest.raises(ValueError, match=r"cannot read this.*'verdict' \\(verdict-dist 0\\.3\\)"):
+    with pytest.raises(ValueError, match=r"cannot read this.*'verdict' \(verdict-dist 0\.3\)"):
         ww_core.analyze({}, workers=1)
     source = tmp_path / "x.unknown"
     source.touch()

@@ -18,6 +18,7 @@ from ww_core.pipeline.plugin_registry import (
     ALLOW_ENV,
     BUILTIN,
     DISABLE_ENV,
+    FIRST_PARTY_DISTRIBUTIONS,
     Plugin,
     adapter_ref,
     hook_impl,
@@ -197,6 +198,20 @@ def _ask_layers(plugin: Plugin, source: Any, options: AdapterOptions, *, explici
             raise
         mark_broken(plugin, exc)
         return None
+    except VERDICTS as exc:
+        raise _named(exc, plugin) from exc
+
+
+def _named(verdict: BaseException, plugin: Plugin) -> BaseException:
+    """A third-party plugin's verdict on the source, its message naming the plugin (a catch-all refusing everything
+    would otherwise be anonymous); core's and the first-party adapters' verdicts name their file already."""
+    if plugin.key == BUILTIN or plugin.distribution in FIRST_PARTY_DISTRIBUTIONS:
+        return verdict
+    message = f"{verdict} (said by plugin {plugin.label})"
+    try:
+        return type(verdict)(message)
+    except Exception:  # an exception type that takes other arguments
+        return ValueError(message)
 
 
 def _chosen(adapter: str, hook: str) -> Plugin:
