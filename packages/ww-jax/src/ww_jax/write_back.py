@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ww_core.platform.toolkit import to_stored
+from ww_core.platform.toolkit import to_stored, written_whole
 from ww_jax.layouts import JaxWeight, canonical_name, layout
 from ww_jax.nnx_modules import module_weights
 from ww_jax.pytrees import tree_weights
@@ -84,5 +84,6 @@ def write_msgpack(path: Path, new: Mapping[str, np.ndarray], output: Any) -> Pat
     prefix: LeafPath = ("params",) if isinstance(restored, Mapping) and "params" in restored else ()
     stored = _stored(msgpack_weights(path), new, str(path))
     updated = _replaced(restored, (), {(*prefix, *leaf): value for leaf, value in stored.items()})
-    Path(output).write_bytes(serialization.msgpack_serialize(updated, in_place=True))  # in place keeps key order (a copy sorts keys)
+    with written_whole(output) as handle:  # a full disk never leaves half a .msgpack where the new model was to be
+        handle.write(serialization.msgpack_serialize(updated, in_place=True))  # in place keeps key order (a copy sorts keys)
     return Path(output)

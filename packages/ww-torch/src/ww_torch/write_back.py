@@ -9,6 +9,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import torch
 
+from ww_core.platform.toolkit import written_whole
 from ww_torch.files import find_tensors, is_torchscript, load_file, shard_files
 from ww_torch.modules import module_refs
 from ww_torch.recognize import SourceKind
@@ -58,7 +59,8 @@ def _rewrite_file(path: Path, output: Path, weights: Mapping[str, np.ndarray], o
         raise ValueError(f"{path}: TorchScript archives cannot be written back; save the module's state dict instead")
     stored = load_file(path, bool(options.get("trust_pickle")))
     written = assign_all(_refs(find_tensors(stored, path), options), weights)
-    torch.save(stored, output)
+    with written_whole(output) as handle:  # a full disk never leaves half a .pt where the new model was to be
+        torch.save(stored, handle)
     return written
 
 

@@ -48,6 +48,7 @@ from ww_core.platform.untrusted import (
     regular_file,
     special_kind,
 )
+from ww_core.platform.whole_files import written_whole
 
 
 def kind_from_rank(ndim: int) -> LayerKind | None:
@@ -127,4 +128,5 @@ __all__ = [
     "to_stored",
     "unanalyzable_reason",
     "widen_to_float",
+    "written_whole",
 ]

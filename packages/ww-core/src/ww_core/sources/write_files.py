@@ -3,18 +3,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import shutil
 import struct
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, BinaryIO, Callable
+from typing import Any, Callable
 
 import numpy as np
 
 from ww_core.platform.named_arrays import QKV, infer_kind, is_fused_qkv, module_path
+from ww_core.platform.whole_files import written_whole
 from ww_core.sources.safetensors_file import _DTYPES, read_header, shard_files, tensor_loader
 
 #: Layer name → (stored key, row block of a fused q/k/v tensor or None for the whole tensor).
@@ -74,20 +73,6 @@ def write_npz(path: Path, weights: Mapping[str, np.ndarray], output: Path) -> Pa
     with written_whole(output) as handle:
         np.savez(handle, **write_mapping(arrays, weights))  # type: ignore[arg-type]
     return output
-
-
-@contextlib.contextmanager
-def written_whole(output: Path) -> Iterator[BinaryIO]:
-    """A handle on a temporary file beside ``output``, renamed onto it once written whole: a full disk or Ctrl-C never
-    leaves half a weights file (a reader would take it for the model), and the temporary name is no weights name."""
-    temporary = output.with_name(f".{output.name}.{os.getpid()}.tmp")
-    try:
-        with temporary.open("wb") as handle:
-            yield handle
-        os.replace(temporary, output)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
 
 
 def _to_bf16(values: np.ndarray) -> np.ndarray:
