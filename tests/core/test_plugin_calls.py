@@ -509,3 +509,14 @@ def test_a_third_party_verdict_names_the_plugin_that_gave_it(site: Path, tmp_pat
     source.touch()
     done = _ww(site, "analyze", str(source))
     assert done.returncode == 2 and "cannot read this" in done.stderr and "verdict-dist" in done.stderr, done.stderr
+
+
+def test_a_source_only_a_broken_plugin_declares_says_that_plugin_is_broken(site: Path, tmp_path: Path) -> None:
+    """The error said 'No known adapter package handles it' of a file whose suffix a plugin declares, broken in this run."""
+    failing = info("crashy", suffixes=[".crash"]) + layers_hook("raise RuntimeError('boom')")
+    install_plugin(site, "crashy-dist", "crashy", HEADER + failing)
+    reload_plugins()
+    source = tmp_path / "model.crash"
+    source.touch()
+    with pytest.raises(UnknownSourceError, match=r"crashy-dist is installed but broken \(ww_layers: RuntimeError: boom\)"):
+        ww_core.analyze(source, workers=1)
