@@ -57,7 +57,7 @@ def package_for(source: Any, hints: Iterable[Hints]) -> str | None:
 
 def advice(source: Any, adapters: Sequence[Mapping[str, Any]]) -> str:
     """What to do about ``source``, given the adapters found (``list_adapters()`` rows): install, or why it did not read it."""
-    declared = [found for row in adapters if row.get("status") == "ok" and (found := hints_of(row)) is not None]
+    declared = [found for row in adapters if (found := hints_of(row)) is not None]  # broken or disabled ones too: say so
     package = package_for(source, [*declared, *FIRST_PARTY])
     if package is None:
         return " No known adapter package handles it."
