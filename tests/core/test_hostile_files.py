@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import warnings
 import zipfile
 from pathlib import Path
@@ -272,3 +273,14 @@ def test_npz_zip_bomb_is_refused_before_inflating(tmp_path: Path, monkeypatch: p
     check_cli_error(path, "'w.npy'", "zip bomb")
     np.savez_compressed(path, w=np.random.default_rng(0).standard_normal((1024, 512)).astype(np.float32))  # real weights barely deflate
     assert ww_core.analyze(path, workers=1).details[0]["status"] == "success"
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
+def test_a_cache_ref_that_is_a_fifo_is_named_as_one(tmp_path: Path) -> None:
+    """refs/main as a FIFO gave "no revision 'main' ... (refs: main)", a message contradicting itself."""
+    repo = tmp_path / "hub" / "models--org--name"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "snapshots").mkdir()
+    os.mkfifo(repo / "refs" / "main")
+    with pytest.raises(ValueError, match=r"main: not a regular file \(a FIFO\)"):
+        ww_core.analyze(repo)
