@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ww_core.platform.untrusted import open_regular
+from ww_core.platform.untrusted import open_regular, special_kind
 
 #: ``org/name`` or ``org/name@revision`` (a branch, tag or commit hash).
 REPO_ID = re.compile(r"(?P<org>[A-Za-z0-9][\w.-]*)/(?P<name>[A-Za-z0-9][\w.-]*)(?:@(?P<revision>[\w.-]+))?")
@@ -43,7 +43,7 @@ def repo_folder_of(path: Path) -> Path | None:
 def snapshot_folder(repo: Path, revision: str = "main") -> Path:
     """The snapshot of ``revision`` (a name under ``refs/`` or a commit) in cache repo folder ``repo``, checked to stay inside it."""
     ref = repo / "refs" / revision
-    if _REF.fullmatch(revision) and ref.is_file():
+    if _REF.fullmatch(revision) and (ref.is_file() or special_kind(ref) not in (None, "a folder")):  # open_regular says what it is
         with open_regular(ref, repo) as handle:
             commit = handle.read(256).decode("utf-8", "replace").strip()
         if not _REF.fullmatch(commit) or commit.strip(".") == "":
