@@ -3,7 +3,6 @@ formulas, and messages that stay one line whatever a file is called."""
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
@@ -16,17 +15,8 @@ import pytest
 from safetensors import numpy as safetensors_numpy
 
 import ww_core
-from ww_core.cli import main
 
-
-def _run(argv: list[str]) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(argv)
-        except BaseException as exc:  # anything escaping main would be a traceback
-            raise AssertionError(f"ww {' '.join(argv)}: {type(exc).__name__} escaped: {exc}") from exc
-    return code, out.getvalue(), err.getvalue()
+from .cli_runs import run_ww
 
 
 def _save(path: Path, names: tuple[str, ...] = ("fc1.weight", "fc2.weight"), seed: int = 21) -> Path:
@@ -60,7 +50,7 @@ REFUSED_OPTIONS = [
 def test_an_invalid_option_is_refused_in_one_line(model: Path, flags: list[str], named: str, command: str) -> None:
     extra = {"report": ["-o", str(model.parent / "r.html")], "compare": [str(model)]}.get(command, [])
     argv = [command, str(model), *extra, *flags]
-    code, out, err = _run(argv)
+    code, out, err = run_ww(argv)
     assert code == 2 and not out, err
     assert err.count("\n") == 1 and err.startswith("ww: error: ") and named in err, err
     assert not (model.parent / "r.html").exists()
@@ -127,7 +117,7 @@ IGNORED_OPTIONS = [
 
 @pytest.mark.parametrize(("flags", "option", "needs"), IGNORED_OPTIONS, ids=[" ".join(case[0]) for case in IGNORED_OPTIONS])
 def test_an_option_without_effect_is_warned_about(model: Path, flags: list[str], option: str, needs: str) -> None:
-    code, _, err = _run(["analyze", str(model), "-q", *flags])
+    code, _, err = run_ww(["analyze", str(model), "-q", *flags])
     assert code == 0, err
     warnings = [line for line in err.splitlines() if line.startswith("ww: warning: ")]
     assert len(warnings) == 1 and option in warnings[0] and needs in warnings[0], err
@@ -147,7 +137,7 @@ def test_xmin_max_bounds_the_chosen_xmin(model: Path) -> None:
 @pytest.mark.parametrize("address", ["local:²", "local:٣", "local:1.5", "local:-1", "local:"])
 @pytest.mark.parametrize("flag", ["--dask", "--ray"])
 def test_a_cluster_size_that_is_no_ascii_number_is_one_clear_line(model: Path, address: str, flag: str) -> None:
-    code, _, err = _run(["analyze", str(model), flag, address])
+    code, _, err = run_ww(["analyze", str(model), flag, address])
     assert code == 2 and err.count("\n") == 1, err
     assert f"{flag} {address}" in err and "local:N" in err and "invalid literal" not in err, err
 
@@ -191,7 +181,7 @@ def _number(cell: str) -> bool:
 )
 def test_csv_cells_that_start_like_a_formula_are_neutralized(tmp_path: Path, command: list[str]) -> None:
     paths = {"model": str(_formula_model(tmp_path)), "other": str(_save(tmp_path / "other.safetensors")), "out": str(tmp_path / "rows.csv")}
-    code, out, err = _run([part.format(**paths) if part.startswith("{") else part for part in command])
+    code, out, err = run_ww([part.format(**paths) if part.startswith("{") else part for part in command])
     assert code == 0, err
     _no_formula(out if "-" in command else (tmp_path / "rows.csv").read_text())
 
@@ -225,7 +215,7 @@ def test_a_file_name_with_escapes_and_newlines_cannot_forge_lines(tmp_path: Path
     (folder / f"{FORGING}.safetensors").write_bytes(b"xx")
     argv = [command, str(folder), *(["-o", str(tmp_path / "r.html")] if command == "report" else [])]
     argv += [str(folder)] if command == "compare" else []
-    code, _, err = _run(argv)
+    code, _, err = run_ww(argv)
     assert code == 2, err
     assert err.count("\n") == 1 and err.startswith("ww: error: "), err
     assert "\x1b" not in err and "\\x1b[31mRED\\nww: error: forged" in err, err
@@ -237,7 +227,7 @@ def test_a_warning_naming_a_file_is_escaped_too(tmp_path: Path) -> None:
     ww_core.analyze(model, cache=cache)
     with cache.open("a") as handle:
         handle.write("not json\n")
-    code, _, err = _run(["analyze", str(model), "-q", "--cache", str(cache)])
+    code, _, err = run_ww(["analyze", str(model), "-q", "--cache", str(cache)])
     assert code == 0, err
     assert "\x1b" not in err and all(line.startswith("ww: ") for line in err.splitlines()), err
 
@@ -260,7 +250,7 @@ def test_a_file_name_that_is_not_utf8_still_gets_its_outputs(tmp_path: Path, com
         "analyze": ["analyze", model, "--json", out, "--csv", tmp_path / "rows.csv", "-q"],
         "compare": ["compare", model, model, "--names", "a", "b", "--json", out],
     }
-    code, _, err = _run([str(part) for part in argv[command]])
+    code, _, err = run_ww([str(part) for part in argv[command]])
     assert code == 0, err
     text = out.read_text(encoding="utf-8")
     assert "r\ufffdx.safetensors" in text or "r\\udcffx.safetensors" in text

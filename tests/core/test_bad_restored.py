@@ -7,9 +7,7 @@ malformed monitor record is one error ``LOG:LINE: problem``, never a traceback.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import io
 import json
 import math
 from pathlib import Path
@@ -20,7 +18,8 @@ import pytest
 from safetensors import numpy as safetensors_numpy
 
 import ww_core
-from ww_core.cli import main
+
+from .cli_runs import run_ww
 
 Record = dict[str, Any]
 
@@ -33,16 +32,6 @@ def _model(path: Path) -> None:
         "conv.weight": rng.standard_t(3, size=(16, 8, 3, 3)),
     }
     safetensors_numpy.save_file({key: value.astype(np.float32) for key, value in tensors.items()}, str(path))
-
-
-def _run(argv: list[str]) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(argv)
-        except BaseException as exc:  # anything escaping main would be a traceback
-            raise AssertionError(f"ww {' '.join(argv)}: {type(exc).__name__} escaped: {exc}") from exc
-    return code, out.getvalue(), err.getvalue()
 
 
 def _by_name(records: list[Record], name: str) -> Record:
@@ -148,7 +137,7 @@ def test_every_command_with_a_cache_recomputes_a_tampered_record(
         "report": ["report", str(model), "--cache", str(cache), "-o", str(out)],
         "compare": ["compare", str(model), str(model), "--names", "a", "b", "--cache", str(cache), "--json", str(out)],
     }[command]
-    code, _, err = _run(argv)
+    code, _, err = run_ww(argv)
     assert code == 0, err
     assert "Traceback" not in err and f"{cache}:{line}:" in err, err
     if command == "analyze":
@@ -237,7 +226,7 @@ def test_plot_history_names_the_line_of_a_malformed_record(
     line = edit(records) + 1
     log.write_text("".join(json.dumps(record) + "\n" for record in records))
     before = hashlib.sha256(log.read_bytes()).hexdigest()
-    code, out, err = _run(["plot-history", str(log), "-o", str(tmp_path / output)])
+    code, out, err = run_ww(["plot-history", str(log), "-o", str(tmp_path / output)])
     assert code == 2 and not out, err
     assert err.count("\n") == 1 and err.startswith(f"ww: error: {log}:{line}: "), err
     assert not (tmp_path / output).exists()
@@ -269,7 +258,7 @@ def test_a_log_line_json_cannot_parse_is_one_error_naming_it(tmp_path: Path, wha
     log.write_text("\n".join(lines) + "\n")
     with pytest.raises(ValueError, match=f"^{log}:2: "):
         ww_core.load_history(log)
-    code, out, err = _run(["plot-history", str(log), "-o", str(tmp_path / "h.png")])
+    code, out, err = run_ww(["plot-history", str(log), "-o", str(tmp_path / "h.png")])
     assert code == 2 and not out and err.count("\n") == 1 and err.startswith(f"ww: error: {log}:2: "), err
 
 
@@ -292,7 +281,7 @@ def test_a_valid_log_with_nan_and_infinite_metrics_still_plots(tmp_path: Path) -
     records[_first(records, "layer")]["alpha"] = None
     records[_first(records, "layer")]["D"] = "Infinity"
     log.write_text("".join(json.dumps(record) + "\n" for record in records))
-    code, _, err = _run(["plot-history", str(log), "-o", str(tmp_path / "h.png")])
+    code, _, err = run_ww(["plot-history", str(log), "-o", str(tmp_path / "h.png")])
     assert code == 0, err
 
 

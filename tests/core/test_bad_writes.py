@@ -7,9 +7,7 @@ output is exit 2 and one line naming it, and no file of the user's changed (hash
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +18,8 @@ import pytest
 from safetensors import numpy as safetensors_numpy
 
 import ww_core
-from ww_core.cli import main
+
+from .cli_runs import run_ww
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 REPO_ID = "org/net"
@@ -106,16 +105,6 @@ def _hashes(root: Path) -> dict[str, str]:
     return found
 
 
-def _run(argv: list[str]) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(argv)
-        except BaseException as exc:  # anything escaping main would be a traceback
-            raise AssertionError(f"ww {' '.join(argv)}: {type(exc).__name__} escaped: {exc}") from exc
-    return code, out.getvalue(), err.getvalue()
-
-
 #: (command line, the output that must be refused and named). ``{x}`` is a new path in the tree's root.
 REFUSED_OUTPUTS = [
     # an input file itself
@@ -160,7 +149,7 @@ REFUSED_OUTPUTS = [
 @pytest.mark.parametrize(("command", "named"), REFUSED_OUTPUTS, ids=[case[0] for case in REFUSED_OUTPUTS])
 def test_an_output_that_would_replace_the_users_files_is_refused(tree: Tree, command: str, named: str) -> None:
     before = _hashes(tree.root)
-    code, out, err = _run(tree.fill(command).split())
+    code, out, err = run_ww(tree.fill(command).split())
     assert code == 2 and not out, (command, code, err)
     assert err.count("\n") == 1 and err.startswith("ww: error: "), err
     assert tree.fill(named) in err, err
@@ -171,7 +160,7 @@ def test_a_log_whose_name_is_its_own_default_plot_is_not_replaced(tree: Tree) ->
     log = tree.root / "run.png"
     log.write_bytes(tree.log.read_bytes())
     before = _hashes(tree.root)
-    code, _, err = _run(["plot-history", str(log)])
+    code, _, err = run_ww(["plot-history", str(log)])
     assert code == 2 and err.count("\n") == 1 and str(log) in err, err
     assert _hashes(tree.root) == before
 
@@ -192,7 +181,7 @@ def test_outputs_beside_the_inputs_are_written_and_the_inputs_kept(tree: Tree, c
     running the same command again replaces its own earlier outputs."""
     before = _hashes(tree.root)
     for _ in range(2):
-        code, _, err = _run(tree.fill(command).split())
+        code, _, err = run_ww(tree.fill(command).split())
         assert code == 0, err
     after = _hashes(tree.root)
     assert {key: after[key] for key in before} == before
@@ -236,7 +225,7 @@ def test_the_python_api_guards_its_outputs_too(tree: Tree, write: Callable[[Tree
 @pytest.mark.parametrize("flag", ["--csv", "--json", "--plot", "--cache"])
 def test_an_empty_output_name_is_refused_not_skipped(tree: Tree, flag: str) -> None:
     """``--csv "$OUT"`` with OUT unset wrote nothing and exited 0: the user believed the rows were saved."""
-    code, out, err = _run(["analyze", str(tree.file), flag, "", "-q"])
+    code, out, err = run_ww(["analyze", str(tree.file), flag, "", "-q"])
     assert code == 2 and not out and err.startswith(f"ww: error: {flag}: "), err
 
 
@@ -481,7 +470,7 @@ def test_names_that_are_mathtext_are_drawn_as_plain_text(tree: Tree, command: st
     with ww_core.Monitor(every=1, log=tree.root / "math.jsonl", when_behind="wait") as monitor:
         monitor.observe(model, step=1)
     argv = [part.replace("{mathtext}", MATHTEXT) for part in tree.fill(command.replace("{mathtext}", "{{mathtext}}")).split()]
-    code, _, err = _run(argv)
+    code, _, err = run_ww(argv)
     assert code == 0, err
     assert matplotlib.rcParams["text.parse_math"], "the user's own matplotlib settings were changed"
 
