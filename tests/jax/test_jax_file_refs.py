@@ -114,8 +114,8 @@ def _changed_after_listing(monkeypatch: pytest.MonkeyPatch, change: Callable[[],
     """Run ``change`` after analyze() has listed the layers and before any is read."""
     real = analysis.model_layers
 
-    def listed_then_changed(source: Any, options: AnalysisOptions) -> Any:
-        found = real(source, options)
+    def listed_then_changed(source: Any, options: AnalysisOptions, *more: Any) -> Any:
+        found = real(source, options, *more)
         change()
         return found
 
