@@ -13,6 +13,7 @@ from ww_core.results import export, table_view
 from ww_core.results.options import AnalysisOptions
 from ww_core.results.outputs import write_checked
 from ww_core.results.summary import summarize, summary_lines
+from ww_core.results.verdict import verdict_line
 
 
 @dataclass
@@ -122,7 +123,7 @@ class Results:
     def __str__(self) -> str:
         lines = [self.table(), "", "summary:"]
         lines += summary_lines(self.summary)
-        return "\n".join(lines + table_view.legend(self.details))
+        return "\n".join([*lines, *table_view.legend(self.details), verdict_line(self.details)])
 
 
 def adapter_label(adapter: dict[str, str]) -> str:
