@@ -114,8 +114,9 @@ def fit_columns(
 
     Readable names come first: columns in ``drop_order`` go before names are cut below NAME_WIDTH;
     ``last_resort`` and then the requested options' columns go only when even short names do not fit.
-    A reason never costs a column: it wraps under its own.
+    A reason never costs a column: it wraps under its own. ``layer_id`` stays when cut names would read alike.
     """
+    kept = {"layer_id"} if alike_when_cut(rows) else set()
     has_reason = any(cell(r, REASON) for r in rows)
     shown = [c for c in columns if c != REASON or has_reason]
     longest_name = max((len(cell(r, "name")) for r in rows), default=0)
@@ -126,9 +127,15 @@ def fit_columns(
         for column in droppable:
             if _needed(rows, shown, name_width) <= width:
                 return shown
-            if column in shown:
+            if column in shown and column not in kept:
                 shown.remove(column)
     return shown
+
+
+def alike_when_cut(rows: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether two rows' names read the same once cut to MIN_NAME_WIDTH (transformer names differing only in a layer number)."""
+    cut = [abbreviate(cell(r, "name"), MIN_NAME_WIDTH) for r in rows]
+    return len(set(cut)) < len(cut)
 
 
 def name_width_for(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], width: int) -> int:
