@@ -72,12 +72,26 @@ def default_columns(rows: Sequence[Mapping[str, Any]], options: AnalysisOptions)
 def cell(row: Mapping[str, Any], column: str) -> str:
     """One value as text: floats to 4 significant digits, a reason only for rows that are not a success."""
     if column == REASON:
-        return "" if row.get("status") in ("success", "selected") else printable(str(row.get("error") or ""))
+        return "" if row.get("status") in ("success", "selected") else printable(own_reason(row))
     value = row.get(column, "")
     if isinstance(value, float) or hasattr(value, "dtype"):
         number = float(value)
         return "nan" if math.isnan(number) else f"{number:.4g}"
     return "" if value is None else printable(str(value))
+
+
+def own_reason(row: Mapping[str, Any]) -> str:
+    """A row's error less the ``layer 'fc1' (id 3) in FILE: `` it starts with: its row names the layer, the page the file."""
+    error = str(row.get("error") or "")
+    named = f"layer {row.get('name')!r} (id {row.get('layer_id')})"
+    if not error.startswith(named):
+        return error
+    rest = error[len(named) :]
+    if rest.startswith(" in "):
+        rest = rest.partition(": ")[2]
+    elif rest.startswith(": "):
+        rest = rest[2:]
+    return rest or error
 
 
 def abbreviate(text: str, width: int) -> str:
