@@ -65,3 +65,17 @@ def test_html_without_matplotlib_says_what_it_needs(
     with pytest.raises(SystemExit):
         main(["plot-history", "--help"])
     assert "matplotlib" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("args", "said"), [(["nosuch.jsonl"], "no such monitor log"), (["RUN", "--metric", "nosuch"], "'nosuch'")])
+def test_without_matplotlib_a_wrong_log_or_metric_is_said_first(
+    run_log: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], args: list[str], said: str
+) -> None:
+    """Without matplotlib, a missing log or unknown metric was reported as "install matplotlib": a newcomer installed it to learn the log was wrong."""
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if not installed
+    for name in [n for n in sys.modules if n.startswith("matplotlib.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.chdir(tmp_path)
+    assert main(["plot-history", *[str(run_log) if a == "RUN" else a for a in args]]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and said in err and "matplotlib" not in err, err
