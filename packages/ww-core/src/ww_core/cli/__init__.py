@@ -389,12 +389,6 @@ def cmd_plot_history(args: argparse.Namespace) -> int:
             f"{printable(str(target))}: plot-history writes .png, .svg or .html, not {printable(kind) or 'a file without suffix'}"
         )
     check_outputs([("-o", str(target))], inputs=[args.log])
-    try:
-        import matplotlib  # noqa: F401  (checked first: the .html page embeds the plot too)
-    except ImportError:
-        raise ImportError(
-            f"ww plot-history draws with matplotlib, for .png, .svg and .html alike: {install_hint('ww-core', 'plot')}"
-        ) from None
     history = load_history(args.log)
     if not history.steps:
         raise ValueError(f"{args.log}: no analyzed snapshot to plot ({len(history.skipped)} skipped, {len(history.errors)} failed)")
@@ -402,6 +396,12 @@ def cmd_plot_history(args: argparse.Namespace) -> int:
         history.layer_series(args.metric)
     except KeyError as exc:  # a one-line user error, not a traceback
         raise ValueError(exc.args[0]) from None
+    try:
+        import matplotlib  # noqa: F401  (after the log and metric: a wrong one is said first; the .html page embeds the plot too)
+    except ImportError:
+        raise ImportError(
+            f"ww plot-history draws with matplotlib, for .png, .svg and .html alike: {install_hint('ww-core', 'plot')}"
+        ) from None
     found = divergence_of(history)
     if found is not None and not any(record.get("rule") == found.rule for record in history.warnings):  # load_history said a logged one
         print(f"ww: warning: {args.log}: training diverged at step {found.step} (seen in its rows): {found.message}", file=sys.stderr)
