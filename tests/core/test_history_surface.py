@@ -71,7 +71,8 @@ def test_html_without_matplotlib_says_what_it_needs(
 def test_without_matplotlib_a_wrong_log_or_metric_is_said_first(
     run_log: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], args: list[str], said: str
 ) -> None:
-    """Without matplotlib, a missing log or unknown metric was reported as "install matplotlib": a newcomer installed it to learn the log was wrong."""
+    """Without matplotlib, a missing log or an unknown metric was answered "install matplotlib": a newcomer
+    installed it only to learn that the log was wrong."""
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if not installed
     for name in [n for n in sys.modules if n.startswith("matplotlib.")]:
         monkeypatch.delitem(sys.modules, name)

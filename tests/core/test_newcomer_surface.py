@@ -42,7 +42,9 @@ def test_rows_whose_names_are_cut_stay_apart(
     assert len(set(starts)) == len(rows), "\n".join(rows)
 
 
-def test_a_failed_row_s_reason_does_not_repeat_its_layer_and_file(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_failed_row_s_reason_does_not_repeat_its_layer_and_file(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """The row names the layer and the ``source:`` line the file: the wrapped reason says only what went wrong."""
     monkeypatch.setenv("COLUMNS", "80")
     assert main(["demo", "--fit", "TPL"]) == 0
