@@ -53,3 +53,37 @@ def test_a_failed_row_s_reason_does_not_repeat_its_layer_and_file(
     assert not any("digits_cnn" in line or "(id " in line for line in table), "\n".join(table)
     conv1 = " ".join(out.split("\nsummary:")[0].split(" conv1 ")[1].split())
     assert "power-law fit failed" in conv1, conv1
+
+
+def _axis_names(svg: str) -> list[str]:
+    import html
+    import re
+
+    return [html.unescape(text) for text in re.findall(r'<text class="layer-name"[^>]*>([^<]*)</text>', svg)]
+
+
+def test_flow_names_under_the_axis_tell_alike_layers_apart() -> None:
+    """Names cut to their end all read '…_value_projection' under the report's flow; each now says its layer_id too."""
+    from ww_core.views.report_svg import flow_svg
+
+    rows = [
+        (i, {"name": name.removesuffix(".weight"), "layer_id": i, "alpha": 3.0, "status": "success"}) for i, name in enumerate(LONG_NAMES)
+    ]
+    labels = _axis_names(flow_svg({"m": rows}))
+    assert len(labels) == len(LONG_NAMES) and len(set(labels)) == len(labels), labels
+    assert all(label.startswith(f"{i} ") for i, label in enumerate(labels)), labels
+    short = [(i, {"name": name, "layer_id": i, "alpha": 3.0, "status": "success"}) for i, name in enumerate(("conv1", "fc"))]
+    assert _axis_names(flow_svg({"m": short})) == ["conv1", "fc"]
+
+
+def test_a_comparison_flow_names_no_layer_the_other_model_does_not_have_there() -> None:
+    """Two models of different layers on one flow: the first model's names were put under the second's points."""
+    from ww_core.views.report_svg import flow_svg
+
+    def rows(names: tuple[str, ...]) -> list[tuple[int, dict[str, object]]]:
+        return [(i, {"name": name, "layer_id": i, "alpha": 3.0, "status": "success"}) for i, name in enumerate(names)]
+
+    labels = _axis_names(flow_svg({"a": rows(("conv1", "conv2", "fc1")), "b": rows(("fc1", "fc2"))}))
+    assert not {"conv1", "conv2", "fc1"} & set(labels), labels
+    assert len(labels) == 3
+    assert _axis_names(flow_svg({"a": rows(("fc1", "fc2")), "b": rows(("fc1", "fc2"))})) == ["fc1", "fc2"]
