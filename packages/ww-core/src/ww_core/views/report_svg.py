@@ -82,18 +82,33 @@ def flow_svg(series: Mapping[str, Sequence[tuple[int, Mapping[str, Any]]]]) -> s
                 f'<circle class="{"out" if out else "in"}" data-row="{index}" cx="{x(pos):.1f}" cy="{y(alpha):.1f}" r="{5 if out else 3.5}"'
                 f' fill="{"#d22" if out else color}"><title>{escape(tip)}</title></circle>'
             )
-    first = next(iter(points.values()), [])
-    step = max(1, math.ceil(len(first) / MAX_LABELS))
-    for pos in range(0, len(first), step):
-        name = str(first[pos][1].get("name", ""))
+    labels = axis_labels(list(series.values()))
+    step = max(1, math.ceil(len(labels) / MAX_LABELS))
+    for pos in range(0, len(labels), step):
         lx, ly = x(pos), HEIGHT - BOTTOM + 10
         place = f'x="{lx:.1f}" y="{ly}" text-anchor="end" transform="rotate(-60 {lx:.1f} {ly})"'
-        parts.append(f'<text class="layer-name" {place}>{escape(short(name))}</text>')
+        parts.append(f'<text class="layer-name" {place}>{escape(labels[pos])}</text>')
     if len(points) > 1:
         for i, (color, label) in enumerate(zip(_cycle(len(points)), points)):
             parts.append(f'<text x="{WIDTH - RIGHT - 4}" y="{TOP + 12 + 14 * i}" text-anchor="end" fill="{color}">{escape(label)}</text>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+def axis_labels(series: Sequence[Sequence[tuple[int, Mapping[str, Any]]]]) -> list[str]:
+    """Under each depth position: the layer name every model with that position agrees on, else the position number;
+    names whose cut ends read alike (``…value_projection``) lead with their ``layer_id``, as the table's first column."""
+    depth = max((len(rows) for rows in series), default=0)
+    held = [[rows[pos][1] for rows in series if pos < len(rows)] for pos in range(depth)]
+    names = [{str(row.get("name", "")) for row in rows} for rows in held]
+    labels = [short(next(iter(found))) if len(found) == 1 else str(pos) for pos, found in enumerate(names)]
+    if len(set(labels)) == len(labels):
+        return labels
+    labels = []
+    for pos, (rows, found) in enumerate(zip(held, names)):
+        lead = f"{rows[0].get('layer_id', pos)} "
+        labels.append(lead + short(next(iter(found)), LABEL_WIDTH - len(lead)) if len(found) == 1 else str(pos))
+    return labels
 
 
 def _cycle(count: int) -> list[str]:
