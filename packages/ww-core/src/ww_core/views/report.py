@@ -291,7 +291,8 @@ def comparison_report(comparison: Comparison) -> str:
     summary = str(verdict) + "".join(f" Note: {note}." for note in comparison.failed_notes())
     series = {name: [(i, row) for i, row in enumerate(result.details) if row.get("status") in ("success", "failed")]
               for name, result in zip(comparison.names, comparison.results)}  # fmt: skip
-    deltas = comparison.layer_deltas("alpha")
+    deltas = [{column: None if finite(value) is None and column != "layer" else value for column, value in row.items()}
+              for row in comparison.layer_deltas("alpha")]  # fmt: skip
     delta_columns = ["layer", *comparison.names, *[f"delta_{name}" for name in comparison.names[1:]]]
     order = table_order(verdict)
     body = [
@@ -303,9 +304,11 @@ def comparison_report(comparison: Comparison) -> str:
         "<p>each model's mean alpha over its fitted layers, in the order given (step order for a training-run folder).</p>",
         _series_trend(comparison),
         "<h2>Correlation flows</h2>",
-        f"<p>alpha of each model's layers along depth; the green band is {OVER_TRAINED_THRESH:g}–{UNDER_TRAINED_THRESH:g}.</p>",
+        f"<p>alpha of each model's layers along depth; the green band is {OVER_TRAINED_THRESH:g}–{UNDER_TRAINED_THRESH:g}. "
+        "Where the models' layers differ the axis numbers the positions; hover a point for its layer.</p>",
         flow_svg(series),
         "<h2>Per-layer alpha and its change from the first model</h2>",
+        "<p>Layers are matched by name; an empty cell: that model has no such layer, or its fit failed.</p>",
         _simple_table(deltas, delta_columns, "deltas"),
     ]
     return _page(f"ww report: {' vs '.join(comparison.names)}", "\n".join(body), {"esd": {}})
