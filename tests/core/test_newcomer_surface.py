@@ -102,3 +102,18 @@ def test_the_comparison_page_says_why_a_layer_has_no_alpha(tmp_path: Path) -> No
     deltas = re.search(r'<table id="deltas".*?</table>', page, re.S)
     assert deltas and ">nan<" not in deltas.group(0).lower(), deltas
     assert "empty cell" in page.split('<table id="deltas"')[0].rsplit("<h2>", 1)[1]
+
+
+def test_a_peft_folder_whose_factors_are_all_skipped_still_says_it_is_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A LoRA folder whose rank is under min_evals (rank 4 or 8 against the default 8; here 8 against 16): every bare factor
+    is skipped, the run ends in an error, and the warning naming --peft was dropped with the run's other warnings."""
+    from .test_model_folders import _peft_folder
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    folder = _peft_folder(tmp_path / "adapter")
+    assert main(["analyze", str(folder), "--min-evals", "16"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "were skipped" in err, err
+    assert "adapter_config.json" in err and "--peft" in err, err
