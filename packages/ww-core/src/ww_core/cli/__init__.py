@@ -37,6 +37,7 @@ from ww_core.results.results import Results, adapter_label
 from ww_core.results.rows import esd_key
 from ww_core.results.summary import summary_lines
 from ww_core.results.verdict import verdict_line
+from ww_core.sources.peft_folder import adapter_note
 
 #: The user's input or environment, reported as one line: OSError (a file or folder that cannot be
 #: read or written: missing, permissions, disk full), ValueError (a corrupt file or an invalid option
@@ -146,7 +147,9 @@ def require_analyzed(results: Results, layers: Sequence[Any] | None) -> None:
         wanted = " ".join(str(layer) for layer in layers)
         raise ValueError(f"--layers {wanted} matched no layer of {results.source} (it has {count}; `ww describe` lists them)")
     reason = results.details[0].get("error", "")
-    raise ValueError(f"no layer of {results.source} was analyzed: all {count} were skipped (first: {reason})")
+    note = None if results.options.peft else adapter_note(results.source)  # the run's warnings go unshown with an error
+    said = f"; {note}" if note else ""
+    raise ValueError(f"no layer of {results.source} was analyzed: all {count} were skipped (first: {reason}){said}")
 
 
 Job = tuple[str, Callable[[], object]]
