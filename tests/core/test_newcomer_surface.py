@@ -117,3 +117,25 @@ def test_a_peft_folder_whose_factors_are_all_skipped_still_says_it_is_one(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "were skipped" in err, err
     assert "adapter_config.json" in err and "--peft" in err, err
+
+
+def test_compare_fits_the_terminal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """``ww compare`` at 80 columns printed an 88-column table and a 300-character verdict line, as if not in a terminal."""
+    from ww_core.models.comparison import compare
+
+    paths = []
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        np.savez(tmp_path / f"m{seed}.npz", a=rng.standard_t(2 + seed, size=(200, 100)), b=rng.standard_t(2 + seed, size=(150, 100)))
+        paths.append(str(tmp_path / f"m{seed}.npz"))
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main(["compare", *paths]) == 0
+    out = capsys.readouterr().out
+    assert all(len(line) <= 80 for line in out.splitlines()), out
+    comparison = compare(*paths)
+    assert " ".join(out.split("\n\n", 1)[1].split()) == " ".join(str(comparison.verdict).split())
+    header = out.splitlines()[0].split()
+    assert header[:2] == ["rank", "name"] and "alpha" in header
+    monkeypatch.delenv("COLUMNS")
+    assert main(["compare", *paths]) == 0  # not a terminal: never cut
+    assert capsys.readouterr().out.rstrip() == str(comparison).rstrip()
