@@ -16,7 +16,7 @@ import shutil
 import sys
 import textwrap
 import warnings
-from typing import Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from ww_core.cli.demo import model_path
 from ww_core.cli.option_flags import add_option_flags, option_kwargs
@@ -38,6 +38,9 @@ from ww_core.results.rows import esd_key
 from ww_core.results.summary import summary_lines
 from ww_core.results.verdict import verdict_line
 from ww_core.sources.peft_folder import adapter_note
+
+if TYPE_CHECKING:
+    from ww_core.models.comparison import Comparison
 
 #: The user's input or environment, reported as one line: OSError (a file or folder that cannot be
 #: read or written: missing, permissions, disk full), ValueError (a corrupt file or an invalid option
@@ -287,12 +290,27 @@ def cmd_compare(args: argparse.Namespace) -> int:
         jobs.append((args.plot, lambda: comparison.plot(args.plot)))
     errors = write_all(jobs)
     if STDOUT not in (args.csv, args.json):
-        print(comparison)
+        print(comparison_text(comparison))
     else:
         print(f"ww: {printable(str(comparison.verdict))}", file=sys.stderr)
         for note in comparison.failed_notes():
             print(f"ww: warning: {printable(note)}, so its rank rests on its other layers", file=sys.stderr)
     return _print_errors(errors)
+
+
+def comparison_text(comparison: Comparison) -> str:
+    """What ``ww compare`` prints: the model table and the verdict, fitted to a terminal as ``ww analyze``'s are (whole when not one)."""
+    width = terminal_width()
+    if width is None:
+        return str(comparison)
+    rows, columns = comparison.ordered_table(), comparison.shown_columns()
+    kept = {"rank", "name", "alpha", str(comparison.verdict.metric)}
+    shown = table_view.fit_columns(rows, columns, width, drop_order=[c for c in reversed(columns) if c not in kept], last_resort=())
+    said = [str(comparison.verdict), *(f"warning: {note}, so its rank rests on its other layers" for note in comparison.failed_notes())]
+    lines = [table_view.render(rows, shown, width), ""]
+    for text in said:
+        lines += textwrap.wrap(text, width, subsequent_indent="  ", break_on_hyphens=False, break_long_words=False)
+    return "\n".join(lines)
 
 
 def cmd_correlate(args: argparse.Namespace) -> int:
