@@ -139,3 +139,13 @@ def test_compare_fits_the_terminal(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.delenv("COLUMNS")
     assert main(["compare", *paths]) == 0  # not a terminal: never cut
     assert capsys.readouterr().out.rstrip() == str(comparison).rstrip()
+
+
+def test_the_log_counts_the_layers_analyzed_not_those_listed(caplog: pytest.LogCaptureFixture) -> None:
+    """With 2 of 3 layers excluded by ``layers=``, -v said 'analyzed 3 layers'."""
+    rng = np.random.default_rng(0)
+    model = {f"fc{i}": rng.standard_normal((80, 40)) for i in range(3)}
+    with caplog.at_level("INFO", logger="ww_core"):
+        ww_core.analyze(model, layers=[1], workers=1)
+    said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("analyzed")]
+    assert len(said) == 1 and said[0].startswith("analyzed 1 of 3 layers"), said

@@ -478,10 +478,11 @@ def analyze(
             bar.close()
         if plan.own_pool and plan.pool is not None:
             plan.pool.shutdown(wait=True, cancel_futures=True)
-    log.info("analyzed %d layers of %s in %.2fs", len(layers), source_label(source), time.monotonic() - started)
+    elapsed = time.monotonic() - started
     results = Results(
         source_label(source), opts, collector.details(), esds=collector.esds, esd_histograms=collector.esd_histograms, adapter=found.adapter
     )
+    log.info("analyzed %d of %d layers of %s in %.2fs", len(results.analyzed), len(layers), source_label(source), elapsed)
     unclipped = xmax_option.unclipped_warning(opts.xmax, results.details)
     if unclipped:
         warnings.warn(unclipped, stacklevel=2)
