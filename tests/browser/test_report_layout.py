@@ -8,6 +8,7 @@ the right: the reason column was cut off), and the fitted line's ends lie inside
 from __future__ import annotations
 
 import base64
+import itertools
 import struct
 from collections.abc import Iterator
 from pathlib import Path
@@ -92,3 +93,32 @@ def test_the_worst_layer_is_open_and_every_fitted_tail_stays_in_the_plot(page: t
         (x1, y1, x2, y2), (left, top, right, bottom) = _fit_inside_frame(browser)
         for x, y in ((x1, y1), (x2, y2)):
             assert left - 0.5 <= x <= right + 0.5 and top - 0.5 <= y <= bottom + 0.5, (row["name"], row["alpha"], (x, y))
+
+
+def test_a_truncated_power_law_is_drawn_as_its_curve(tmp_path: Path) -> None:
+    """With fit='TPL' the panel drew a straight line labelled 'fitted power law' from alpha and xmin alone."""
+    executable = find_browser()
+    if executable is None:
+        pytest.fail("no Chromium found: install it (apt-get install chromium, as root) or set WW_BROWSER; this test must not skip")
+    results = ww_core.analyze({"fc": np.random.default_rng(0).standard_t(3, size=(400, 300))}, fit="TPL", workers=1)
+    assert results.details[0]["status"] == "success" and results.details[0]["Lambda"] > 0
+    results.to_html(tmp_path / "tpl.html")
+    browser = Browser(executable, width=WIDTH, height=900)
+    try:
+        browser.page("Page.enable")
+        browser.page("Page.navigate", url=(tmp_path / "tpl.html").resolve().as_uri())
+        browser.wait_for("Page.loadEventFired")
+        points, frame, info = browser.evaluate(
+            "(() => { const p = document.getElementById('esd-panel'); const f = p.querySelector('polyline.fit');"
+            " const r = p.querySelector('rect.frame'); const n = (e, k) => Number(e.getAttribute(k));"
+            " return [f ? f.getAttribute('points').split(' ').map(q => q.split(',').map(Number)) : [],"
+            " [n(r,'x'), n(r,'y'), n(r,'x') + n(r,'width'), n(r,'y') + n(r,'height')],"
+            " p.querySelector('.fit-info').textContent]; })()"
+        )
+    finally:
+        browser.close()
+    assert len(points) == 48 and "truncated power law (Lambda" in info, info
+    left, top, right, bottom = frame
+    assert all(left - 0.5 <= x <= right + 0.5 and top - 0.5 <= y <= bottom + 0.5 for x, y in points)
+    slopes = [(y2 - y1) / (x2 - x1) for (x1, y1), (x2, y2) in itertools.pairwise(points)]
+    assert max(slopes) - min(slopes) > 0.05  # a curve bending down, not one straight line

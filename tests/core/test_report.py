@@ -187,3 +187,19 @@ def test_a_series_with_a_clear_best_is_headed_best_first() -> None:
     comparison = ww_core.compare(untrained, trained, names=["untrained", "trained"])
     assert comparison.verdict.best == "trained"
     assert "<h2>Models (best first)</h2>" in comparison.to_html()
+
+
+def test_a_truncated_power_law_row_gives_the_page_its_curve() -> None:
+    """With fit='TPL' the page drew a straight power law from alpha and xmin alone: the fitted curve needs Lambda and its normalizer."""
+    rng = np.random.default_rng(0)
+    results = ww_core.analyze({"fc": rng.standard_t(3, size=(400, 300))}, fit="TPL", workers=1)
+    row = results.details[0]
+    assert row["status"] == "success" and row["Lambda"] > 0, row
+    payload = esd_payload(results.esds["fc"], row)
+    assert payload is not None and payload["lam"] == row["Lambda"]
+    # the density the page draws integrates to 1 over [xmin, inf): checked on a grid, independent of quad
+    x = np.geomspace(row["xmin"], row["xmin"] * 1e6, 200_000)
+    density = np.exp(-payload["lnorm"]) * x ** -row["alpha"] * np.exp(-row["Lambda"] * x)
+    assert np.trapezoid(density, x) == pytest.approx(1.0, rel=1e-3)
+    plain = esd_payload(results.esds["fc"], {**row, "Lambda": None})
+    assert plain is not None and plain["lam"] is None

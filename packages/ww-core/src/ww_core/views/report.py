@@ -22,6 +22,7 @@ from ww_core.results.rows import esd_key
 from ww_core.results.verdict import BAND_IS_NOT_PROOF
 from ww_core.spectra.esd_histogram import esd_histogram
 from ww_core.spectra.metrics import DEGENERATE_WARNING, OVER_TRAINED_THRESH, UNDER_TRAINED_THRESH
+from ww_core.spectra.tpl_fit import log_normalizer
 from ww_core.views.report_svg import finite, flow_svg
 
 if TYPE_CHECKING:
@@ -70,8 +71,11 @@ def _asset(name: str) -> str:
 
 
 def fit_of(row: Mapping[str, Any]) -> dict[str, float | None]:
-    """The fit the page draws over a row's ESD: alpha, xmin and xmax (None where the row has none)."""
-    return {"a": finite(row.get("alpha")), "xmin": finite(row.get("xmin")), "xmax": finite(row.get("xmax"))}
+    """The fit the page draws over a row's ESD: alpha, xmin and xmax (None where the row has none); for a truncated
+    power law (``fit='TPL'``) also its rate Lambda and ln of its normalizer over [xmin, ∞), so the page draws that curve."""
+    alpha, xmin, rate = finite(row.get("alpha")), finite(row.get("xmin")), finite(row.get("Lambda"))
+    lnorm = log_normalizer(alpha, rate, xmin) if alpha is not None and xmin and rate and xmin > 0 and rate > 0 else None
+    return {"a": alpha, "xmin": xmin, "xmax": finite(row.get("xmax")), "lam": rate if lnorm is not None else None, "lnorm": lnorm}
 
 
 def esd_payload(evals: np.ndarray, row: Mapping[str, Any]) -> dict[str, Any] | None:

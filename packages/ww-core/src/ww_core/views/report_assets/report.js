@@ -62,13 +62,19 @@
     const shown = density.filter((d) => d > 0);
     let yhi = Math.max(...shown), ylo = Math.min(...shown);
     let fit = null;
-    if (e.a !== null && e.xmin !== null && e.a > 1 && e.xmin > 0) {
-      const f = (x) => (e.tail / e.n) * (e.a - 1) / e.xmin * Math.pow(x / e.xmin, -e.a);
+    const truncated = e.lam !== null && e.lam !== undefined && e.lnorm !== null && e.lnorm !== undefined;
+    if (e.a !== null && e.xmin !== null && e.xmin > 0 && (e.a > 1 || truncated)) {
       const end = e.xmax !== null ? e.xmax : e.hi;
-      fit = [[e.xmin, f(e.xmin)], [end, f(end)]];
+      if (truncated) {  // x^-alpha e^(-Lambda x), normalized over [xmin, inf): a curve, drawn through 48 points
+        const f = (x) => (e.tail / e.n) * Math.exp(-e.lnorm - e.a * Math.log(x) - e.lam * x);
+        fit = Array.from({ length: 48 }, (_, i) => e.xmin * Math.pow(end / e.xmin, i / 47)).map((x) => [x, f(x)]);
+      } else {
+        const f = (x) => (e.tail / e.n) * (e.a - 1) / e.xmin * Math.pow(x / e.xmin, -e.a);
+        fit = [[e.xmin, f(e.xmin)], [end, f(end)]];
+      }
       yhi = Math.max(yhi, fit[0][1]);
     }
-    if (fit) ylo = Math.min(ylo, fit[1][1]);  // the fitted tail ends below the smallest bin: keep it in the plot
+    if (fit) ylo = Math.min(ylo, ...fit.map((p) => p[1]));  // the fitted tail ends below the smallest bin: keep it in the plot
     ylo = Math.max(ylo, yhi * 1e-12);
     const lx0 = Math.log10(e.lo), lx1 = Math.log10(edges[bins]), ly0 = Math.log10(ylo) - 0.1, ly1 = Math.log10(yhi) + 0.1;
     const sx = (x) => L + (Math.log10(x) - lx0) / (lx1 - lx0 || 1) * (W - L - R);
@@ -82,7 +88,12 @@
       parts.push(`<rect class="bar" x="${x.toFixed(1)}" y="${y.toFixed(1)}" width="${w.toFixed(1)}" height="${(H - B - y).toFixed(1)}" fill="#8ab4e8"/>`);
     });
     if (fit) {
-      parts.push(`<line class="fit" x1="${sx(fit[0][0]).toFixed(1)}" y1="${sy(fit[0][1]).toFixed(1)}" x2="${sx(fit[1][0]).toFixed(1)}" y2="${sy(fit[1][1]).toFixed(1)}" stroke="#d22" stroke-width="2"/>`);
+      if (truncated) {
+        const points = fit.map((p) => `${sx(p[0]).toFixed(1)},${sy(p[1]).toFixed(1)}`).join(" ");
+        parts.push(`<polyline class="fit" points="${points}" fill="none" stroke="#d22" stroke-width="2"/>`);
+      } else {
+        parts.push(`<line class="fit" x1="${sx(fit[0][0]).toFixed(1)}" y1="${sy(fit[0][1]).toFixed(1)}" x2="${sx(fit[1][0]).toFixed(1)}" y2="${sy(fit[1][1]).toFixed(1)}" stroke="#d22" stroke-width="2"/>`);
+      }
       parts.push(`<line class="xmin" x1="${sx(e.xmin).toFixed(1)}" y1="${T}" x2="${sx(e.xmin).toFixed(1)}" y2="${H - B}" stroke="#d22" stroke-dasharray="4 3"/>`);
     }
     parts.push("</g>");
@@ -95,7 +106,8 @@
     }
     parts.push(`<text x="${(L + W - R) / 2}" y="${H - 8}" text-anchor="middle">eigenvalue λ of WᵀW (log)</text>`);
     parts.push(`<text x="14" y="${(T + H - B) / 2}" text-anchor="middle" transform="rotate(-90 14 ${(T + H - B) / 2})">density (log)</text>`);
-    const fitted = fit ? `alpha = ${e.a.toPrecision(3)}, xmin = ${e.xmin.toPrecision(3)} (dashed), fitted power law in red` : "no power-law fit";
+    const law = truncated ? `truncated power law (Lambda = ${e.lam.toPrecision(3)})` : "power law";
+    const fitted = fit ? `alpha = ${e.a.toPrecision(3)}, xmin = ${e.xmin.toPrecision(3)} (dashed), fitted ${law} in red` : "no power-law fit";
     parts.push(`<text class="title" x="${L}" y="14" font-weight="bold">${esc(name)}</text>`);
     parts.push(`<text class="fit-info" x="${L}" y="29">${e.n} eigenvalues; ${fitted}</text>`);
     parts.push("</svg>");
