@@ -37,3 +37,10 @@ def test_numpy_integers_and_real_rules_are_taken() -> None:
     with ww_core.Monitor(every=np.int64(1), log=None, warn=[FractionBelow()], divergence=Divergence(), on_warning=print) as monitor:
         monitor.observe(MODEL, step=1)
     assert list(monitor.history.steps) == [1] and not monitor.errors
+
+
+@pytest.mark.parametrize("step", [True, False, 2.5, "3"])
+def test_a_step_that_is_no_whole_number_is_refused(step: object) -> None:
+    """observe(step=True) was taken as step 1 and 2.5 as 2: a step is a whole number of training steps."""
+    with ww_core.Monitor(every=1) as monitor, pytest.raises(TypeError, match="step"):
+        monitor.observe({"fc": np.ones((8, 4))}, step=step)  # type: ignore[arg-type]

@@ -75,6 +75,16 @@ def _check_watchers(warn: Any, divergence: Any, on_warning: Any) -> None:
         raise ValueError(f"Monitor: on_warning must be a function of the warning, or None; got {on_warning!r}")
 
 
+def whole_step(step: Any) -> int:
+    """A training step as an int: Python, NumPy, JAX or torch integers (``__index__``), never a bool, float or string."""
+    try:
+        if not isinstance(step, bool):
+            return operator.index(step)
+    except TypeError:
+        pass
+    raise TypeError(f"Monitor.observe: step must be a whole number of training steps, not {step!r}")
+
+
 class Monitor:
     """Analyze a training model every ``every`` steps in the background; log to ``log`` (JSON lines) when given.
 
@@ -177,7 +187,7 @@ class Monitor:
         if self._closed:
             raise RuntimeError("Monitor.observe after close()")
         self._calls += 1
-        step = self._calls if step is None else int(step)
+        step = self._calls if step is None else whole_step(step)
         if not STEP_RANGE[0] <= step <= STEP_RANGE[1]:
             raise ValueError(f"Monitor.observe: step {step} does not fit in 64 bits")
         if step % self.every:
