@@ -6,6 +6,7 @@ import csv
 import itertools
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from scipy import stats
 import ww_core
 from ww_core.cli import main
 from ww_core.models.correlation import CORRELATED_METRICS, ScoresError, correlate, correlation_rows, read_scores
+from ww_core.views.correlation_report import scatter_svg
 
 #: Student-t degrees of freedom of the models' layers (heavier or lighter tails, so different alphas).
 DFS = (2.0, 2.5, 3.5, 5.0, 8.0)
@@ -166,3 +168,14 @@ def test_spearman_p_over_few_models_counts_every_order_as_extreme() -> None:
     orders = list(itertools.permutations(range(5)))
     extreme = sum(abs(stats.spearmanr(order, scores).statistic) >= abs(observed) - 1e-12 for order in orders)
     assert rows["alpha"]["spearman_p"] == pytest.approx(extreme / len(orders))
+
+
+def test_every_dot_of_a_scatter_lies_wholly_inside_its_frame() -> None:
+    """The dots of the extreme models sat on the frame, half outside the plot."""
+    svg = scatter_svg("alpha", [1.0, 2.0, 3.0], [0.5, 0.7, 0.9], ["a", "b", "c"], "accuracy")
+    frame = re.search(r'<rect x="([\d.]+)" y="([\d.]+)" width="([\d.]+)" height="([\d.]+)"', svg)
+    assert frame is not None
+    left, top, width, height = map(float, frame.groups())
+    dots = [(float(x), float(y), float(r)) for x, y, r in re.findall(r'<circle cx="([\d.]+)" cy="([\d.]+)" r="([\d.]+)"', svg)]
+    assert len(dots) == 3
+    assert all(left <= x - r and x + r <= left + width and top <= y - r and y + r <= top + height for x, y, r in dots), dots

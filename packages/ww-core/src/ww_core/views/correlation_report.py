@@ -13,6 +13,8 @@ if TYPE_CHECKING:
     from ww_core.models.correlation import Correlation
 
 SIZE, MARGIN = 300, 48
+#: Dot radius, and how far the extreme models' dots sit inside the frame so that they are drawn whole.
+DOT, INSET = 4, 6
 #: The plot is square (SIZE - 2*MARGIN a side); below it the tick labels and the metric's name.
 HEIGHT = SIZE - MARGIN // 2 - 8
 
@@ -32,16 +34,17 @@ def scatter_svg(metric: str, values: Sequence[float], scores: Sequence[float], n
     if points:
         x_low, x_high = _ticks(min(p[0] for p in points), max(p[0] for p in points))
         y_low, y_high = _ticks(min(p[1] for p in points), max(p[1] for p in points))
+        span = inner - 2 * INSET  # the extremes' dots sit INSET inside the frame; the tick labels stand at the extremes
         for v, s, name in points:
-            cx = MARGIN + (v - x_low) / (x_high - x_low) * inner
-            cy = MARGIN / 2 + (y_high - s) / (y_high - y_low) * inner
+            cx = MARGIN + INSET + (v - x_low) / (x_high - x_low) * span
+            cy = MARGIN / 2 + INSET + (y_high - s) / (y_high - y_low) * span
             tip = f"{escape(name)}: {escape(metric)} {v:.4g}, {escape(score)} {s:.4g}"
-            parts.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="4" fill="#36c"><title>{tip}</title></circle>')
+            parts.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="{DOT}" fill="#36c"><title>{tip}</title></circle>')
         bottom = MARGIN / 2 + inner
-        parts.append(f'<text x="{MARGIN}" y="{bottom + 14:.0f}" text-anchor="start">{x_low:.3g}</text>')
-        parts.append(f'<text x="{MARGIN + inner}" y="{bottom + 14:.0f}" text-anchor="end">{x_high:.3g}</text>')
-        parts.append(f'<text x="{MARGIN - 4}" y="{MARGIN / 2 + 10:.0f}" text-anchor="end">{y_high:.3g}</text>')
-        parts.append(f'<text x="{MARGIN - 4}" y="{bottom:.0f}" text-anchor="end">{y_low:.3g}</text>')
+        parts.append(f'<text x="{MARGIN + INSET}" y="{bottom + 14:.0f}" text-anchor="start">{x_low:.3g}</text>')
+        parts.append(f'<text x="{MARGIN + inner - INSET}" y="{bottom + 14:.0f}" text-anchor="end">{x_high:.3g}</text>')
+        parts.append(f'<text x="{MARGIN - 4}" y="{MARGIN / 2 + INSET + 4:.0f}" text-anchor="end">{y_high:.3g}</text>')
+        parts.append(f'<text x="{MARGIN - 4}" y="{bottom - INSET + 4:.0f}" text-anchor="end">{y_low:.3g}</text>')
     parts.append(f'<text x="{SIZE / 2:.0f}" y="{HEIGHT - 6}" text-anchor="middle">{escape(metric)}</text>')
     middle = MARGIN / 2 + inner / 2
     parts.append(
