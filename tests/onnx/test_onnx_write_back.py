@@ -70,3 +70,36 @@ def test_svd_smoothing_of_a_model_proto_returns_a_new_one() -> None:
 def test_unknown_layer_is_named() -> None:
     with pytest.raises(KeyError, match="nope"):
         ww_onnx.ww_write_weights(_zoo(), {"nope": np.zeros((2, 2))}, None, ww_core.AdapterOptions())
+
+
+#: svd_smoothing of an .onnx file in its own process under a file-size limit (EFBIG, as ENOSPC on a full disk)
+FULL_DISK = r"""
+import resource, signal, sys
+import ww_core
+
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (3000, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+try:
+    ww_core.svd_smoothing(sys.argv[1], output=sys.argv[2], method="svd", percent=0.5)
+except (OSError, ValueError) as exc:
+    print("refused:", exc)
+"""
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="RLIMIT_FSIZE is POSIX")
+@pytest.mark.parametrize("external", [False, True])
+def test_write_back_on_a_full_disk_leaves_no_half_written_file(tmp_path: Path, external: bool) -> None:
+    """onnx.save_model straight onto the output left a truncated .onnx (and .data) where the new model was to be."""
+    import subprocess
+    import sys
+
+    (tmp_path / "src").mkdir()
+    source, output = tmp_path / "src" / "net.onnx", tmp_path / "out" / "net.onnx"
+    big = model([helper.make_node("MatMul", ["x", "M"], ["m"])], {"M": weight(1, 60, 40)})
+    if external:
+        onnx.save_model(big, str(source), save_as_external_data=True, location="net.data", size_threshold=0)
+    else:
+        onnx.save_model(big, str(source))
+    done = subprocess.run([sys.executable, "-c", FULL_DISK, str(source), str(output)], capture_output=True, text=True, timeout=300)
+    assert done.stdout.startswith("refused:"), (done.stdout, done.stderr)
+    assert not output.parent.exists() or [path.name for path in output.parent.iterdir()] == []

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -9,6 +12,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
+from ww_core.platform.toolkit import written_whole
 from ww_onnx.graph import weight_uses
 from ww_onnx.layers import gates_restored, rows
 from ww_onnx.model import load_model
@@ -60,7 +64,21 @@ def write_file(path: Path, weights: Mapping[str, np.ndarray], output: Path | Non
         onnx.load_external_data_for_model(model, str(path.parent))
     _update(model, weights, options, str(path))
     if external:
-        onnx.save_model(model, str(output), save_as_external_data=True, all_tensors_to_one_file=True, location=f"{output.name}.data")
+        _save_with_external_data(model, output)
     else:
-        onnx.save_model(model, str(output))
+        with written_whole(output) as handle:  # a full disk never leaves half an .onnx where the new model was to be
+            onnx.save_model(model, handle)
     return output
+
+
+def _save_with_external_data(model: onnx.ModelProto, output: Path) -> None:
+    """``output`` and its ``<output>.data``, written whole into a hidden folder beside them, then moved into place."""
+    data = output.with_name(f"{output.name}.data")
+    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
+    try:
+        onnx.save_model(model, str(staging / output.name), save_as_external_data=True, all_tensors_to_one_file=True, location=data.name)
+        if (staging / data.name).exists():  # onnx keeps tensors under its size threshold inside the .onnx
+            os.replace(staging / data.name, data)
+        os.replace(staging / output.name, output)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
